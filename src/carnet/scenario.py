@@ -1,0 +1,320 @@
+"""The scenario: one declarative document that describes a social-credit system and its society.
+
+Every parameter is declared here once, with its bounds and its help text; validation, the CLI
+overrides, the documentation and (later) the lab's widgets all read these declarations. Structural
+checks are pydantic's; the checks that relate one section to another (a rule for every behaviour,
+sources that exist, shares that add up) live in :func:`cross_check` so that each can name the exact
+path of what is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+#: Points are stored as int16: every bound and start value must fit in it.
+POINTS_MIN, POINTS_MAX = -32768, 32767
+
+Name = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$"), Field(description="a lowercase name")
+]
+GradeName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9_]{0,15}$")]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Multiplier = Annotated[float, Field(ge=0.0, le=1000.0)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Points = Annotated[int, Field(ge=POINTS_MIN, le=POINTS_MAX)]
+
+SENSITIVITIES = ("medical", "location", "financial", "speech", "identity", "social")
+Sensitivity = Literal["medical", "location", "financial", "speech", "identity", "social"]
+
+
+class Section(BaseModel):
+    """Base of every scenario section: unknown keys, wrong types, NaN and infinities are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+class Exposure(Section):
+    """Digital exposure: how visible a citizen is to online sources, drawn from a Beta law."""
+
+    mean: Probability = Field(0.5, description="mean exposure of the group, 0 (offline) to 1")
+    concentration: float = Field(
+        4.0, gt=0.0, le=1e6, description="Beta concentration a+b: higher means less spread"
+    )
+
+
+class Group(Section):
+    """A population group (e.g. local residents, migrant workers, an ethnic minority)."""
+
+    name: Name
+    share: Share = Field(description="share of the population in this group")
+    income: list[Annotated[float, Field(ge=0.0, le=1e6)]] = Field(
+        default_factory=lambda: [1.0] * 5,
+        min_length=5,
+        max_length=5,
+        description="relative weights of income quintiles 1 (poorest) to 5 (richest)",
+    )
+    exposure: Exposure = Field(default_factory=Exposure)
+    awareness: Probability = Field(
+        1.0, description="share aware of the system; only aware citizens respond to it"
+    )
+
+
+class Region(Section):
+    """A region; citizens are laid out region by region, so a block of citizens is a neighbourhood."""
+
+    name: Name
+    share: Share
+    urban_share: Probability = Field(0.5, description="share of the region's citizens in cities")
+
+
+class Population(Section):
+    """How the synthetic society is drawn: only aggregate parameters, never individual records."""
+
+    size: int = Field(ge=1, le=2_000_000_000, description="number of adult citizens")
+    start_points: Points = Field(1000, description="points every citizen starts with")
+    groups: list[Group] = Field(min_length=1, max_length=16)
+    regions: list[Region] = Field(
+        default_factory=lambda: [Region(name="all", share=1.0)], min_length=1, max_length=255
+    )
+
+
+class Observation(Section):
+    """A source that can see a behaviour, with its base probability of detecting one act."""
+
+    source: Name
+    detect: Probability
+
+
+class AreaMultipliers(Section):
+    """Rate multipliers for urban and rural citizens."""
+
+    urban: Multiplier = 1.0
+    rural: Multiplier = 1.0
+
+
+class Behaviour(Section):
+    """Something a citizen may do, at a base rate modulated by who they are."""
+
+    name: Name
+    kind: Literal["negative", "positive", "lawful"] = Field(
+        description="negative acts are deterred; lawful ones are lawful but may be disfavoured"
+    )
+    rate_per_year: float = Field(ge=0.0, le=3650.0, description="acts per person-year")
+    by_group: dict[Name, Multiplier] = Field(default_factory=dict)
+    by_region: dict[Name, Multiplier] = Field(default_factory=dict)
+    by_income: list[Multiplier] | None = Field(None, min_length=5, max_length=5)
+    by_area: AreaMultipliers = Field(default_factory=AreaMultipliers)
+    observed_by: list[Observation] = Field(default_factory=list, max_length=8)
+    description: str = Field("", max_length=500)
+
+
+class Source(Section):
+    """A data source: detects acts, sometimes blames the wrong person, and collects data always."""
+
+    name: Name
+    sensitivity: Sensitivity = Field(description="kind of private data the source holds")
+    misattribution: Probability = Field(
+        0.0, description="probability that a detected act is pinned on another citizen"
+    )
+    exposure_weight: Probability = Field(
+        0.0, description="how far detection and collection scale with digital exposure"
+    )
+    by_group: dict[Name, Multiplier] = Field(default_factory=dict)
+    data_points_per_day: float = Field(
+        0.0, ge=0.0, le=1e6, description="data points collected per fully exposed citizen-day"
+    )
+    description: str = Field("", max_length=500)
+
+
+class Rule(Section):
+    """Points for one observed behaviour."""
+
+    points: Annotated[int, Field(ge=-10000, le=10000)]
+    yearly_cap: int | None = Field(
+        None, ge=1, le=POINTS_MAX, description="most points this rule may award per year"
+    )
+    lifetime_days: int | None = Field(
+        None, ge=1, le=36500, description="days until the record expires (default: rules')"
+    )
+
+
+class Rules(Section):
+    """How observations become points."""
+
+    floor: Points = 0
+    ceiling: Points = POINTS_MAX
+    lifetime_days: int | None = Field(
+        730, ge=1, le=36500, description="days a record counts before its points are restored"
+    )
+    points: dict[Name, Rule] = Field(min_length=1)
+
+    @field_validator("points", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """Accept ``red_light: -5`` as a short form of ``red_light: {points: -5}``."""
+        if isinstance(value, dict):
+            return {
+                k: {"points": v} if isinstance(v, int) and not isinstance(v, bool) else v
+                for k, v in value.items()
+            }
+        return value
+
+
+class Grade(Section):
+    """A band of points; grades are listed from the best to the worst."""
+
+    name: GradeName
+    min_points: Points | None = Field(None, description="lowest points of the band; none for last")
+
+
+class Responses(Section):
+    """How behaviour responds to the system (more responses arrive with lists and gates)."""
+
+    deterrence: dict[GradeName, Annotated[float, Field(ge=0.0, le=10.0)]] = Field(
+        default_factory=dict, description="multiplier on negative acts by the citizen's grade"
+    )
+    aware_only: bool = Field(True, description="only citizens aware of the system are deterred")
+
+
+class Panel(Section):
+    """Whose dossiers are kept: everyone in small runs, a uniform sample in large ones."""
+
+    full_up_to: int = Field(1_000_000, ge=0, le=2_000_000_000)
+    sample: int = Field(100_000, ge=0, le=100_000_000)
+
+
+class Run(Section):
+    """How long, with which seed, and how the ledger is cut."""
+
+    days: int = Field(365, ge=1, le=3650)
+    seed: int = Field(1, ge=0, le=2**63 - 1)
+    panel: Panel = Field(default_factory=Panel)
+    block_size: int = Field(
+        65536, ge=256, le=1 << 20, description="citizens per random-stream block (power of two)"
+    )
+    ledger_part_days: int = Field(30, ge=1, le=3650, description="days per ledger part file")
+
+    @field_validator("block_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(f"must be a power of two, got {value}")
+        return value
+
+
+class Scenario(Section):
+    """A complete scenario. Build one with :func:`carnet.load_scenario`."""
+
+    name: Name
+    description: str = Field("", max_length=5000)
+    population: Population
+    behaviours: list[Behaviour] = Field(min_length=1, max_length=64)
+    sources: list[Source] = Field(min_length=1, max_length=32)
+    rules: Rules
+    grades: list[Grade] = Field(min_length=2, max_length=16)
+    responses: Responses = Field(default_factory=Responses)
+    run: Run = Field(default_factory=Run)
+
+    def behaviour_index(self, name: str) -> int:
+        """Position of the behaviour called ``name``."""
+        return [b.name for b in self.behaviours].index(name)
+
+
+def cross_check(s: Scenario) -> list[tuple[str, str]]:
+    """Checks that relate sections to each other, as ``(path, message)`` pairs."""
+    errors: list[tuple[str, str]] = []
+
+    def unique(items: list[Any], path: str) -> None:
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.name in seen:
+                errors.append((f"{path}[{i}].name", f"duplicate name {item.name!r}"))
+            seen.add(item.name)
+
+    def shares(items: list[Any], path: str) -> None:
+        total = sum(item.share for item in items)
+        if abs(total - 1.0) > 1e-6:
+            errors.append((path, f"shares must add up to 1, got {total:.6g}"))
+
+    pop = s.population
+    unique(pop.groups, "population.groups")
+    unique(pop.regions, "population.regions")
+    unique(s.behaviours, "behaviours")
+    unique(s.sources, "sources")
+    unique(s.grades, "grades")
+    shares(pop.groups, "population.groups")
+    shares(pop.regions, "population.regions")
+    for i, g in enumerate(pop.groups):
+        if sum(g.income) <= 0:
+            errors.append((f"population.groups[{i}].income", "weights must not all be 0"))
+    n_profiles = len(pop.groups) * len(pop.regions) * 2 * 5
+    if n_profiles > 65535:
+        errors.append(
+            ("population", f"groups x regions x 10 must be at most 65535, got {n_profiles}")
+        )
+
+    groups = {g.name for g in pop.groups}
+    regions = {r.name for r in pop.regions}
+    sources = {src.name for src in s.sources}
+    behaviours = {b.name for b in s.behaviours}
+
+    def known(keys: Any, valid: set[str], path: str, what: str) -> None:
+        for key in keys:
+            if key not in valid:
+                errors.append((f"{path}.{key}", f"unknown {what} {key!r}; known: {sorted(valid)}"))
+
+    for i, b in enumerate(s.behaviours):
+        known(b.by_group, groups, f"behaviours[{i}].by_group", "group")
+        known(b.by_region, regions, f"behaviours[{i}].by_region", "region")
+        seen_sources: set[str] = set()
+        for j, obs in enumerate(b.observed_by):
+            where = f"behaviours[{i}].observed_by[{j}].source"
+            if obs.source not in sources:
+                errors.append((where, f"unknown source {obs.source!r}; known: {sorted(sources)}"))
+            if obs.source in seen_sources:
+                errors.append((where, f"source {obs.source!r} listed twice"))
+            seen_sources.add(obs.source)
+        if b.name not in s.rules.points:
+            errors.append((f"rules.points.{b.name}", f"no rule for behaviour {b.name!r}"))
+    for j, src in enumerate(s.sources):
+        known(src.by_group, groups, f"sources[{j}].by_group", "group")
+    known(s.rules.points, behaviours, "rules.points", "behaviour")
+    for name, rule in s.rules.points.items():
+        if rule.yearly_cap is not None and rule.points <= 0:
+            errors.append((f"rules.points.{name}.yearly_cap", "caps apply to rewards only"))
+
+    r = s.rules
+    if r.floor >= r.ceiling:
+        errors.append(("rules.ceiling", f"must be above floor {r.floor}, got {r.ceiling}"))
+    if not r.floor <= pop.start_points <= r.ceiling:
+        errors.append(
+            (
+                "population.start_points",
+                f"must lie within rules floor {r.floor} and ceiling {r.ceiling}, "
+                f"got {pop.start_points}",
+            )
+        )
+
+    for i, grade in enumerate(s.grades):
+        last = i == len(s.grades) - 1
+        if last and grade.min_points is not None:
+            errors.append((f"grades[{i}].min_points", "the last (lowest) grade has no minimum"))
+        if not last and grade.min_points is None:
+            errors.append((f"grades[{i}].min_points", "required for every grade but the last"))
+    mins = [g.min_points for g in s.grades[:-1] if g.min_points is not None]
+    for i in range(1, len(mins)):
+        if mins[i] >= mins[i - 1]:
+            errors.append(
+                (
+                    f"grades[{i}].min_points",
+                    f"grades go from best to worst: must be below {mins[i - 1]}, got {mins[i]}",
+                )
+            )
+    known(s.responses.deterrence, {g.name for g in s.grades}, "responses.deterrence", "grade")
+
+    p = s.run.panel
+    if p.sample > p.full_up_to and p.full_up_to > 0:
+        errors.append(("run.panel.sample", f"must not exceed full_up_to ({p.full_up_to})"))
+    return errors
