@@ -1,0 +1,111 @@
+"""behave: draw the acts that happen today.
+
+Acts are rare, so the cost must follow the number of acts, not citizens × behaviours. Within a
+block, each behaviour is a Poisson process along the "citizen-day" axis at the largest rate any
+citizen has; the gaps between candidate acts are exponential, and each candidate is accepted with
+the citizen's own rate over the largest (thinning). The result is, for every citizen, a Poisson
+process at exactly their own rate, drawn in time proportional to the number of acts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from carnet.population import AWARE, State
+from carnet.rng import stream_key, uniform
+from carnet.tables import POINTS_OFFSET, Tables
+
+
+@njit(cache=True, nogil=True)
+def _behave(
+    points: npt.NDArray[np.int16],
+    profile: npt.NDArray[np.uint16],
+    flags: npt.NDArray[np.uint8],
+    first: int,
+    block_size: int,
+    seed: np.uint64,
+    day: int,
+    keys: npt.NDArray[np.uint64],
+    rate_max: npt.NDArray[np.float64],
+    accept: npt.NDArray[np.float64],
+    negative: npt.NDArray[np.bool_],
+    deter_aware: npt.NDArray[np.float64],
+    deter_unaware: float,
+    aware_only: bool,
+    grade_of_points: npt.NDArray[np.uint8],
+    out_citizen: npt.NDArray[np.int64],
+    out_behaviour: npt.NDArray[np.int16],
+) -> int:  # pragma: no cover - compiled
+    n = len(points)
+    capacity = len(out_citizen)
+    count = 0
+    for lo in range(0, n, block_size):
+        length = min(block_size, n - lo)
+        block = (first + lo) // block_size
+        for k in range(len(keys)):
+            rate = rate_max[k]
+            if rate <= 0.0:
+                continue
+            state = stream_key(seed, keys[k], day, block)
+            x = 0.0
+            while True:
+                state, u = uniform(state)
+                x -= np.log1p(-u) / rate
+                if x >= length:
+                    break
+                c = lo + int(x)
+                # Always draw the acceptance uniform, so that streams stay aligned between
+                # scenarios whose multipliers differ (common random numbers).
+                state, u = uniform(state)
+                p = accept[profile[c], k]
+                if negative[k]:
+                    if flags[c] & AWARE or not aware_only:
+                        p *= deter_aware[grade_of_points[points[c] + POINTS_OFFSET]]
+                    else:
+                        p *= deter_unaware
+                if u < p:
+                    if count < capacity:
+                        out_citizen[count] = c
+                        out_behaviour[count] = k
+                    count += 1
+    return count
+
+
+class Acts:
+    """Today's acts in a reusable buffer: local citizen index and behaviour, block by block."""
+
+    def __init__(self, capacity: int) -> None:
+        self.citizen = np.empty(capacity, dtype=np.int64)
+        self.behaviour = np.empty(capacity, dtype=np.int16)
+        self.n = 0
+
+
+def behave(state: State, t: Tables, seed: int, block_size: int, day: int, acts: Acts) -> Acts:
+    """Fill ``acts`` with today's acts of the shard; grow the buffer if it overflows."""
+    while True:
+        n = _behave(
+            state.points,
+            state.profile,
+            state.flags,
+            state.first_citizen,
+            block_size,
+            np.uint64(seed),
+            day,
+            t.behave_keys,
+            t.rate_max,
+            t.accept,
+            t.negative,
+            t.deter_aware,
+            t.deter_unaware,
+            t.aware_only,
+            t.grade_of_points,
+            acts.citizen,
+            acts.behaviour,
+        )
+        if n <= len(acts.citizen):
+            acts.n = n
+            return acts
+        # Streams are keyed, so drawing the day again gives the same acts.
+        acts.__init__(int(n * 1.25) + 1024)  # type: ignore[misc]

@@ -1,0 +1,121 @@
+"""observe: the sources see some acts, miss others, and pin some on the wrong citizen.
+
+Every act draws the same number of uniforms whatever happens to it, from a stream keyed by its
+behaviour, day and block, so a change to one source's probabilities changes only what that source
+sees. A misattributed act lands on another citizen of the same block: citizens are laid out region
+by region, so that is a neighbour, and a block never leaves its shard.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from carnet.phases.behave import Acts
+from carnet.population import State
+from carnet.rng import stream_key, uniform
+from carnet.tables import Tables
+
+MISSED, DETECTED, MISATTRIBUTED = 0, 1, 2
+OUTCOMES = ("missed", "detected", "misattributed")  # names, indexed by the constants above
+
+
+@njit(cache=True, nogil=True)
+def _observe(
+    citizen: npt.NDArray[np.int64],
+    behaviour: npt.NDArray[np.int16],
+    n_acts: int,
+    n_citizens: int,
+    profile: npt.NDArray[np.uint16],
+    exposure: npt.NDArray[np.uint8],
+    first: int,
+    block_size: int,
+    seed: np.uint64,
+    day: int,
+    keys: npt.NDArray[np.uint64],
+    obs_source: npt.NDArray[np.int16],
+    obs_detect: npt.NDArray[np.float64],
+    misattribution: npt.NDArray[np.float64],
+    exposure_weight: npt.NDArray[np.float64],
+    detect_by_group: npt.NDArray[np.float64],
+    group_of_profile: npt.NDArray[np.uint8],
+    out_target: npt.NDArray[np.int64],
+    out_source: npt.NDArray[np.int16],
+    out_outcome: npt.NDArray[np.uint8],
+) -> None:  # pragma: no cover - compiled
+    current_block, current_k = -1, -1
+    state = np.uint64(0)
+    for j in range(n_acts):
+        c, k = citizen[j], behaviour[j]
+        block = (first + c) // block_size
+        if block != current_block or k != current_k:
+            state = stream_key(seed, keys[k], day, block)
+            current_block, current_k = block, k
+        group = group_of_profile[profile[c]]
+        e = exposure[c] / 255.0
+        source = -1
+        for slot in range(obs_source.shape[1]):
+            src = obs_source[k, slot]
+            if src < 0:
+                break
+            state, u = uniform(state)
+            w = exposure_weight[src]
+            p = obs_detect[k, slot] * detect_by_group[src, group] * (1.0 - w + w * e)
+            if source < 0 and u < p:
+                source = src
+        state, u_mis = uniform(state)
+        state, u_who = uniform(state)
+        out_source[j] = source
+        if source < 0:
+            out_outcome[j], out_target[j] = MISSED, -1
+            continue
+        lo = block * block_size - first
+        length = min(block_size, n_citizens - lo)
+        if u_mis < misattribution[source] and length > 1:
+            other = lo + int(u_who * (length - 1))
+            if other >= c:
+                other += 1
+            out_outcome[j], out_target[j] = MISATTRIBUTED, other
+        else:
+            out_outcome[j], out_target[j] = DETECTED, c
+
+
+class Observations:
+    """What the sources made of today's acts, aligned with the acts buffer."""
+
+    def __init__(self, capacity: int) -> None:
+        self.target = np.empty(capacity, dtype=np.int64)  # local index of the scored citizen
+        self.source = np.empty(capacity, dtype=np.int16)
+        self.outcome = np.empty(capacity, dtype=np.uint8)
+
+
+def observe(
+    state: State, t: Tables, seed: int, block_size: int, day: int, acts: Acts, out: Observations
+) -> Observations:
+    """Decide, for each of today's acts, whether it is seen, by which source, and pinned on whom."""
+    if len(out.target) < acts.n:
+        out.__init__(len(acts.citizen))  # type: ignore[misc]
+    _observe(
+        acts.citizen,
+        acts.behaviour,
+        acts.n,
+        state.size,
+        state.profile,
+        state.exposure,
+        state.first_citizen,
+        block_size,
+        np.uint64(seed),
+        day,
+        t.observe_keys,
+        t.obs_source,
+        t.obs_detect,
+        t.misattribution,
+        t.exposure_weight,
+        t.detect_by_group,
+        t.group_of_profile,
+        out.target,
+        out.source,
+        out.outcome,
+    )
+    return out

@@ -1,0 +1,184 @@
+"""record: keep exact integer aggregates and the panel's ledger.
+
+Aggregates are updated from the day's changes only (a citizen whose points change moves from one
+grade's count to another's), so recording costs what the events cost, and shards merge by addition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from numba import njit
+
+from carnet.phases.behave import Acts
+from carnet.phases.observe import Observations
+from carnet.phases.score import ACT, Records
+from carnet.population import PANEL, State
+from carnet.tables import POINTS_OFFSET, Tables
+
+I64 = npt.NDArray[np.int64]
+
+
+@njit(cache=True, nogil=True)
+def _record(
+    c_citizen: I64,
+    c_before: npt.NDArray[np.int16],
+    c_after: npt.NDArray[np.int16],
+    c_behaviour: npt.NDArray[np.int16],
+    c_kind: npt.NDArray[np.uint8],
+    c_truly: npt.NDArray[np.bool_],
+    n_changes: int,
+    a_citizen: I64,
+    a_behaviour: npt.NDArray[np.int16],
+    outcome: npt.NDArray[np.uint8],
+    n_acts: int,
+    profile: npt.NDArray[np.uint16],
+    flags: npt.NDArray[np.uint8],
+    group_of_profile: npt.NDArray[np.uint8],
+    grade_of_points: npt.NDArray[np.uint8],
+    grade_counts: I64,
+    points_sum: I64,
+    acts: I64,
+    scored: I64,
+    wrongful: I64,
+    expired: I64,
+    panel_rows: I64,
+) -> int:  # pragma: no cover - compiled
+    for j in range(n_acts):
+        acts[group_of_profile[profile[a_citizen[j]]], a_behaviour[j], outcome[j]] += 1
+    n_panel = 0
+    for j in range(n_changes):
+        c = c_citizen[j]
+        g = group_of_profile[profile[c]]
+        before, after = c_before[j], c_after[j]
+        grade_counts[g, grade_of_points[before + POINTS_OFFSET]] -= 1
+        grade_counts[g, grade_of_points[after + POINTS_OFFSET]] += 1
+        points_sum[g] += np.int64(after) - np.int64(before)
+        k = c_behaviour[j]
+        if c_kind[j] == ACT:
+            scored[g, k] += 1
+            if not c_truly[j]:
+                wrongful[g, k] += 1
+        else:
+            expired[g, k] += 1
+        if flags[c] & PANEL:
+            panel_rows[n_panel] = j
+            n_panel += 1
+    return n_panel
+
+
+class Recorder:
+    """Daily aggregates of one shard, and its panel's ledger rows grouped by ledger part."""
+
+    def __init__(self, state: State, t: Tables, days: int, block_size: int, part_days: int) -> None:
+        G, K = t.n_groups, t.n_behaviours
+        self.block_size = block_size
+        self.part_days = part_days
+        group = t.group_of_profile[state.profile].astype(np.int64)
+        grade = t.grade_of_points[state.points.astype(np.int64) + POINTS_OFFSET]
+        self.citizens = np.bincount(group, minlength=G).astype(np.int64)
+        self._grades_now = np.bincount(group * t.n_grades + grade, minlength=G * t.n_grades)
+        self._grades_now = self._grades_now.reshape(G, t.n_grades).astype(np.int64)
+        self._points_now = np.bincount(group, weights=state.points, minlength=G).astype(np.int64)
+        self.grades = np.zeros((days, G, t.n_grades), dtype=np.int64)
+        self.points_sum = np.zeros((days, G), dtype=np.int64)
+        self.acts = np.zeros((days, G, K, 3), dtype=np.int64)
+        self.scored = np.zeros((days, G, K), dtype=np.int64)
+        self.wrongful = np.zeros((days, G, K), dtype=np.int64)
+        self.expired = np.zeros((days, G, K), dtype=np.int64)
+        self._ledger: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
+
+    def ledger_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
+        """Columns of one ledger part, rows ordered by (block, day, order of the day).
+
+        Ordering by block makes a part the same whichever way the run was split into shards:
+        concatenating the shards' parts in block order gives the one-shard part.
+        """
+        days = self._ledger.pop(part, [])
+        if not days:
+            return None
+        cols = {name: np.concatenate([d[name] for d in days]) for name in days[0]}
+        order = np.argsort(cols["citizen"] // self.block_size, kind="stable")
+        return {name: col[order] for name, col in cols.items()}
+
+    def record(
+        self,
+        state: State,
+        t: Tables,
+        day: int,
+        acts: Acts,
+        seen: Observations,
+        changes: Records,
+    ) -> None:
+        """Add today's acts and changes to the aggregates and the panel's rows to the ledger."""
+        panel_rows = np.empty(changes.n, dtype=np.int64)
+        n_panel = _record(
+            changes.citizen,
+            changes.before,
+            changes.after,
+            changes.behaviour,
+            changes.kind,
+            changes.truly_done,
+            changes.n,
+            acts.citizen,
+            acts.behaviour,
+            seen.outcome,
+            acts.n,
+            state.profile,
+            state.flags,
+            t.group_of_profile,
+            t.grade_of_points,
+            self._grades_now,
+            self._points_now,
+            self.acts[day],
+            self.scored[day],
+            self.wrongful[day],
+            self.expired[day],
+            panel_rows,
+        )
+        self.grades[day] = self._grades_now
+        self.points_sum[day] = self._points_now
+        if n_panel:
+            rows = changes.take(panel_rows[:n_panel])
+            self._ledger.setdefault(day // self.part_days, []).append(
+                {
+                    "day": np.full(n_panel, day, dtype=np.int32),
+                    "citizen": rows.citizen + state.first_citizen,
+                    "kind": rows.kind,
+                    "behaviour": rows.behaviour,
+                    "source": rows.source,
+                    "points": (rows.after.astype(np.int32) - rows.before).astype(np.int16),
+                    "balance": rows.after,
+                    "truly_done": rows.truly_done,
+                    "true_actor": rows.actor,
+                }
+            )
+
+
+def ledger_table(
+    cols: dict[str, npt.NDArray[np.generic]],
+    behaviours: list[str],
+    sources: list[str],
+) -> pa.Table:
+    """Ledger columns as an Arrow table, with names for behaviours, sources and kinds."""
+    from carnet.phases.score import KINDS
+
+    def named(codes: npt.NDArray[np.generic], names: list[str]) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes.astype(np.int32)), pa.array(names, pa.string())
+        )
+
+    return pa.table(
+        {
+            "day": pa.array(cols["day"], pa.int32()),
+            "citizen": pa.array(cols["citizen"], pa.int64()),
+            "kind": named(cols["kind"], list(KINDS)),
+            "behaviour": named(cols["behaviour"], behaviours),
+            "source": named(cols["source"], sources),
+            "points": pa.array(cols["points"], pa.int16()),
+            "balance": pa.array(cols["balance"], pa.int16()),
+            "truly_done": pa.array(cols["truly_done"], pa.bool_()),
+            "true_actor": pa.array(cols["true_actor"], pa.int64()),
+        }
+    )

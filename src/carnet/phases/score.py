@@ -1,0 +1,196 @@
+"""score: turn observations into points, restore expired records, clamp, and cap rewards.
+
+Today's expiries are applied first, then today's observations in the order they were drawn. Each
+point change is returned with its reason and its ground truth, for the record phase and the ledger.
+A record's restoration undoes exactly the points its act changed (after caps and clamping).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from carnet.phases.behave import Acts
+from carnet.phases.observe import DETECTED, MISSED, Observations
+from carnet.population import State
+from carnet.tables import Tables
+
+ACT, EXPIRY = 0, 1
+KINDS = ("act", "expiry")
+
+
+class Records:
+    """Point changes or pending restorations: parallel arrays, one entry per record."""
+
+    FIELDS = ("citizen", "before", "after", "behaviour", "source", "kind", "truly_done", "actor")
+
+    def __init__(self, capacity: int) -> None:
+        self.citizen = np.empty(capacity, dtype=np.int64)  # local index in the shard
+        self.before = np.empty(capacity, dtype=np.int16)
+        self.after = np.empty(capacity, dtype=np.int16)  # for restorations: the amount to undo
+        self.behaviour = np.empty(capacity, dtype=np.int16)
+        self.source = np.empty(capacity, dtype=np.int16)
+        self.kind = np.empty(capacity, dtype=np.uint8)
+        self.truly_done = np.empty(capacity, dtype=np.bool_)
+        self.actor = np.empty(capacity, dtype=np.int64)  # global id of who truly did it
+        self.n = capacity
+
+    def take(self, index: npt.NDArray[np.int64]) -> Records:
+        """A new Records holding the entries at ``index``."""
+        out = Records(0)
+        for name in self.FIELDS:
+            setattr(out, name, getattr(self, name)[index])
+        out.n = len(index)
+        return out
+
+    @staticmethod
+    def concat(parts: list[Records]) -> Records:
+        """All entries of ``parts``, in order."""
+        out = Records(0)
+        for name in Records.FIELDS:
+            setattr(out, name, np.concatenate([getattr(p, name)[: p.n] for p in parts]))
+        out.n = sum(p.n for p in parts)
+        return out
+
+
+@njit(cache=True, nogil=True)
+def _score(
+    e_citizen: npt.NDArray[np.int64],
+    e_amount: npt.NDArray[np.int16],
+    e_behaviour: npt.NDArray[np.int16],
+    e_source: npt.NDArray[np.int16],
+    e_truly: npt.NDArray[np.bool_],
+    e_actor: npt.NDArray[np.int64],
+    n_expiries: int,
+    a_citizen: npt.NDArray[np.int64],
+    a_behaviour: npt.NDArray[np.int16],
+    o_target: npt.NDArray[np.int64],
+    o_source: npt.NDArray[np.int16],
+    o_outcome: npt.NDArray[np.uint8],
+    n_acts: int,
+    first: int,
+    points: npt.NDArray[np.int16],
+    earned: npt.NDArray[np.int16],
+    rule_points: npt.NDArray[np.int32],
+    rule_cap: npt.NDArray[np.int32],
+    rule_cap_slot: npt.NDArray[np.int32],
+    floor: int,
+    ceiling: int,
+    c_citizen: npt.NDArray[np.int64],
+    c_before: npt.NDArray[np.int16],
+    c_after: npt.NDArray[np.int16],
+    c_behaviour: npt.NDArray[np.int16],
+    c_source: npt.NDArray[np.int16],
+    c_kind: npt.NDArray[np.uint8],
+    c_truly: npt.NDArray[np.bool_],
+    c_actor: npt.NDArray[np.int64],
+) -> int:  # pragma: no cover - compiled
+    n = 0
+    for j in range(n_expiries):
+        c = e_citizen[j]
+        before = np.int32(points[c])
+        after = min(max(before - np.int32(e_amount[j]), floor), ceiling)
+        points[c] = after
+        c_citizen[n], c_before[n], c_after[n] = c, before, after
+        c_behaviour[n], c_source[n], c_kind[n] = e_behaviour[j], e_source[j], EXPIRY
+        c_truly[n], c_actor[n] = e_truly[j], e_actor[j]
+        n += 1
+    for j in range(n_acts):
+        if o_outcome[j] == MISSED:
+            continue
+        c, k = o_target[j], a_behaviour[j]
+        delta = rule_points[k]
+        slot = rule_cap_slot[k]
+        if slot >= 0:
+            delta = max(0, min(delta, rule_cap[k] - np.int32(earned[slot, c])))
+            earned[slot, c] += delta
+        before = np.int32(points[c])
+        after = min(max(before + delta, floor), ceiling)
+        points[c] = after
+        c_citizen[n], c_before[n], c_after[n] = c, before, after
+        c_behaviour[n], c_source[n], c_kind[n] = k, o_source[j], ACT
+        c_truly[n] = o_outcome[j] == DETECTED
+        c_actor[n] = first + a_citizen[j]
+        n += 1
+    return n
+
+
+class ExpiryQueue:
+    """Restorations waiting for their day: records whose points come back when they expire."""
+
+    def __init__(self) -> None:
+        self._due: defaultdict[int, list[Records]] = defaultdict(list)
+
+    def pop(self, day: int) -> Records:
+        """The restorations due on ``day``, in the order they were scheduled."""
+        parts = self._due.pop(day, [])
+        return Records.concat(parts) if parts else Records(0)
+
+    def push(self, changes: Records, lifetime: npt.NDArray[np.int32], day: int) -> None:
+        """Schedule the undoing of today's act changes that moved points and can expire."""
+        n = changes.n
+        amount = changes.after[:n].astype(np.int32) - changes.before[:n]
+        life = lifetime[changes.behaviour[:n]]
+        keep = (changes.kind[:n] == ACT) & (amount != 0) & (life >= 0)
+        if not keep.any():
+            return
+        for days in np.unique(life[keep]):
+            pending = changes.take(np.flatnonzero(keep & (life == days)))
+            # A pending restoration keeps the amount to undo in ``after``.
+            pending.after = (pending.after.astype(np.int32) - pending.before).astype(np.int16)
+            self._due[day + int(days)].append(pending)
+
+    def __len__(self) -> int:
+        return sum(p.n for parts in self._due.values() for p in parts)
+
+
+def score(
+    state: State,
+    t: Tables,
+    day: int,
+    acts: Acts,
+    seen: Observations,
+    queue: ExpiryQueue,
+) -> Records:
+    """Apply today's expiries and observations to the points; return every change."""
+    if day and day % 365 == 0:
+        state.earned[:] = 0  # a new year: yearly caps start again
+    due = queue.pop(day)
+    out = Records(due.n + acts.n)
+    n = _score(
+        due.citizen,
+        due.after,
+        due.behaviour,
+        due.source,
+        due.truly_done,
+        due.actor,
+        due.n,
+        acts.citizen,
+        acts.behaviour,
+        seen.target,
+        seen.source,
+        seen.outcome,
+        acts.n,
+        state.first_citizen,
+        state.points,
+        state.earned,
+        t.rule_points,
+        t.rule_cap,
+        t.rule_cap_slot,
+        t.floor,
+        t.ceiling,
+        out.citizen,
+        out.before,
+        out.after,
+        out.behaviour,
+        out.source,
+        out.kind,
+        out.truly_done,
+        out.actor,
+    )
+    changes = out.take(np.arange(n))
+    queue.push(changes, t.rule_lifetime, day)
+    return changes

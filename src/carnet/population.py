@@ -1,0 +1,169 @@
+"""The synthetic society: citizens drawn from aggregate parameters only, block by block.
+
+Each block of citizens draws from its own keyed stream, so a citizen's attributes are the same
+whichever shard synthesises them. Regions are laid out as contiguous ranges of citizens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from carnet.rng import beta, component_id, stream_key, uniform
+from carnet.scenario import Scenario
+from carnet.tables import Tables
+
+AWARE = np.uint8(1)  # knows the system exists, and so responds to it
+PANEL = np.uint8(2)  # dossier kept: every change goes into the ledger
+
+
+@dataclass
+class State:
+    """The mutable state of one shard: a struct of small arrays, one entry per citizen."""
+
+    first_citizen: int  # global id of the shard's first citizen
+    points: npt.NDArray[np.int16]
+    profile: npt.NDArray[np.uint16]
+    exposure: npt.NDArray[np.uint8]  # digital exposure, 0..255
+    flags: npt.NDArray[np.uint8]  # AWARE | PANEL bits
+    earned: npt.NDArray[np.int16]  # [capped rule, citizen] points awarded this year
+
+    @property
+    def size(self) -> int:
+        """Number of citizens in the shard."""
+        return len(self.points)
+
+
+def panel_probability(s: Scenario) -> float:
+    """Chance that a citizen's dossier is kept: 1 up to ``full_up_to``, else sample / size."""
+    size, panel = s.population.size, s.run.panel
+    return 1.0 if size <= panel.full_up_to else min(1.0, panel.sample / size)
+
+
+@njit(cache=True, nogil=True)
+def _synthesise(
+    first: int,
+    n: int,
+    block_size: int,
+    seed: np.uint64,
+    key: np.uint64,
+    group_cum: npt.NDArray[np.float64],
+    income_cum: npt.NDArray[np.float64],
+    exposure_ab: npt.NDArray[np.float64],
+    awareness: npt.NDArray[np.float64],
+    region_bounds: npt.NDArray[np.int64],
+    urban_share: npt.NDArray[np.float64],
+    n_regions: int,
+    panel_p: float,
+    profile: npt.NDArray[np.uint16],
+    exposure: npt.NDArray[np.uint8],
+    flags: npt.NDArray[np.uint8],
+) -> None:  # pragma: no cover - compiled
+    region = 0
+    state = np.uint64(0)
+    for local in range(n):
+        citizen = first + local
+        if citizen % block_size == 0 or local == 0:
+            state = stream_key(seed, key, 0, citizen // block_size)
+        while citizen >= region_bounds[region + 1]:
+            region += 1
+        state, u = uniform(state)
+        group = 0
+        while u >= group_cum[group] and group < len(group_cum) - 1:
+            group += 1
+        state, u = uniform(state)
+        urban = 1 if u < urban_share[region] else 0
+        state, u = uniform(state)
+        income = 0
+        while u >= income_cum[group, income] and income < 4:
+            income += 1
+        state, u = uniform(state)
+        flag = AWARE if u < awareness[group] else np.uint8(0)
+        state, u = uniform(state)
+        if u < panel_p:
+            flag |= PANEL
+        state, x = beta(state, exposure_ab[group, 0], exposure_ab[group, 1])
+        exposure[local] = np.uint8(np.rint(x * 255.0))
+        flags[local] = flag
+        profile[local] = np.uint16(((group * n_regions + region) * 2 + urban) * 5 + income)
+
+
+def synthesise(s: Scenario, t: Tables, first_citizen: int, n: int) -> State:
+    """Draw citizens ``first_citizen .. first_citizen + n - 1`` of the scenario's society."""
+    profile = np.empty(n, dtype=np.uint16)
+    exposure = np.empty(n, dtype=np.uint8)
+    flags = np.empty(n, dtype=np.uint8)
+    if n:
+        _synthesise(
+            first_citizen,
+            n,
+            s.run.block_size,
+            np.uint64(s.run.seed),
+            component_id("population"),
+            t.group_cum,
+            t.income_cum,
+            t.exposure_ab,
+            t.awareness,
+            t.region_bounds,
+            t.urban_share,
+            t.n_regions,
+            panel_probability(s),
+            profile,
+            exposure,
+            flags,
+        )
+    return State(
+        first_citizen=first_citizen,
+        points=np.full(n, s.population.start_points, dtype=np.int16),
+        profile=profile,
+        exposure=exposure,
+        flags=flags,
+        earned=np.zeros((t.n_capped, n), dtype=np.int16),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _data_per_day(
+    profile: npt.NDArray[np.uint16],
+    exposure: npt.NDArray[np.uint8],
+    group_of_profile: npt.NDArray[np.uint8],
+    data_rate: npt.NDArray[np.float64],
+    exposure_weight: npt.NDArray[np.float64],
+    first: int,
+    block_size: int,
+    n_groups: int,
+) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
+    n_sources = len(data_rate)
+    total = np.zeros((n_groups, n_sources), dtype=np.int64)
+    block = np.zeros((n_groups, n_sources))
+    n = len(profile)
+    for local in range(n):
+        g = group_of_profile[profile[local]]
+        e = exposure[local] / 255.0
+        for src in range(n_sources):
+            w = exposure_weight[src]
+            block[g, src] += data_rate[src] * (1.0 - w + w * e)
+        # Blocks are the indivisible unit of sharding: rounding per block keeps sums additive.
+        if (first + local + 1) % block_size == 0 or local == n - 1:
+            for gi in range(n_groups):
+                for src in range(n_sources):
+                    total[gi, src] += np.int64(np.rint(block[gi, src]))
+                    block[gi, src] = 0.0
+    return total
+
+
+def data_points_per_day(state: State, t: Tables, block_size: int) -> npt.NDArray[np.int64]:
+    """Data points the sources collect each day from this shard, by [group, source]."""
+    return _data_per_day(  # type: ignore[no-any-return]
+        state.profile,
+        state.exposure,
+        t.group_of_profile,
+        t.data_rate,
+        t.exposure_weight,
+        state.first_citizen,
+        block_size,
+        t.n_groups,
+    )

@@ -1,0 +1,187 @@
+"""A run's result: metrics, the panel's ledger and population, dossiers and a summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from carnet.errors import CarnetError
+from carnet.population import AWARE, PANEL, State
+from carnet.scenario import Scenario
+from carnet.tables import POINTS_OFFSET, Tables
+
+
+def population_table(s: Scenario, t: Tables, states: Sequence[State]) -> pa.Table:
+    """The panel's citizens: who they are and where they ended, one row each."""
+    chunks: dict[str, list[Any]] = {k: [] for k in ("citizen", "profile", "exposure", "flags", "points")}
+    for st in states:
+        idx = np.flatnonzero(st.flags & PANEL)
+        chunks["citizen"].append(idx + st.first_citizen)
+        for name in ("profile", "exposure", "flags", "points"):
+            chunks[name].append(getattr(st, name)[idx])
+    col = {k: np.concatenate(v) if v else np.empty(0) for k, v in chunks.items()}
+    profile = col["profile"].astype(np.int64)
+
+    def named(codes: Any, names: list[str]) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names))
+
+    points = col["points"].astype(np.int16)
+    return pa.table(
+        {
+            "citizen": pa.array(col["citizen"], pa.int64()),
+            "group": named(t.group_of_profile[profile], [g.name for g in s.population.groups]),
+            "region": named(t.region_of_profile[profile], [r.name for r in s.population.regions]),
+            "urban": pa.array(t.urban_of_profile[profile] == 1, pa.bool_()),
+            "income_quintile": pa.array(t.income_of_profile[profile] + 1, pa.int8()),
+            "exposure": pa.array(col["exposure"] / np.float32(255.0), pa.float32()),
+            "aware": pa.array((col["flags"].astype(np.uint8) & AWARE) > 0, pa.bool_()),
+            "points": pa.array(points, pa.int16()),
+            "grade": named(
+                t.grade_of_points[points.astype(np.int64) + POINTS_OFFSET],
+                [g.name for g in s.grades],
+            ),
+        }
+    )
+
+
+@dataclass
+class Dossier:
+    """Everything the system recorded about one citizen, in time order, with the truth."""
+
+    citizen: int
+    attributes: dict[str, object]
+    rows: list[dict[str, Any]]
+    blamed_on_others: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    """Headline figures of a run."""
+
+    citizens: int
+    days: int
+    grades: list[str]
+    grade_shares: dict[str, dict[str, float]]
+    mean_points: dict[str, float]
+    sanctions: int
+    wrongful_sanctions: int
+    wrongful_by_cause: dict[str, int]
+    rewards: int
+    wrongful_rewards: int
+    expired: int
+    data_points_by_source: dict[str, int]
+    data_points_by_sensitivity: dict[str, int]
+
+
+@dataclass
+class Result:
+    """What :func:`carnet.simulate` returns, and what :meth:`Result.load` reads back."""
+
+    scenario: Scenario
+    metrics: pa.Table
+    ledger_parts: list[pa.Table]
+    population: pa.Table
+
+    @property
+    def ledger(self) -> pa.Table:
+        """The panel's ledger: every point change with its reason and its ground truth."""
+        if not self.ledger_parts:
+            from carnet.phases.record import ledger_table
+
+            empty = {
+                name: np.empty(0, dtype=dtype)
+                for name, dtype in (
+                    ("day", np.int32), ("citizen", np.int64), ("kind", np.uint8),
+                    ("behaviour", np.int16), ("source", np.int16), ("points", np.int16),
+                    ("balance", np.int16), ("truly_done", np.bool_), ("true_actor", np.int64),
+                )
+            }  # fmt: skip
+            return ledger_table(
+                empty, [b.name for b in self.scenario.behaviours], [s.name for s in self.scenario.sources]
+            )
+        return pa.concat_tables(self.ledger_parts)
+
+    def dossier(self, citizen: int) -> Dossier:
+        """One citizen's file: attributes, every recorded change, and acts blamed on others."""
+        pop = self.population.filter(pc.equal(self.population["citizen"], citizen))
+        if pop.num_rows == 0:
+            raise CarnetError(
+                f"citizen {citizen} is not in the panel of this run "
+                f"({self.population.num_rows} citizens are; see population.parquet)"
+            )
+        attributes = {k: v[0] for k, v in pop.to_pydict().items()}
+        ledger = self.ledger
+        mine = ledger.filter(pc.equal(ledger["citizen"], citizen))
+        others = ledger.filter(
+            pc.and_(pc.equal(ledger["true_actor"], citizen), pc.not_equal(ledger["citizen"], citizen))
+        )
+
+        def rows(table: pa.Table) -> list[dict[str, Any]]:
+            table = table.sort_by([("day", "ascending")]) if table.num_rows else table
+            return [{k: (str(v) if hasattr(v, "as_py") else v) for k, v in r.items()} for r in table.to_pylist()]
+
+        return Dossier(citizen, attributes, rows(mine), rows(others.filter(pc.equal(others["kind"], "act"))))
+
+    def summary(self) -> Summary:
+        """Grade shares by group, sanctions and how many were wrongful, data collected."""
+        s, m = self.scenario, self.metrics
+        last = m.filter(pc.equal(m["day"], s.run.days - 1)).to_pydict()
+        groups = list(last["group"])
+        grades = [g.name for g in s.grades]
+        counts = {g: [last[f"grade_{gr}"][i] for gr in grades] for i, g in enumerate(groups)}
+        counts["all"] = [sum(last[f"grade_{gr}"]) for gr in grades]
+        shares = {g: {gr: c / max(1, sum(v)) for gr, c in zip(grades, v, strict=True)} for g, v in counts.items()}
+        citizens = {g: last["citizens"][i] for i, g in enumerate(groups)}
+        mean = {g: last["points_sum"][i] / max(1, citizens[g]) for i, g in enumerate(groups)}
+        mean["all"] = sum(last["points_sum"]) / max(1, sum(citizens.values()))
+
+        def column_total(name: str) -> int:
+            return int(pc.sum(m[name]).as_py() or 0)
+
+        sanctions = wrongful_s = rewards = wrongful_r = expired = 0
+        for b in s.behaviours:
+            pts = s.rules.points[b.name].points
+            scored, wrongful = column_total(f"scored_{b.name}"), column_total(f"wrongful_{b.name}")
+            expired += column_total(f"expired_{b.name}")
+            if pts < 0:
+                sanctions, wrongful_s = sanctions + scored, wrongful_s + wrongful
+            elif pts > 0:
+                rewards, wrongful_r = rewards + scored, wrongful_r + wrongful
+        by_source = {src.name: column_total(f"data_{src.name}") for src in s.sources}
+        by_sensitivity: dict[str, int] = {}
+        for src in s.sources:
+            by_sensitivity[src.sensitivity] = by_sensitivity.get(src.sensitivity, 0) + by_source[src.name]
+        return Summary(
+            citizens=s.population.size,
+            days=s.run.days,
+            grades=grades,
+            grade_shares=shares,
+            mean_points=mean,
+            sanctions=sanctions,
+            wrongful_sanctions=wrongful_s,
+            wrongful_by_cause={"misattribution": wrongful_s},
+            rewards=rewards,
+            wrongful_rewards=wrongful_r,
+            expired=expired,
+            data_points_by_source=by_source,
+            data_points_by_sensitivity=by_sensitivity,
+        )
+
+    def save(self, out: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the run directory (see :mod:`carnet.output`) and return its path."""
+        from carnet.output import write_run
+
+        return write_run(self, Path(out), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Result:
+        """Read a run directory written by :meth:`save`."""
+        from carnet.output import read_run
+
+        return read_run(Path(run_dir))
