@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,18 +29,43 @@ def preset_text(name: str) -> str:
     return (resources.files("carnet") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys, which plain YAML loading keeps the last of."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
     """Parse scenario YAML safely into a mapping, or raise a ScenarioError naming the place."""
     if not text.strip():
         raise ScenarioError(source, [("", "the file is empty; a scenario needs its sections")])
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
         raise ScenarioError(source, [("", f"malformed YAML at {where}: {exc.problem}")]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(source, [("", f"malformed YAML: {exc}")]) from None
+    except ValueError as exc:  # e.g. a date-like value that is no date: 2026-13-45
+        raise ScenarioError(source, [("", f"malformed YAML: {exc}")]) from None
+    except RecursionError:
+        raise ScenarioError(source, [("", "malformed YAML: nested too deeply")]) from None
     if not isinstance(doc, dict):
         kind = type(doc).__name__
         raise ScenarioError(source, [("", f"a scenario must be a mapping of sections, got {kind}")])
@@ -57,7 +83,9 @@ def _read(src: str | Path) -> tuple[dict[str, Any], str]:
     size = path.stat().st_size
     if size > MAX_SCENARIO_BYTES:
         limit = MAX_SCENARIO_BYTES // 1024 // 1024
-        raise ScenarioError(text_src, [("", f"file is {size} bytes; scenarios over {limit} MB are refused")])
+        raise ScenarioError(
+            text_src, [("", f"file is {size} bytes; scenarios over {limit} MB are refused")]
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
