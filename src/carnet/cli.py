@@ -1,0 +1,468 @@
+"""The ``carnet`` command line: a thin layer over the library.
+
+Each command parses its arguments, calls the functions that the Python API offers, and prints what
+they return. Errors that carnet reports (:class:`carnet.errors.CarnetError`) are printed without a
+traceback and end the command with their exit code: 2 for input that cannot be used (a scenario, a
+run directory, a citizen), 1 for anything else. The engine is imported inside the commands that
+need it, so that ``carnet validate`` and ``carnet presets`` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from carnet.result import Dossier, Summary
+    from carnet.scenario import Scenario
+
+#: Exit status for input that cannot be used (the same as ScenarioError's and typer's usage errors).
+EXIT_INPUT = 2
+#: Exit status after Ctrl-C, as shells report it.
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="carnet",
+    help=(
+        "Simulate and audit social-credit systems on synthetic societies. "
+        "Populations are synthesised from aggregate parameters only; carnet never reads, scores "
+        "or decides about real people."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+# --- output helpers ------------------------------------------------------------------------------
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _fail(message: str, code: int = EXIT_INPUT) -> typer.Exit:
+    """Print ``message`` to stderr as plain text; return the Exit to raise."""
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _reported(action: str, exit_code: int | None = None) -> Iterator[None]:
+    """Turn errors into a message on stderr and an exit status, never a traceback.
+
+    carnet's own errors print their full text (every problem of a scenario) and exit with their
+    ``exit_code`` (or ``exit_code`` given here). Anything else is a bug: it prints one line and
+    exits 1, unless ``CARNET_DEBUG`` is set, which lets the traceback through.
+    """
+    from carnet.errors import CarnetError, ScenarioError
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted while {action}", EXIT_INTERRUPTED) from None
+    except CarnetError as exc:
+        text = exc.render() if isinstance(exc, ScenarioError) else str(exc)
+        raise _fail(text, exit_code if exit_code is not None else exc.exit_code) from None
+    except Exception as exc:
+        if os.environ.get("CARNET_DEBUG"):
+            raise
+        lines = str(exc).strip().splitlines()
+        detail = f": {lines[0]}" if lines else ""
+        raise _fail(
+            f"carnet: unexpected {type(exc).__name__} while {action}{detail} "
+            "(a bug in carnet; please report it; CARNET_DEBUG=1 shows the traceback)",
+            1,
+        ) from None
+
+
+def _source(text: str) -> str | Path:
+    """An existing file is read as a file even when a preset has the same name."""
+    path = Path(text)
+    return path if path.is_file() else text
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    """The first sentence of ``text``, on one line, at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    end = flat.find(". ")
+    if end >= 0:
+        flat = flat[: end + 1]
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _signed(value: object) -> str:
+    return f"{value:+d}" if isinstance(value, int) else str(value or "")
+
+
+def _pct(part: int | float, whole: int | float) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "—"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"carnet {version('carnet')}")
+        except PackageNotFoundError:
+            typer.echo("carnet (version unknown: not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show carnet's version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Simulate and audit social-credit systems on synthetic societies."""
+
+
+# --- presets, validate ---------------------------------------------------------------------------
+
+
+@app.command()
+def presets(
+    name: Annotated[
+        str | None, typer.Argument(help="Print this preset's YAML (to copy and edit it).")
+    ] = None,
+) -> None:
+    """List the scenarios that ship with carnet, or print one of them as YAML."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from carnet.errors import CarnetError
+    from carnet.loading import load_scenario, preset_names, preset_text
+
+    names = preset_names()
+    if name is not None:
+        if name not in names:
+            raise _fail(f"unknown preset {name!r}; presets: {', '.join(names)}")
+        sys.stdout.write(preset_text(name))
+        return
+    table = Table(title="carnet presets", title_justify="left")
+    table.add_column("preset", style="bold", no_wrap=True)
+    table.add_column("citizens", justify="right", no_wrap=True)
+    table.add_column("days", justify="right", no_wrap=True)
+    table.add_column("description")
+    for preset in names:
+        try:
+            scenario = load_scenario(preset)
+        except CarnetError as exc:
+            problem = Text(f"(cannot be loaded: {_one_line(str(exc))})", style="red")
+            table.add_row(Text(preset), "", "", problem)
+            continue
+        table.add_row(
+            Text(preset),
+            _n(scenario.population.size),
+            str(scenario.run.days),
+            Text(_one_line(scenario.description)),
+        )
+    out = _console()
+    out.print(table)
+    out.print("Show one as YAML: carnet presets NAME", markup=False)
+
+
+@app.command()
+def validate(
+    file: Annotated[str, typer.Argument(help="Scenario YAML file (or preset name).")],
+) -> None:
+    """Check a scenario file and list every problem in it, each with its path."""
+    from carnet.loading import load_scenario
+
+    with _reported(f"validating {file}"):
+        scenario = load_scenario(_source(file))
+    typer.echo(
+        f"{file}: valid (scenario {scenario.name}, {_n(scenario.population.size)} citizens, "
+        f"{scenario.run.days} days)"
+    )
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def _default_out(scenario: Scenario) -> Path:
+    """``runs/<name>-seed<seed>``, or the first of ``-2``, ``-3``, … that does not exist yet."""
+    base = Path("runs") / f"{scenario.name}-seed{scenario.run.seed}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that holds anything, unless it is a run to overwrite."""
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out}: exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise _fail(
+            f"--out {out}: directory exists and is not empty; "
+            "choose another, or pass --overwrite to replace a previous run"
+        )
+    if not (out / "manifest.json").is_file():
+        raise _fail(
+            f"--out {out}: not a carnet run directory (no manifest.json); "
+            "--overwrite only replaces previous runs"
+        )
+
+
+def _print_summary(summary: Summary, name: str) -> None:
+    from rich.table import Table
+
+    out = _console()
+    out.print(
+        f"\n[bold]{name}[/bold]: {_n(summary.citizens)} synthetic citizens, {summary.days} days"
+    )
+
+    grades = Table(title="Grades at the end (share of citizens)", title_justify="left")
+    grades.add_column("group", style="bold")
+    for grade in summary.grades:
+        grades.add_column(grade, justify="right")
+    grades.add_column("mean points", justify="right")
+    for group, shares in summary.grade_shares.items():
+        if group == "all":
+            grades.add_section()
+        mean = summary.mean_points.get(group)
+        grades.add_row(
+            group,
+            *(f"{100.0 * shares.get(g, 0.0):.1f}%" for g in summary.grades),
+            "" if mean is None else f"{mean:.1f}",
+        )
+    out.print(grades)
+
+    acts = Table(title="Sanctions and rewards", title_justify="left")
+    acts.add_column("")
+    acts.add_column("count", justify="right")
+    acts.add_column("share", justify="right")
+    acts.add_row("sanctions (point deductions)", _n(summary.sanctions), "")
+    acts.add_row(
+        "  wrongful (act not done by them)",
+        _n(summary.wrongful_sanctions),
+        _pct(summary.wrongful_sanctions, summary.sanctions),
+        style="red" if summary.wrongful_sanctions else None,
+    )
+    for cause, count in summary.wrongful_by_cause.items():
+        acts.add_row(f"    {cause}", _n(count), _pct(count, summary.sanctions))
+    acts.add_section()
+    acts.add_row("rewards (point additions)", _n(summary.rewards), "")
+    acts.add_row(
+        "  wrongful", _n(summary.wrongful_rewards), _pct(summary.wrongful_rewards, summary.rewards)
+    )
+    acts.add_section()
+    acts.add_row("records expired, points restored", _n(summary.expired), "")
+    out.print(acts)
+
+    for title, counts in (
+        ("Data collected, by source", summary.data_points_by_source),
+        ("Data collected, by sensitivity", summary.data_points_by_sensitivity),
+    ):
+        data = Table(title=title, title_justify="left")
+        data.add_column(title.rsplit(" ", 1)[-1])
+        data.add_column("data points", justify="right")
+        data.add_column("share", justify="right")
+        total = sum(counts.values())
+        for key, count in counts.items():
+            data.add_row(key, _n(count), _pct(count, total))
+        data.add_section()
+        data.add_row("total", _n(total), "")
+        out.print(data)
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str, typer.Argument(help="Preset name or scenario YAML file.")
+    ] = "rongcheng",
+    days: Annotated[int | None, typer.Option(help="Override run.days.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override run.seed.")] = None,
+    population: Annotated[int | None, typer.Option(help="Override population.size.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run directory [default: runs/<scenario>-seed<seed>, never reused]."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Threads [default: all cores].")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the previous run in --out (only a run directory).")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the run directory.")
+    ] = False,
+) -> None:
+    """Simulate a scenario, save the run directory and print what the system did."""
+    from carnet.loading import load_scenario
+
+    with _reported(f"loading {scenario}"):
+        resolved = load_scenario(_source(scenario), days=days, seed=seed, population=population)
+    if out is None:
+        target = _default_out(resolved)
+    else:
+        _check_out(out, overwrite)
+        target = out
+
+    with _reported("starting the engine"):
+        from carnet import simulate
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_console(stderr=True),
+        disable=quiet,
+    )
+    size = resolved.population.size
+    task = progress.add_task(f"{resolved.name}, {_n(size)} citizens", total=resolved.run.days)
+
+    def on_day(done_days: int, total_days: int) -> None:
+        progress.update(task, completed=done_days, total=total_days)
+
+    with progress, _reported(f"running {resolved.name}"):
+        result = simulate(resolved, threads=threads, progress=on_day)
+
+    with _reported(f"saving the run to {target}"):
+        saved = result.save(target, overwrite=overwrite)
+
+    if quiet:
+        typer.echo(str(saved))
+        return
+    with _reported("summarising the run"):
+        summary = result.summary()
+        _print_summary(summary, resolved.name)
+        head = getattr(summary, "head_hash", None)
+    out_console = _console()
+    if head:
+        out_console.print(f"ledger head hash: {head}", markup=False)
+    out_console.print(f"run directory: {saved}", markup=False)
+    out_console.print(f"dossier of one citizen: carnet dossier {saved} CITIZEN", markup=False)
+
+
+# --- dossier -------------------------------------------------------------------------------------
+
+
+def _truth(row: dict[str, Any], citizen: int) -> tuple[str, str]:
+    """What really happened behind a ledger row, in words, and the style to show it in."""
+    if row.get("kind") == "expiry":
+        return "record expired, points restored", "dim"
+    if row.get("truly_done"):
+        return "did it", ""
+    actor = row.get("true_actor")
+    if isinstance(actor, int) and actor >= 0 and actor != citizen:
+        return f"did NOT do it — done by citizen {actor}", "bold red"
+    return "did NOT do it — it never happened", "bold red"
+
+
+def _value(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _print_dossier(dossier: Dossier) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    out = _console()
+    about = Table(title=f"Citizen {dossier.citizen}", title_justify="left", show_header=False)
+    about.add_column("attribute", style="bold")
+    about.add_column("value")
+    for key, value in dossier.attributes.items():
+        about.add_row(key, _value(value))
+    out.print(about)
+
+    if dossier.rows:
+        timeline = Table(title="What the system recorded, and the truth", title_justify="left")
+        timeline.add_column("day", justify="right")
+        timeline.add_column("behaviour", no_wrap=True)
+        timeline.add_column("source", no_wrap=True)
+        timeline.add_column("points", justify="right")
+        timeline.add_column("balance", justify="right")
+        timeline.add_column("truth")
+        wrongful = 0
+        for row in dossier.rows:
+            truth, style = _truth(row, dossier.citizen)
+            wrongful += style == "bold red"
+            timeline.add_row(
+                _value(row.get("day", "")),
+                _value(row.get("behaviour", "")),
+                _value(row.get("source") or ""),
+                _signed(row.get("points")),
+                _value(row.get("balance", "")),
+                Text(truth, style=style),
+            )
+        out.print(timeline)
+        out.print(
+            f"{len(dossier.rows)} entries; {wrongful} of them for acts this citizen did not do.",
+            markup=False,
+        )
+    else:
+        out.print("The system recorded nothing about this citizen.", markup=False)
+
+    if dossier.blamed_on_others:
+        others = Table(title="Acts this citizen did, pinned on others", title_justify="left")
+        others.add_column("day", justify="right")
+        others.add_column("behaviour", no_wrap=True)
+        others.add_column("source", no_wrap=True)
+        others.add_column("points", justify="right")
+        others.add_column("recorded against", justify="right")
+        for row in dossier.blamed_on_others:
+            blamed = row.get("citizen")
+            others.add_row(
+                _value(row.get("day", "")),
+                _value(row.get("behaviour", "")),
+                _value(row.get("source") or ""),
+                _signed(row.get("points")),
+                "" if blamed is None else f"citizen {blamed}",
+            )
+        out.print(others)
+
+
+@app.command()
+def dossier(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    citizen: Annotated[int, typer.Argument(min=0, help="Citizen number (in the panel).")],
+) -> None:
+    """Show everything the system recorded about one citizen, next to what really happened."""
+    with _reported(f"reading {run_dir}", exit_code=EXIT_INPUT):
+        from carnet.result import Result
+
+        found = Result.load(run_dir).dossier(citizen)
+    _print_dossier(found)
+
+
+def main() -> None:
+    """Entry point of the ``carnet`` console script."""
+    app(prog_name="carnet")
