@@ -49,7 +49,9 @@ def main() -> int:
     cores = os.cpu_count() or 1
     print(f"machine: {machine()}")
     print(f"carnet {carnet.__version__}, numba {numba.__version__}")
-    print(f"model: minimal, {args.population:,} citizens x {args.days} days, best of {args.repeats}")
+    print(
+        f"model: minimal, {args.population:,} citizens x {args.days} days, best of {args.repeats}"
+    )
     citizen_days = args.population * args.days
     best: dict[int, float] = {}
     for threads in sorted({1, cores}):

@@ -82,7 +82,8 @@ def test_dossier_tells_the_truth(run: Path) -> None:
     result = carnet.Result.load(run)
     ledger = result.ledger.to_pydict()
     victim = next(
-        c for c, t, k in zip(ledger["citizen"], ledger["truly_done"], ledger["kind"], strict=True)
+        c
+        for c, t, k in zip(ledger["citizen"], ledger["truly_done"], ledger["kind"], strict=True)
         if not t and k == "act"
     )
     d = result.dossier(victim)

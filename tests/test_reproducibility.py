@@ -43,7 +43,9 @@ def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("shards", "threads"), [(4, 1), (4, 2), (9, 2), (3, 3)])
-def test_shards_and_threads_do_not_change_results(tmp_path: Path, shards: int, threads: int) -> None:
+def test_shards_and_threads_do_not_change_results(
+    tmp_path: Path, shards: int, threads: int
+) -> None:
     one = carnet.simulate(small(), shards=1, threads=1).save(tmp_path / "one")
     many = carnet.simulate(small(), shards=shards, threads=threads).save(tmp_path / "many")
     f1, fm = files(one), files(many)

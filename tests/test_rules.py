@@ -87,5 +87,7 @@ def test_grades_follow_bands() -> None:
     for points, grade in zip(
         result.population["points"].to_pylist(), result.population["grade"].to_pylist(), strict=True
     ):
-        expected = "AAA" if points >= 1050 else "A" if points >= 960 else "B" if points >= 850 else "D"
+        expected = (
+            "AAA" if points >= 1050 else "A" if points >= 960 else "B" if points >= 850 else "D"
+        )
         assert grade == expected

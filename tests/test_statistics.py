@@ -193,6 +193,8 @@ def test_ledger_balances_follow_points() -> None:
         balance[c] = balance.get(c, 1000) + pts
         assert balance[c] == bal
         assert 950 <= bal <= 1010
-    final = dict(zip(*result.population.select(["citizen", "points"]).to_pydict().values(), strict=True))
+    final = dict(
+        zip(*result.population.select(["citizen", "points"]).to_pydict().values(), strict=True)
+    )
     for c, b in balance.items():
         assert final[c] == b

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -26,14 +27,16 @@ def plan_shards(size: int, block_size: int, shards: int) -> list[tuple[int, int]
     n_blocks = -(-size // block_size)
     shards = max(1, min(shards, n_blocks))
     edges = [round(i * n_blocks / shards) * block_size for i in range(shards + 1)]
-    return [(lo, min(hi, size) - lo) for lo, hi in zip(edges, edges[1:], strict=False) if lo < size]
+    return [(lo, min(hi, size) - lo) for lo, hi in pairwise(edges) if lo < size]
 
 
 def make_shard(s: Scenario, t: Tables, first: int, n: int) -> Shard:
     """Synthesise a shard's citizens and prepare its recorder."""
     state = synthesise(s, t, first, n)
     recorder = Recorder(state, t, s.run.days, s.run.block_size, s.run.ledger_part_days)
-    return Shard(tables=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size)
+    return Shard(
+        tables=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size
+    )
 
 
 def simulate(

@@ -29,7 +29,10 @@ def metrics_table(
     G = len(groups)
 
     def total(name: str) -> npt.NDArray[np.int64]:
-        return sum((getattr(r, name) for r in recorders), start=np.int64(0))  # type: ignore[no-any-return]
+        summed: npt.NDArray[np.int64] = np.sum(
+            [getattr(r, name) for r in recorders], axis=0, dtype=np.int64
+        )
+        return summed
 
     citizens = total("citizens")
     points_sum = total("points_sum")

@@ -157,7 +157,7 @@ def _data_per_day(
 
 def data_points_per_day(state: State, t: Tables, block_size: int) -> npt.NDArray[np.int64]:
     """Data points the sources collect each day from this shard, by [group, source]."""
-    return _data_per_day(  # type: ignore[no-any-return]
+    return _data_per_day(
         state.profile,
         state.exposure,
         t.group_of_profile,

@@ -19,7 +19,9 @@ from carnet.tables import POINTS_OFFSET, Tables
 
 def population_table(s: Scenario, t: Tables, states: Sequence[State]) -> pa.Table:
     """The panel's citizens: who they are and where they ended, one row each."""
-    chunks: dict[str, list[Any]] = {k: [] for k in ("citizen", "profile", "exposure", "flags", "points")}
+    chunks: dict[str, list[Any]] = {
+        k: [] for k in ("citizen", "profile", "exposure", "flags", "points")
+    }
     for st in states:
         idx = np.flatnonzero(st.flags & PANEL)
         chunks["citizen"].append(idx + st.first_citizen)
@@ -103,7 +105,9 @@ class Result:
                 )
             }  # fmt: skip
             return ledger_table(
-                empty, [b.name for b in self.scenario.behaviours], [s.name for s in self.scenario.sources]
+                empty,
+                [b.name for b in self.scenario.behaviours],
+                [s.name for s in self.scenario.sources],
             )
         return pa.concat_tables(self.ledger_parts)
 
@@ -119,14 +123,21 @@ class Result:
         ledger = self.ledger
         mine = ledger.filter(pc.equal(ledger["citizen"], citizen))
         others = ledger.filter(
-            pc.and_(pc.equal(ledger["true_actor"], citizen), pc.not_equal(ledger["citizen"], citizen))
+            pc.and_(
+                pc.equal(ledger["true_actor"], citizen), pc.not_equal(ledger["citizen"], citizen)
+            )
         )
 
         def rows(table: pa.Table) -> list[dict[str, Any]]:
             table = table.sort_by([("day", "ascending")]) if table.num_rows else table
-            return [{k: (str(v) if hasattr(v, "as_py") else v) for k, v in r.items()} for r in table.to_pylist()]
+            return [
+                {k: (str(v) if hasattr(v, "as_py") else v) for k, v in r.items()}
+                for r in table.to_pylist()
+            ]
 
-        return Dossier(citizen, attributes, rows(mine), rows(others.filter(pc.equal(others["kind"], "act"))))
+        return Dossier(
+            citizen, attributes, rows(mine), rows(others.filter(pc.equal(others["kind"], "act")))
+        )
 
     def summary(self) -> Summary:
         """Grade shares by group, sanctions and how many were wrongful, data collected."""
@@ -136,7 +147,10 @@ class Result:
         grades = [g.name for g in s.grades]
         counts = {g: [last[f"grade_{gr}"][i] for gr in grades] for i, g in enumerate(groups)}
         counts["all"] = [sum(last[f"grade_{gr}"]) for gr in grades]
-        shares = {g: {gr: c / max(1, sum(v)) for gr, c in zip(grades, v, strict=True)} for g, v in counts.items()}
+        shares = {
+            g: {gr: c / max(1, sum(v)) for gr, c in zip(grades, v, strict=True)}
+            for g, v in counts.items()
+        }
         citizens = {g: last["citizens"][i] for i, g in enumerate(groups)}
         mean = {g: last["points_sum"][i] / max(1, citizens[g]) for i, g in enumerate(groups)}
         mean["all"] = sum(last["points_sum"]) / max(1, sum(citizens.values()))
@@ -156,7 +170,9 @@ class Result:
         by_source = {src.name: column_total(f"data_{src.name}") for src in s.sources}
         by_sensitivity: dict[str, int] = {}
         for src in s.sources:
-            by_sensitivity[src.sensitivity] = by_sensitivity.get(src.sensitivity, 0) + by_source[src.name]
+            by_sensitivity[src.sensitivity] = (
+                by_sensitivity.get(src.sensitivity, 0) + by_source[src.name]
+            )
         return Summary(
             citizens=s.population.size,
             days=s.run.days,

@@ -35,7 +35,9 @@ def mix64(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
 
 
 @njit(inline="always", cache=True)
-def stream_key(seed: np.uint64, component: np.uint64, day: int, block: int) -> np.uint64:  # pragma: no cover
+def stream_key(
+    seed: np.uint64, component: np.uint64, day: int, block: int
+) -> np.uint64:  # pragma: no cover
     """Starting state of the stream for one component, day and block."""
     h = mix64(seed ^ GOLDEN)
     h = mix64(h ^ component)

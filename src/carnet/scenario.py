@@ -62,10 +62,10 @@ class Group(Section):
 
 
 class Region(Section):
-    """A region; citizens are laid out region by region, so a block of citizens is a neighbourhood."""
+    """A region; citizens are laid out region by region, so a block is a neighbourhood."""
 
     name: Name
-    share: Share
+    share: Share = Field(description="share of the population living in this region")
     urban_share: Probability = Field(0.5, description="share of the region's citizens in cities")
 
 
@@ -83,15 +83,15 @@ class Population(Section):
 class Observation(Section):
     """A source that can see a behaviour, with its base probability of detecting one act."""
 
-    source: Name
-    detect: Probability
+    source: Name = Field(description="name of a source in `sources`")
+    detect: Probability = Field(description="probability that the source sees one act")
 
 
 class AreaMultipliers(Section):
     """Rate multipliers for urban and rural citizens."""
 
-    urban: Multiplier = 1.0
-    rural: Multiplier = 1.0
+    urban: Multiplier = Field(1.0, description="rate multiplier for city dwellers")
+    rural: Multiplier = Field(1.0, description="rate multiplier for rural citizens")
 
 
 class Behaviour(Section):
@@ -102,11 +102,22 @@ class Behaviour(Section):
         description="negative acts are deterred; lawful ones are lawful but may be disfavoured"
     )
     rate_per_year: float = Field(ge=0.0, le=3650.0, description="acts per person-year")
-    by_group: dict[Name, Multiplier] = Field(default_factory=dict)
-    by_region: dict[Name, Multiplier] = Field(default_factory=dict)
-    by_income: list[Multiplier] | None = Field(None, min_length=5, max_length=5)
+    by_group: dict[Name, Multiplier] = Field(
+        default_factory=dict, description="rate multiplier by group (default 1)"
+    )
+    by_region: dict[Name, Multiplier] = Field(
+        default_factory=dict, description="rate multiplier by region (default 1)"
+    )
+    by_income: list[Multiplier] | None = Field(
+        None, min_length=5, max_length=5, description="rate multiplier by income quintile 1..5"
+    )
     by_area: AreaMultipliers = Field(default_factory=AreaMultipliers)
-    observed_by: list[Observation] = Field(default_factory=list, max_length=8)
+    observed_by: list[Observation] = Field(
+        default_factory=list,
+        max_length=8,
+        description="sources that can see it, in order; the first that detects an act records "
+        "it, once",
+    )
     description: str = Field("", max_length=500)
 
 
@@ -121,7 +132,9 @@ class Source(Section):
     exposure_weight: Probability = Field(
         0.0, description="how far detection and collection scale with digital exposure"
     )
-    by_group: dict[Name, Multiplier] = Field(default_factory=dict)
+    by_group: dict[Name, Multiplier] = Field(
+        default_factory=dict, description="detection multiplier by group (not collection)"
+    )
     data_points_per_day: float = Field(
         0.0, ge=0.0, le=1e6, description="data points collected per fully exposed citizen-day"
     )
@@ -131,7 +144,7 @@ class Source(Section):
 class Rule(Section):
     """Points for one observed behaviour."""
 
-    points: Annotated[int, Field(ge=-10000, le=10000)]
+    points: int = Field(ge=-10000, le=10000, description="points per observed act")
     yearly_cap: int | None = Field(
         None, ge=1, le=POINTS_MAX, description="most points this rule may award per year"
     )
@@ -143,12 +156,14 @@ class Rule(Section):
 class Rules(Section):
     """How observations become points."""
 
-    floor: Points = 0
-    ceiling: Points = POINTS_MAX
+    floor: Points = Field(0, description="points never fall below this")
+    ceiling: Points = Field(POINTS_MAX, description="points never rise above this")
     lifetime_days: int | None = Field(
         730, ge=1, le=36500, description="days a record counts before its points are restored"
     )
-    points: dict[Name, Rule] = Field(min_length=1)
+    points: dict[Name, Rule] = Field(
+        min_length=1, description="a rule for every behaviour: `name: points` or a mapping"
+    )
 
     @field_validator("points", mode="before")
     @classmethod
@@ -165,7 +180,7 @@ class Rules(Section):
 class Grade(Section):
     """A band of points; grades are listed from the best to the worst."""
 
-    name: GradeName
+    name: GradeName = Field(description="e.g. AAA; starts with a capital letter")
     min_points: Points | None = Field(None, description="lowest points of the band; none for last")
 
 
@@ -181,15 +196,22 @@ class Responses(Section):
 class Panel(Section):
     """Whose dossiers are kept: everyone in small runs, a uniform sample in large ones."""
 
-    full_up_to: int = Field(1_000_000, ge=0, le=2_000_000_000)
-    sample: int = Field(100_000, ge=0, le=100_000_000)
+    full_up_to: int = Field(
+        1_000_000,
+        ge=0,
+        le=2_000_000_000,
+        description="every citizen is in the panel up to this size",
+    )
+    sample: int = Field(
+        100_000, ge=0, le=100_000_000, description="expected panel size above it (uniform sample)"
+    )
 
 
 class Run(Section):
     """How long, with which seed, and how the ledger is cut."""
 
-    days: int = Field(365, ge=1, le=3650)
-    seed: int = Field(1, ge=0, le=2**63 - 1)
+    days: int = Field(365, ge=1, le=3650, description="days simulated")
+    seed: int = Field(1, ge=0, le=2**63 - 1, description="seed of every random stream")
     panel: Panel = Field(default_factory=Panel)
     block_size: int = Field(
         65536, ge=256, le=1 << 20, description="citizens per random-stream block (power of two)"

@@ -33,7 +33,7 @@ def step(shard: Shard, day: int) -> None:
     seen = observe(state, t, shard.seed, shard.block_size, day, acts, shard.seen)
     shard.seen = seen
     changes = score(state, t, day, acts, seen, shard.queue)
-    # list: blacklist and redlist entries, exits and joint punishment — arrives with lists and gates.
+    # list: blacklist and redlist entries, exits and joint punishment — arrives with lists.
     # gate: loans, jobs, school seats and tickets decided by grade and list — arrives with gates.
     # respond: deterrence by grade is read from today's points by tomorrow's behave; feedback from
     # gates, chilling and peer effects arrive with lists and gates.

@@ -173,7 +173,10 @@ def build_tables(s: Scenario) -> Tables:
         income_cum=np.array([_cumulative(g.income) for g in pop.groups]),
         exposure_ab=np.array(
             [
-                [g.exposure.mean * g.exposure.concentration, (1 - g.exposure.mean) * g.exposure.concentration]
+                [
+                    g.exposure.mean * g.exposure.concentration,
+                    (1 - g.exposure.mean) * g.exposure.concentration,
+                ]
                 for g in pop.groups
             ]
         ),

@@ -91,8 +91,8 @@ def _score(
     n = 0
     for j in range(n_expiries):
         c = e_citizen[j]
-        before = np.int32(points[c])
-        after = min(max(before - np.int32(e_amount[j]), floor), ceiling)
+        before = int(points[c])
+        after = min(max(before - int(e_amount[j]), floor), ceiling)
         points[c] = after
         c_citizen[n], c_before[n], c_after[n] = c, before, after
         c_behaviour[n], c_source[n], c_kind[n] = e_behaviour[j], e_source[j], EXPIRY
@@ -102,12 +102,12 @@ def _score(
         if o_outcome[j] == MISSED:
             continue
         c, k = o_target[j], a_behaviour[j]
-        delta = rule_points[k]
+        delta = int(rule_points[k])
         slot = rule_cap_slot[k]
         if slot >= 0:
-            delta = max(0, min(delta, rule_cap[k] - np.int32(earned[slot, c])))
+            delta = max(0, min(delta, int(rule_cap[k]) - int(earned[slot, c])))
             earned[slot, c] += delta
-        before = np.int32(points[c])
+        before = int(points[c])
         after = min(max(before + delta, floor), ceiling)
         points[c] = after
         c_citizen[n], c_before[n], c_after[n] = c, before, after
