@@ -65,34 +65,30 @@ def simulate(
     t = build_tables(s)
     threads = max(1, threads or os.cpu_count() or 1)
     plan = plan_shards(s.population.size, s.run.block_size, shards or threads)
-    shard_list = [make_shard(s, t, first, n) for first, n in plan]
-    data = sum(
-        (data_points_per_day(sh.state, t, s.run.block_size) for sh in shard_list),
-        start=np.zeros((t.n_groups, t.n_sources), dtype=np.int64),
-    )
     behaviours = [b.name for b in s.behaviours]
     sources = [src.name for src in s.sources]
-    parts: list[pa.Table] = []
     part_days = s.run.ledger_part_days
-    pool = ThreadPoolExecutor(threads) if threads > 1 and len(shard_list) > 1 else None
-    try:
+    parts: list[pa.Table] = []
+    with ThreadPoolExecutor(min(threads, len(plan))) as pool:
+        # Kernels release the GIL, so shards advance in parallel threads, each day in lockstep.
+        shard_list = list(pool.map(lambda p: make_shard(s, t, *p), plan))
+        data = np.sum(
+            list(
+                pool.map(lambda sh: data_points_per_day(sh.state, t, s.run.block_size), shard_list)
+            ),
+            axis=0,
+        )
         for day in range(s.run.days):
-            if pool is None:
-                for sh in shard_list:
-                    step(sh, day)
-            else:
-                list(pool.map(lambda sh: step(sh, day), shard_list))  # noqa: B023
+            list(pool.map(lambda sh: step(sh, day), shard_list))  # noqa: B023
             if (day + 1) % part_days == 0 or day == s.run.days - 1:
-                pieces = [sh.recorder.ledger_part(day // part_days) for sh in shard_list]
+                part = day // part_days
+                pieces = pool.map(lambda sh: sh.recorder.ledger_part(part), shard_list)  # noqa: B023
                 cols = [p for p in pieces if p is not None]
                 if cols:
                     merged = {k: np.concatenate([c[k] for c in cols]) for k in cols[0]}
                     parts.append(ledger_table(merged, behaviours, sources))
             if progress is not None:
                 progress(day + 1, s.run.days)
-    finally:
-        if pool is not None:
-            pool.shutdown()
     return Result(
         scenario=s,
         metrics=metrics_table(s, [sh.recorder for sh in shard_list], data),
