@@ -414,3 +414,10 @@ def test_python_dash_m(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "valid (scenario minimal" in done.stdout
+
+
+@pytest.mark.parametrize("command", ["presets", "validate", "run", "dossier"])
+def test_help(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert f"Usage: carnet {command}" in result.stdout

@@ -144,7 +144,8 @@ def _root(
 @app.command()
 def presets(
     name: Annotated[
-        str | None, typer.Argument(help="Print this preset's YAML (to copy and edit it).")
+        str | None,
+        typer.Argument(metavar="NAME", help="Print this preset's YAML (to copy and edit it)."),
     ] = None,
 ) -> None:
     """List the scenarios that ship with carnet, or print one of them as YAML."""
@@ -185,7 +186,9 @@ def presets(
 
 @app.command()
 def validate(
-    file: Annotated[str, typer.Argument(help="Scenario YAML file (or preset name).")],
+    file: Annotated[
+        str, typer.Argument(metavar="FILE", help="Scenario YAML file (or preset name).")
+    ],
 ) -> None:
     """Check a scenario file and list every problem in it, each with its path."""
     from carnet.loading import load_scenario
@@ -294,20 +297,20 @@ def _print_summary(summary: Summary, name: str) -> None:
 @app.command()
 def run(
     scenario: Annotated[
-        str, typer.Argument(help="Preset name or scenario YAML file.")
+        str, typer.Argument(metavar="SCENARIO", help="Preset name or scenario YAML file.")
     ] = "rongcheng",
     days: Annotated[int | None, typer.Option(help="Override run.days.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override run.seed.")] = None,
     population: Annotated[int | None, typer.Option(help="Override population.size.")] = None,
     out: Annotated[
         Path | None,
-        typer.Option(help="Run directory [default: runs/<scenario>-seed<seed>, never reused]."),
+        typer.Option(help="Run directory (default: runs/<scenario>-seed<seed>, never reused)."),
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="Threads [default: all cores].")
+        int | None, typer.Option(min=1, help="Threads (default: all cores).")
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option(help="Replace the previous run in --out (only a run directory).")
+        bool, typer.Option("--overwrite", help="Replace the previous run in --out (only a run).")
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the run directory.")
@@ -453,7 +456,9 @@ def _print_dossier(dossier: Dossier) -> None:
 @app.command()
 def dossier(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
-    citizen: Annotated[int, typer.Argument(min=0, help="Citizen number (in the panel).")],
+    citizen: Annotated[
+        int, typer.Argument(min=0, metavar="CITIZEN", help="Citizen number (in the panel).")
+    ],
 ) -> None:
     """Show everything the system recorded about one citizen, next to what really happened."""
     with _reported(f"reading {run_dir}", exit_code=EXIT_INPUT):
