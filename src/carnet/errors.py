@@ -108,5 +108,11 @@ def _message(err: Any) -> str:
 
 def from_validation_error(source: str, exc: ValidationError) -> ScenarioError:
     """Turn pydantic's errors into carnet's ``path: message`` form."""
-    problems = [(format_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+    problems = []
+    for e in exc.errors():
+        loc = tuple(e["loc"])
+        if loc and loc[-1] == "[key]":  # pydantic's marker for a bad mapping key
+            problems.append((format_path(loc[:-1]), f"bad key: {_message(e)}"))
+        else:
+            problems.append((format_path(loc), _message(e)))
     return ScenarioError(source, problems)

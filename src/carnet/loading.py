@@ -74,9 +74,12 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
 
 def _read(src: str | Path) -> tuple[dict[str, Any], str]:
     text_src = str(src)
-    if isinstance(src, str) and src in preset_names():
-        return parse_yaml(preset_text(src), f"preset {src}"), f"preset {src}"
     path = Path(src)
+    # A file of that name wins over a preset: the user pointed at something of their own.
+    if isinstance(src, str) and src in preset_names() and not path.is_file():
+        return parse_yaml(preset_text(src), f"preset {src}"), f"preset {src}"
+    if path.is_dir():
+        raise ScenarioError(text_src, [("", "is a directory, not a scenario file")])
     if not path.is_file():
         hint = f"no such file, and not a preset (presets: {', '.join(preset_names())})"
         raise ScenarioError(text_src, [("", hint)])

@@ -170,10 +170,8 @@ class Rules(Section):
     def _shorthand(cls, value: Any) -> Any:
         """Accept ``red_light: -5`` as a short form of ``red_light: {points: -5}``."""
         if isinstance(value, dict):
-            return {
-                k: {"points": v} if isinstance(v, int) and not isinstance(v, bool) else v
-                for k, v in value.items()
-            }
+            # Any scalar is taken as points, so `-5.5` is reported as a non-integer point value.
+            return {k: v if isinstance(v, dict) else {"points": v} for k, v in value.items()}
         return value
 
 
