@@ -54,7 +54,11 @@ def population_table(s: Scenario, t: Tables, states: Sequence[State]) -> pa.Tabl
 
 @dataclass
 class Dossier:
-    """Everything the system recorded about one citizen, in time order, with the truth."""
+    """Everything the system recorded about one citizen, in time order, with the truth.
+
+    ``blamed_on_others`` lists acts this citizen did that were pinned on someone else; it can
+    only show the victims who are themselves in the panel.
+    """
 
     citizen: int
     attributes: dict[str, object]
@@ -128,16 +132,9 @@ class Result:
             )
         )
 
-        def rows(table: pa.Table) -> list[dict[str, Any]]:
-            table = table.sort_by([("day", "ascending")]) if table.num_rows else table
-            return [
-                {k: (str(v) if hasattr(v, "as_py") else v) for k, v in r.items()}
-                for r in table.to_pylist()
-            ]
-
-        return Dossier(
-            citizen, attributes, rows(mine), rows(others.filter(pc.equal(others["kind"], "act")))
-        )
+        # A citizen's rows all sit in one block, which the ledger keeps in day order.
+        blamed = others.filter(pc.equal(others["kind"], "act"))
+        return Dossier(citizen, attributes, mine.to_pylist(), blamed.to_pylist())
 
     def summary(self) -> Summary:
         """Grade shares by group, sanctions and how many were wrongful, data collected."""
