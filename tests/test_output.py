@@ -44,7 +44,7 @@ def test_manifest_hashes_every_file(run: Path) -> None:
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((run / name).read_bytes()).hexdigest() == digest
     assert len(manifest["files"]) == 6
-    rows = sum(p["rows"] for p in manifest["ledger_parts"])
+    rows = sum(p["rows"] for p in manifest["ledger_chain"])
     assert rows == pq.read_table(run / "ledger").num_rows
 
 

@@ -225,7 +225,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
             f"--out {out}: directory exists and is not empty; "
             "choose another, or pass --overwrite to replace a previous run"
         )
-    if not (out / "manifest.json").is_file():
+    if not (out / "manifest.json").is_file() and not (out / "scenario.yaml").is_file():
         raise _fail(
             f"--out {out}: not a carnet run directory (no manifest.json); "
             "--overwrite only replaces previous runs"
@@ -294,6 +294,22 @@ def _print_summary(summary: Summary, name: str) -> None:
         out.print(data)
 
 
+def _parse_size(text: str) -> int:
+    """``24G``, ``1.5GB``, ``512M``, ``800000000`` → bytes."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = t[-1:] if t[-1:] in units else ""
+    try:
+        value = float(t[: len(t) - len(unit)])
+    except ValueError:
+        raise _fail(
+            f"--max-memory {text!r}: expected a size such as 8G, 500M or 2000000000"
+        ) from None
+    if value <= 0:
+        raise _fail(f"--max-memory {text!r}: must be positive")
+    return int(value * units[unit])
+
+
 @app.command()
 def run(
     scenario: Annotated[
@@ -312,23 +328,53 @@ def run(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the previous run in --out (only a run).")
     ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN",
+            help="Continue an interrupted run from its last checkpoint (takes no scenario).",
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(min=0, metavar="DAYS", help="Days between checkpoints (run.checkpoint_days)."),
+    ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(metavar="SIZE", help="Refuse runs predicted to need more (default: free)."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the run directory.")
     ] = False,
 ) -> None:
-    """Simulate a scenario, save the run directory and print what the system did."""
+    """Simulate a scenario into a run directory, with checkpoints, and print what it did."""
     from carnet.loading import load_scenario
 
-    with _reported(f"loading {scenario}"):
-        resolved = load_scenario(_source(scenario), days=days, seed=seed, population=population)
-    if out is None:
-        target = _default_out(resolved)
+    limit = _parse_size(max_memory) if max_memory is not None else None
+    resolved: Scenario | None = None
+    if resume is not None:
+        if any(v is not None for v in (days, seed, population, out)) or overwrite:
+            raise _fail("--resume continues a run as it was started; it takes no other options")
+        with _reported(f"reading {resume}", exit_code=EXIT_INPUT):
+            from carnet.output import RunDirectory
+
+            if (resume / "scenario.yaml").is_file():
+                resolved = RunDirectory(resume).scenario()
+        if resolved is None:
+            raise _fail(f"--resume {resume}: not a carnet run directory (no scenario.yaml)")
+        target = resume
     else:
-        _check_out(out, overwrite)
-        target = out
+        with _reported(f"loading {scenario}"):
+            resolved = load_scenario(_source(scenario), days=days, seed=seed, population=population)
+        if out is None:
+            target = _default_out(resolved)
+        else:
+            _check_out(out, overwrite)
+            target = out
 
     with _reported("starting the engine"):
-        from carnet import simulate
+        from carnet.runner import resume as resume_run
+        from carnet.runner import run_to_directory
 
     from rich.progress import (
         BarColumn,
@@ -355,24 +401,60 @@ def run(
     def on_day(done_days: int, total_days: int) -> None:
         progress.update(task, completed=done_days, total=total_days)
 
-    with progress, _reported(f"running {resolved.name}"):
-        result = simulate(resolved, threads=threads, progress=on_day)
-
-    with _reported(f"saving the run to {target}"):
-        saved = result.save(target, overwrite=overwrite)
+    with progress, _reported(f"running {resolved.name} into {target}"):
+        if resume is not None:
+            finished = resume_run(
+                resume, checkpoint_every=checkpoint_every, threads=threads, progress=on_day,
+                max_memory=limit,
+            )  # fmt: skip
+        else:
+            finished = run_to_directory(
+                resolved, target, overwrite=overwrite, checkpoint_every=checkpoint_every,
+                threads=threads, progress=on_day, max_memory=limit,
+            )  # fmt: skip
 
     if quiet:
-        typer.echo(str(saved))
+        typer.echo(str(finished.path))
         return
+    if finished.resumed_from is not None:
+        _console().print(f"resumed at day {finished.resumed_from}", markup=False)
     with _reported("summarising the run"):
-        summary = result.summary()
-        _print_summary(summary, resolved.name)
-        head = getattr(summary, "head_hash", None)
+        _print_summary(finished.result.summary(), resolved.name)
     out_console = _console()
-    if head:
-        out_console.print(f"ledger head hash: {head}", markup=False)
-    out_console.print(f"run directory: {saved}", markup=False)
-    out_console.print(f"dossier of one citizen: carnet dossier {saved} CITIZEN", markup=False)
+    out_console.print(f"run directory: {finished.path}", markup=False)
+    out_console.print(f"head hash: {finished.head}", markup=False)
+    out_console.print(
+        f"check it later with: carnet verify {finished.path} --head {finished.head}", markup=False
+    )
+    out_console.print(
+        f"dossier of one citizen: carnet dossier {finished.path} CITIZEN", markup=False
+    )
+
+
+@app.command()
+def verify(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    head: Annotated[
+        str | None,
+        typer.Option(help="The head hash that carnet run printed, kept elsewhere."),
+    ] = None,
+) -> None:
+    """Check that no file of a run was modified, removed, reordered or added since it ran."""
+    from carnet.integrity import verify as verify_run
+
+    with _reported(f"verifying {run_dir}"):
+        problems = verify_run(run_dir, head)
+    if problems:
+        lines = [f"{run_dir}: NOT intact, {len(problems)} problem(s)"]
+        lines += [f"  {p}" for p in problems]
+        raise _fail("\n".join(lines), 1)
+    import json
+
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    typer.echo(
+        f"{run_dir}: intact ({len(manifest['files'])} files, "
+        f"{len(manifest['ledger_chain'])} ledger parts, head {manifest['head']})"
+    )
 
 
 # --- dossier -------------------------------------------------------------------------------------

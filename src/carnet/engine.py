@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from carnet.loading import load_scenario
 from carnet.metrics import metrics_table
 from carnet.phases.record import Recorder, ledger_table
+from carnet.phases.score import ExpiryQueue
 from carnet.population import data_points_per_day, synthesise
 from carnet.result import Result, population_table
 from carnet.scenario import Scenario
@@ -20,6 +24,7 @@ from carnet.step import Shard, step
 from carnet.tables import Tables, build_tables
 
 Progress = Callable[[int, int], None]
+Arrays = dict[str, npt.NDArray[Any]]
 
 
 def plan_shards(size: int, block_size: int, shards: int) -> list[tuple[int, int]]:
@@ -39,6 +44,99 @@ def make_shard(s: Scenario, t: Tables, first: int, n: int) -> Shard:
     )
 
 
+class Simulation:
+    """A run in progress: its shards, the next day to simulate, and the ledger parts cut so far.
+
+    ``advance`` steps days; ``snapshot`` and ``restore`` save and reload everything a run needs to
+    continue, so that a resumed run ends byte for byte where an uninterrupted one does.
+    """
+
+    def __init__(self, scenario: Scenario, plan: list[tuple[int, int]], pool: ThreadPoolExecutor):
+        self.scenario = scenario
+        self.tables = build_tables(scenario)
+        self.plan = plan
+        self._pool = pool
+        s, t = scenario, self.tables
+        self.shards = list(pool.map(lambda p: make_shard(s, t, *p), plan))
+        per_shard = pool.map(
+            lambda sh: data_points_per_day(sh.state, t, s.run.block_size), self.shards
+        )
+        self.data_per_day: npt.NDArray[np.int64] = np.sum(list(per_shard), axis=0)
+        self.day = 0  # the next day to simulate
+        self.parts: list[pa.Table] = []
+
+    @property
+    def done(self) -> bool:
+        """Whether every day has been simulated."""
+        return self.day >= self.scenario.run.days
+
+    def advance(self) -> pa.Table | None:
+        """Simulate one day; return the ledger part it completed, if any."""
+        day, shards = self.day, self.shards
+        list(self._pool.map(lambda sh: step(sh, day), shards))
+        self.day += 1
+        part_days = self.scenario.run.ledger_part_days
+        if self.day % part_days and not self.done:
+            return None
+        part = day // part_days
+        pieces = self._pool.map(lambda sh: sh.recorder.ledger_part(part), shards)
+        cols = [p for p in pieces if p is not None]
+        if not cols:
+            return None
+        merged = {k: np.concatenate([c[k] for c in cols]) for k in cols[0]}
+        s = self.scenario
+        table = ledger_table(merged, [b.name for b in s.behaviours], [x.name for x in s.sources])
+        self.parts.append(table)
+        return table
+
+    def result(self) -> Result:
+        """The result of the days simulated so far (all of them, once ``done``)."""
+        s, t = self.scenario, self.tables
+        return Result(
+            scenario=s,
+            metrics=metrics_table(s, [sh.recorder for sh in self.shards], self.data_per_day),
+            ledger_parts=list(self.parts),
+            population=population_table(s, t, [sh.state for sh in self.shards]),
+        )
+
+    def snapshot(self) -> Arrays:
+        """Every array the run needs to continue, keyed ``shard<i>/<part>/<name>``."""
+        out: Arrays = {"day": np.array(self.day), "plan": np.array(self.plan, dtype=np.int64)}
+        for i, sh in enumerate(self.shards):
+            for part, arrays in (
+                ("state", sh.state.snapshot()),
+                ("recorder", sh.recorder.snapshot()),
+                ("queue", sh.queue.snapshot()),
+            ):
+                out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
+        return out
+
+    def restore(self, arrays: Arrays, parts: list[pa.Table]) -> None:
+        """Continue from a :meth:`snapshot`, with the ledger parts cut before it."""
+        for i, sh in enumerate(self.shards):
+
+            def section(part: str, i: int = i) -> Arrays:
+                prefix = f"shard{i}/{part}/"
+                return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+            sh.state.restore(section("state"))
+            sh.recorder.restore(section("recorder"))
+            sh.queue = ExpiryQueue.restore(section("queue"))
+        self.day = int(arrays["day"])
+        self.parts = list(parts)
+
+
+@contextmanager
+def started(
+    scenario: Scenario, *, threads: int | None = None, shards: int | None = None
+) -> Iterator[Simulation]:
+    """A new Simulation whose shards step in parallel threads (the kernels release the GIL)."""
+    threads = max(1, threads or os.cpu_count() or 1)
+    plan = plan_shards(scenario.population.size, scenario.run.block_size, shards or threads)
+    with ThreadPoolExecutor(min(threads, len(plan))) as pool:
+        yield Simulation(scenario, plan, pool)
+
+
 def simulate(
     scenario: Scenario | str,
     *,
@@ -49,7 +147,7 @@ def simulate(
     shards: int | None = None,
     progress: Progress | None = None,
 ) -> Result:
-    """Run a scenario and return its result.
+    """Run a scenario in memory and return its result.
 
     Args:
         scenario: a Scenario, or anything :func:`carnet.load_scenario` accepts.
@@ -60,38 +158,14 @@ def simulate(
         shards: ranges of citizen blocks (default: one per thread). The result does not depend
             on ``threads`` or ``shards``: random streams are keyed by block, not by shard.
         progress: called as ``progress(days_done, days_total)`` after every day.
+
+    To write a run directory as the run goes, with checkpoints it can resume from, use
+    :func:`carnet.run_directory.run_to_directory`.
     """
     s = load_scenario(scenario, seed=seed, days=days, population=population)
-    t = build_tables(s)
-    threads = max(1, threads or os.cpu_count() or 1)
-    plan = plan_shards(s.population.size, s.run.block_size, shards or threads)
-    behaviours = [b.name for b in s.behaviours]
-    sources = [src.name for src in s.sources]
-    part_days = s.run.ledger_part_days
-    parts: list[pa.Table] = []
-    with ThreadPoolExecutor(min(threads, len(plan))) as pool:
-        # Kernels release the GIL, so shards advance in parallel threads, each day in lockstep.
-        shard_list = list(pool.map(lambda p: make_shard(s, t, *p), plan))
-        data = np.sum(
-            list(
-                pool.map(lambda sh: data_points_per_day(sh.state, t, s.run.block_size), shard_list)
-            ),
-            axis=0,
-        )
-        for day in range(s.run.days):
-            list(pool.map(lambda sh: step(sh, day), shard_list))  # noqa: B023
-            if (day + 1) % part_days == 0 or day == s.run.days - 1:
-                part = day // part_days
-                pieces = pool.map(lambda sh: sh.recorder.ledger_part(part), shard_list)  # noqa: B023
-                cols = [p for p in pieces if p is not None]
-                if cols:
-                    merged = {k: np.concatenate([c[k] for c in cols]) for k in cols[0]}
-                    parts.append(ledger_table(merged, behaviours, sources))
+    with started(s, threads=threads, shards=shards) as sim:
+        while not sim.done:
+            sim.advance()
             if progress is not None:
-                progress(day + 1, s.run.days)
-    return Result(
-        scenario=s,
-        metrics=metrics_table(s, [sh.recorder for sh in shard_list], data),
-        ledger_parts=parts,
-        population=population_table(s, t, [sh.state for sh in shard_list]),
-    )
+                progress(sim.day, s.run.days)
+        return sim.result()

@@ -1,106 +1,271 @@
-"""The run directory: resolved scenario, manifest, metrics, ledger parts and panel population.
+"""The run directory: resolved scenario, ledger parts, checkpoint, metrics, population, manifest.
 
-A run is written into a temporary sibling folder and renamed into place when complete, so a
-directory with a manifest is always a whole run. Every file is deterministic: the same scenario and
-seed give the same bytes.
+Every file is written atomically (temporary file, fsync, rename, fsync of the folder), so a crash
+leaves either the old file or the new one, never half of one. Ledger parts are written as the run
+cuts them; a checkpoint records how many were written and their hashes, so a resumed run discards
+what came after and writes it again. The manifest, written last, marks the run complete; it holds
+the sha256 of every file and a hash chain over the ledger parts, sealed by a head hash.
+
+Layout::
+
+    scenario.yaml              the resolved scenario (written first)
+    ledger/part-00000.parquet  the panel's ledger, one part per ``run.ledger_part_days``
+    checkpoint.npz             the state at the last checkpoint (removed when the run completes)
+    metrics.parquet            daily aggregates
+    population.parquet         the panel's citizens
+    manifest.json              versions, hashes, ledger chain and head hash (written last)
 """
 
 from __future__ import annotations
 
-import hashlib
+import errno
+import io
 import json
+import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carnet import __version__
 from carnet.errors import CarnetError, RunError, ScenarioError
+from carnet.integrity import LedgerPart, build_manifest, sha256_bytes
 from carnet.loading import load_scenario, to_yaml
+from carnet.scenario import Scenario
 
 if TYPE_CHECKING:
     from carnet.result import Result
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+SCENARIO = "scenario.yaml"
+CHECKPOINT = "checkpoint.npz"
+LEDGER = "ledger"
+TEMP_PREFIX = ".tmp-"
 
 
-def sha256(path: Path) -> str:
-    """Hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def part_name(index: int) -> str:
+    """Relative path of ledger part ``index``."""
+    return f"{LEDGER}/part-{index:05d}.parquet"
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd", write_statistics=True)
+def parquet_bytes(table: pa.Table) -> bytes:
+    """A table as Parquet file bytes (deterministic for a given pyarrow version)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", write_statistics=True)
+    return bytes(sink.getvalue().to_pybytes())
 
 
-def write_run(result: Result, out: Path, *, overwrite: bool = False) -> Path:
-    """Write ``result`` to the directory ``out`` and return it."""
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes | Callable[[io.BufferedWriter], None]) -> None:
+    """Write ``path`` so that a crash leaves the old file or the new one, never a mix."""
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}")
+    try:
+        with open(tmp, "wb") as f:
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                data(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def describe_os_error(exc: OSError, path: Path) -> str:
+    """A person's description of a failed write."""
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exhausted",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "the file system is read-only",
+    }
+    reason = reasons.get(exc.errno or 0, exc.strerror or str(exc))
+    return f"cannot write {path}: {reason}"
+
+
+class RunDirectory:
+    """A run's folder on disk, written file by file as the run goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path, scenario: Scenario, *, overwrite: bool = False) -> RunDirectory:
+        """A new run directory holding the resolved scenario; refuses to clobber other files."""
+        check_out(path, overwrite=overwrite)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        (path / LEDGER).mkdir()
+        run = cls(path)
+        atomic_write(path / SCENARIO, to_yaml(scenario).encode("utf-8"))
+        return run
+
+    def is_complete(self) -> bool:
+        """Whether the run finished (its manifest is written last)."""
+        return (self.path / MANIFEST).is_file()
+
+    def scenario(self) -> Scenario:
+        """The resolved scenario the run was started with."""
+        return load_scenario(self.path / SCENARIO)
+
+    def scenario_hash(self) -> str:
+        """sha256 of scenario.yaml: a checkpoint belongs to exactly one scenario."""
+        return sha256_bytes((self.path / SCENARIO).read_bytes())
+
+    def write_part(self, index: int, table: pa.Table) -> LedgerPart:
+        """Write ledger part ``index``; return its name, hash and row count."""
+        data = parquet_bytes(table)
+        name = part_name(index)
+        atomic_write(self.path / name, data)
+        return LedgerPart(file=name, sha256=sha256_bytes(data), rows=table.num_rows)
+
+    def save_checkpoint(self, arrays: dict[str, npt.NDArray[Any]], parts: list[LedgerPart]) -> None:
+        """Save the run's state and the ledger parts written so far, atomically."""
+        meta = {
+            "carnet_version": __version__,
+            "scenario_sha256": self.scenario_hash(),
+            "parts": [p.as_dict() for p in parts],
+        }
+        blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+        contents: dict[str, Any] = {"meta": blob, **arrays}
+        atomic_write(self.path / CHECKPOINT, lambda f: np.savez(f, **contents))
+
+    def load_checkpoint(self) -> tuple[dict[str, npt.NDArray[Any]], list[LedgerPart]] | None:
+        """The last checkpoint's arrays and ledger parts, or None if the run never made one."""
+        path = self.path / CHECKPOINT
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+        except (OSError, ValueError, KeyError) as exc:
+            raise RunError(f"{path}: unreadable checkpoint ({exc})") from None
+        if meta.get("scenario_sha256") != self.scenario_hash():
+            raise RunError(f"{path} belongs to another scenario than {self.path / SCENARIO}")
+        if meta.get("carnet_version") != __version__:
+            raise RunError(
+                f"{path} was written by carnet {meta.get('carnet_version')}; "
+                f"this is {__version__}, which may draw differently: start the run again"
+            )
+        return arrays, [LedgerPart(**p) for p in meta["parts"]]
+
+    def discard_after(self, parts: list[LedgerPart]) -> None:
+        """Remove ledger parts written after the checkpoint, and temporary files."""
+        keep = {p.file for p in parts}
+        for p in parts:
+            data = (self.path / p.file).read_bytes() if (self.path / p.file).is_file() else b""
+            if sha256_bytes(data) != p.sha256:
+                raise RunError(
+                    f"{self.path / p.file} is missing or changed since the checkpoint that "
+                    "lists it; this run cannot be resumed safely, start it again"
+                )
+        for f in sorted((self.path / LEDGER).iterdir()):
+            if f"{LEDGER}/{f.name}" not in keep:
+                f.unlink()
+        for f in self.path.glob(f"{TEMP_PREFIX}*"):
+            f.unlink()
+
+    def read_parts(self, parts: list[LedgerPart]) -> list[pa.Table]:
+        """The ledger parts already written, read back."""
+        return [pq.read_table(self.path / p.file) for p in parts]
+
+    def finish(self, result: Result, parts: list[LedgerPart]) -> str:
+        """Write metrics, population and manifest; remove the checkpoint; return the head hash."""
+        files = {SCENARIO: self.scenario_hash()}
+        for name, table in (
+            ("metrics.parquet", result.metrics),
+            ("population.parquet", result.population),
+        ):
+            data = parquet_bytes(table)
+            atomic_write(self.path / name, data)
+            files[name] = sha256_bytes(data)
+        s = result.scenario
+        manifest = build_manifest(
+            {
+                "format": 1,
+                "carnet_version": __version__,
+                "pyarrow_version": pa.__version__,
+                "scenario": s.name,
+                "seed": s.run.seed,
+                "days": s.run.days,
+                "population": s.population.size,
+                "panel": result.population.num_rows,
+            },
+            files,
+            parts,
+        )
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        atomic_write(self.path / MANIFEST, text.encode("utf-8"))
+        (self.path / CHECKPOINT).unlink(missing_ok=True)
+        return str(manifest["head"])
+
+
+def check_out(out: Path, *, overwrite: bool) -> None:
+    """Refuse an output folder that holds anything but a carnet run we may replace."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not overwrite:
             raise RunError(f"{out} exists and is not empty; choose another --out or --overwrite")
-        if not (out / MANIFEST).is_file():
+        if not (out / MANIFEST).is_file() and not (out / SCENARIO).is_file():
             raise RunError(f"{out} is not a carnet run (no {MANIFEST}); refusing to replace it")
+
+
+def write_run(result: Result, out: Path, *, overwrite: bool = False) -> Path:
+    """Write a finished in-memory ``result`` to ``out``: built aside, then renamed into place."""
+    check_out(out, overwrite=overwrite)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        _write_files(result, tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        try:
+            run = RunDirectory.create(tmp, result.scenario, overwrite=True)
+            parts = [run.write_part(i, t) for i, t in enumerate(result.ledger_parts)]
+            run.finish(result, parts)
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     except OSError as exc:
-        raise RunError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
+        raise RunError(describe_os_error(exc, out)) from None
     return out
 
 
-def _write_files(result: Result, folder: Path) -> None:
-    s = result.scenario
-    (folder / "scenario.yaml").write_text(to_yaml(s), encoding="utf-8")
-    _write_parquet(result.metrics, folder / "metrics.parquet")
-    _write_parquet(result.population, folder / "population.parquet")
-    (folder / "ledger").mkdir()
-    parts = []
-    for i, part in enumerate(result.ledger_parts):
-        name = f"ledger/part-{i:05d}.parquet"
-        _write_parquet(part, folder / name)
-        parts.append({"file": name, "rows": part.num_rows})
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "carnet_version": __version__,
-        "pyarrow_version": pa.__version__,
-        "scenario": s.name,
-        "seed": s.run.seed,
-        "days": s.run.days,
-        "population": s.population.size,
-        "panel": result.population.num_rows,
-        "ledger_parts": parts,
-        "files": {p.relative_to(folder).as_posix(): sha256(p) for p in files},
-    }
-    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    (folder / MANIFEST).write_text(text, encoding="utf-8")
-
-
 def read_run(run_dir: Path) -> Result:
-    """Read a run directory back into a Result."""
+    """Read a complete run directory back into a Result."""
     from carnet.result import Result
 
     manifest_path = run_dir / MANIFEST
     if not manifest_path.is_file():
+        if (run_dir / SCENARIO).is_file():
+            raise CarnetError(
+                f"{run_dir} is an unfinished run (no {MANIFEST}); "
+                f"finish it with: carnet run --resume {run_dir}"
+            )
         raise CarnetError(f"{run_dir} is not a carnet run directory (no {MANIFEST})")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        scenario = load_scenario(run_dir / "scenario.yaml")
+        scenario = load_scenario(run_dir / SCENARIO)
         metrics = pq.read_table(run_dir / "metrics.parquet")
         population = pq.read_table(run_dir / "population.parquet")
-        parts = [pq.read_table(run_dir / p["file"]) for p in manifest["ledger_parts"]]
+        parts = [pq.read_table(run_dir / p["file"]) for p in manifest["ledger_chain"]]
     except ScenarioError:
         raise
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:

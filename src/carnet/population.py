@@ -36,6 +36,17 @@ class State:
         """Number of citizens in the shard."""
         return len(self.points)
 
+    ARRAYS = ("points", "profile", "exposure", "flags", "earned")
+
+    def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The state's arrays, by name."""
+        return {name: getattr(self, name) for name in self.ARRAYS}
+
+    def restore(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Overwrite the state with a :meth:`snapshot` of the same shard."""
+        for name in self.ARRAYS:
+            getattr(self, name)[...] = arrays[name]
+
 
 def panel_probability(s: Scenario) -> float:
     """Chance that a citizen's dossier is kept: 1 up to ``full_up_to``, else sample / size."""

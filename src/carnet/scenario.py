@@ -215,6 +215,9 @@ class Run(Section):
         65536, ge=256, le=1 << 20, description="citizens per random-stream block (power of two)"
     )
     ledger_part_days: int = Field(30, ge=1, le=3650, description="days per ledger part file")
+    checkpoint_days: int = Field(
+        30, ge=0, le=3650, description="days between checkpoints of a run directory (0: none)"
+    )
 
     @field_validator("block_size")
     @classmethod

@@ -6,6 +6,8 @@ grade's count to another's), so recording costs what the events cost, and shards
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -88,6 +90,30 @@ class Recorder:
         self.wrongful = np.zeros((days, G, K), dtype=np.int64)
         self.expired = np.zeros((days, G, K), dtype=np.int64)
         self._ledger: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
+
+    _ARRAYS = (
+        "citizens", "_grades_now", "_points_now", "grades", "points_sum",
+        "acts", "scored", "wrongful", "expired",
+    )  # fmt: skip
+
+    def snapshot(self) -> dict[str, npt.NDArray[Any]]:
+        """Aggregates so far and the ledger rows of parts not yet cut, as flat arrays."""
+        out = {name: getattr(self, name) for name in self._ARRAYS}
+        for part, days in self._ledger.items():
+            for col in days[0]:
+                out[f"ledger/{part}/{col}"] = np.concatenate([d[col] for d in days])
+        return out
+
+    def restore(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Continue from a :meth:`snapshot`."""
+        for name in self._ARRAYS:
+            getattr(self, name)[...] = arrays[name]
+        self._ledger = {}
+        for key, col in arrays.items():
+            if key.startswith("ledger/"):
+                _, part, name = key.split("/")
+                days = self._ledger.setdefault(int(part), [{}])
+                days[0][name] = col
 
     def ledger_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
         """Columns of one ledger part, rows ordered by (block, day, order of the day).

@@ -49,6 +49,8 @@ class Records:
     @staticmethod
     def concat(parts: list[Records]) -> Records:
         """All entries of ``parts``, in order."""
+        if not parts:
+            return Records(0)
         out = Records(0)
         for name in Records.FIELDS:
             setattr(out, name, np.concatenate([getattr(p, name)[: p.n] for p in parts]))
@@ -145,6 +147,28 @@ class ExpiryQueue:
 
     def __len__(self) -> int:
         return sum(p.n for parts in self._due.values() for p in parts)
+
+    def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Every pending restoration as flat arrays, by due day then order of scheduling."""
+        days = sorted(self._due)
+        pending = Records.concat([p for d in days for p in self._due[d]])
+        due = np.repeat(
+            np.array(days, dtype=np.int64), [sum(p.n for p in self._due[d]) for d in days]
+        )
+        return {"due": due, **{name: getattr(pending, name) for name in Records.FIELDS}}
+
+    @classmethod
+    def restore(cls, arrays: dict[str, npt.NDArray[np.generic]]) -> ExpiryQueue:
+        """The queue that :meth:`snapshot` saved."""
+        queue = cls()
+        due = arrays["due"]
+        whole = Records(0)
+        for name in Records.FIELDS:
+            setattr(whole, name, arrays[name])
+        whole.n = len(due)
+        for d in np.unique(due):
+            queue._due[int(d)].append(whole.take(np.flatnonzero(due == d)))
+        return queue
 
 
 def score(

@@ -1,0 +1,88 @@
+"""Memory: predict what a run needs before it starts, and refuse one that cannot fit.
+
+The prediction adds, per citizen, the state arrays; per day, the event buffers; for the panel, the
+ledger and population tables kept in memory; and a fixed cost for the interpreter and libraries.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from carnet.errors import RunError
+from carnet.population import panel_probability
+from carnet.scenario import Scenario
+
+FIXED_BYTES = 300 * 2**20  # Python, numpy, numba, pyarrow and compiled kernels
+STATE_BYTES = 6  # points int16, profile uint16, exposure uint8, flags uint8
+EARNED_BYTES = 2  # per capped rule
+ACT_BYTES = 10 + 11 + 2 * 26  # acts, observations, and changes (two copies while recorded)
+LEDGER_ROW_BYTES = 2 * 30  # Arrow row, and its numpy columns while the part is cut
+PENDING_BYTES = 26  # a restoration waiting for its day
+
+
+def predict_bytes(s: Scenario) -> int:
+    """Bytes a run of ``s`` is expected to need at its peak."""
+    n, days = s.population.size, s.run.days
+    capped = sum(1 for r in s.rules.points.values() if r.yearly_cap is not None)
+    acts_per_citizen_day = sum(b.rate_per_year for b in s.behaviours) / 365
+    seen_per_citizen_day = (
+        sum(
+            b.rate_per_year * max((o.detect for o in b.observed_by), default=0.0)
+            for b in s.behaviours
+        )
+        / 365
+    )
+    lifetime = s.rules.lifetime_days or 0
+    state = n * (STATE_BYTES + EARNED_BYTES * capped)
+    buffers = int(1.25 * n * acts_per_citizen_day * ACT_BYTES)
+    pending = int(n * seen_per_citizen_day * min(lifetime, days) * PENDING_BYTES)
+    panel = n * panel_probability(s)
+    ledger = int(panel * seen_per_citizen_day * days * LEDGER_ROW_BYTES)
+    population = int(panel * 40)
+    groups, grades, k = len(s.population.groups), len(s.grades), len(s.behaviours)
+    metrics = days * groups * (grades + 2 + 6 * k + len(s.sources)) * 8 * 3
+    return FIXED_BYTES + state + buffers + pending + ledger + population + metrics
+
+
+def available_bytes() -> int | None:
+    """Memory this process may still use: MemAvailable, capped by a cgroup limit if any."""
+    available = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if limit != "max":
+            room = int(limit) - used
+            available = room if available is None else min(available, room)
+    except (OSError, ValueError):
+        pass
+    if available is None and hasattr(os, "sysconf"):
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            available = None
+    return available
+
+
+def gib(n: float) -> str:
+    """Bytes as a short human figure."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def check_memory(s: Scenario, limit: int | None = None) -> int:
+    """Refuse, before anything is allocated, a run predicted not to fit; return the prediction."""
+    need = predict_bytes(s)
+    room = limit if limit is not None else available_bytes()
+    if room is not None and need > room:
+        raise RunError(
+            f"scenario {s.name} with {s.population.size:,} citizens needs about {gib(need)} "
+            f"of memory; {gib(room)} is available. Lower --population, or split the run into "
+            "shards on several machines (a Dask cluster; not yet supported by this version)."
+        )
+    return need
