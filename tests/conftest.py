@@ -48,3 +48,30 @@ def base_scenario(**run: Any) -> dict[str, Any]:
 @pytest.fixture
 def scenario_doc() -> dict[str, Any]:
     return copy.deepcopy(base_scenario())
+
+
+def carnet_exe() -> list[str]:
+    """The installed ``carnet`` console script of this interpreter's environment."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("carnet")
+    return [str(exe)] if exe.exists() else [shutil.which("carnet") or "carnet"]
+
+
+def write_yaml(doc: dict[str, Any], path: Any) -> Any:
+    """Write a scenario mapping as a YAML file and return its path."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def same_files(a: Any, b: Any) -> list[str]:
+    """Relative paths whose bytes differ between two folders, or that only one has."""
+    fa = {p.relative_to(a).as_posix(): p for p in a.rglob("*") if p.is_file()}
+    fb = {p.relative_to(b).as_posix(): p for p in b.rglob("*") if p.is_file()}
+    differ = sorted(set(fa) ^ set(fb))
+    differ += [n for n in sorted(set(fa) & set(fb)) if fa[n].read_bytes() != fb[n].read_bytes()]
+    return differ

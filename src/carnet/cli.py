@@ -422,9 +422,11 @@ def run(
         _print_summary(finished.result.summary(), resolved.name)
     out_console = _console()
     out_console.print(f"run directory: {finished.path}", markup=False)
-    out_console.print(f"head hash: {finished.head}", markup=False)
+    out_console.print(f"head hash: {finished.head}", markup=False, soft_wrap=True)
     out_console.print(
-        f"check it later with: carnet verify {finished.path} --head {finished.head}", markup=False
+        f"check it later with: carnet verify {finished.path} --head {finished.head}",
+        markup=False,
+        soft_wrap=True,
     )
     out_console.print(
         f"dossier of one citizen: carnet dossier {finished.path} CITIZEN", markup=False

@@ -110,13 +110,20 @@ class RunDirectory:
     def create(cls, path: Path, scenario: Scenario, *, overwrite: bool = False) -> RunDirectory:
         """A new run directory holding the resolved scenario; refuses to clobber other files."""
         check_out(path, overwrite=overwrite)
-        if path.exists():
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
-        (path / LEDGER).mkdir()
-        run = cls(path)
-        atomic_write(path / SCENARIO, to_yaml(scenario).encode("utf-8"))
-        return run
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Built aside and renamed into place: a run directory always holds its scenario.
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent))
+        try:
+            (tmp / LEDGER).mkdir()
+            atomic_write(tmp / SCENARIO, to_yaml(scenario).encode("utf-8"))
+            if path.exists():
+                shutil.rmtree(path)
+            tmp.rename(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(path.parent)
+        return cls(path)
 
     def is_complete(self) -> bool:
         """Whether the run finished (its manifest is written last)."""
@@ -233,14 +240,14 @@ def write_run(result: Result, out: Path, *, overwrite: bool = False) -> Path:
     check_out(out, overwrite=overwrite)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{out.name}.", dir=out.parent))
         try:
-            run = RunDirectory.create(tmp, result.scenario, overwrite=True)
+            run = RunDirectory.create(tmp / "run", result.scenario)
             parts = [run.write_part(i, t) for i, t in enumerate(result.ledger_parts)]
             run.finish(result, parts)
             if out.exists():
                 shutil.rmtree(out)
-            tmp.rename(out)
+            (tmp / "run").rename(out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     except OSError as exc:

@@ -1,0 +1,156 @@
+"""Crash safety: a run killed with SIGKILL at random moments resumes to the same bytes."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import base_scenario, carnet_exe, same_files, write_yaml
+
+import carnet
+from carnet.integrity import verify
+from carnet.runner import resume, run_to_directory
+
+
+def crashy(population: int = 300_000, days: int = 240) -> dict[str, Any]:
+    """A scenario that exercises every piece of state a checkpoint must carry."""
+    doc = base_scenario(days=days, checkpoint_days=3, ledger_part_days=7, block_size=4096)
+    doc["population"]["size"] = population
+    doc["population"]["groups"] = [
+        {"name": "locals", "share": 0.6},
+        {"name": "migrants", "share": 0.4, "awareness": 0.3},
+    ]
+    doc["sources"][0]["misattribution"] = 0.05
+    doc["rules"].update(floor=0, ceiling=1100, lifetime_days=20)
+    doc["rules"]["points"]["volunteering"] = {"points": 7, "yearly_cap": 28}
+    doc["responses"] = {"deterrence": {"B": 0.7, "C": 0.5}}
+    return doc
+
+
+def test_resume_in_process_from_every_checkpoint_gives_the_same_bytes(tmp_path: Path) -> None:
+    s = carnet.load_scenario(crashy(population=20_000, days=40))
+    reference = run_to_directory(s, tmp_path / "ref").path
+    interrupted = tmp_path / "run"
+    # Stop after each day in turn by raising from the progress callback, then resume.
+    for stop_at in (1, 3, 4, 9, 20, 39):
+
+        def stop(done: int, total: int, stop_at: int = stop_at) -> None:
+            if done == stop_at:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            if not interrupted.exists():
+                run_to_directory(s, interrupted, progress=stop)
+            else:
+                resume(interrupted, progress=stop, threads=1)
+    finished = resume(interrupted, threads=3)
+    assert finished.resumed_from == 39 - 39 % 3
+    assert same_files(reference, interrupted) == []
+    assert verify(interrupted) == []
+    assert not (interrupted / "checkpoint.npz").exists()
+
+
+def test_resume_without_any_checkpoint_starts_again(tmp_path: Path) -> None:
+    s = carnet.load_scenario(crashy(population=10_000, days=20))
+    reference = run_to_directory(s, tmp_path / "ref").path
+
+    def stop(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_to_directory(s, tmp_path / "run", progress=stop)
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+    assert resume(tmp_path / "run").resumed_from == 0
+    assert same_files(reference, tmp_path / "run") == []
+
+
+def test_resuming_a_complete_run_changes_nothing(tmp_path: Path) -> None:
+    s = carnet.load_scenario(crashy(population=5_000, days=10))
+    done = run_to_directory(s, tmp_path / "run")
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    again = resume(tmp_path / "run")
+    assert again.head == done.head
+    assert before == {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+
+
+def checkpoint_stamp(run: Path) -> int:
+    """When the run's checkpoint was last replaced (0: none yet)."""
+    try:
+        return (run / "checkpoint.npz").stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.slow
+def test_twenty_sigkills_then_resume_equal_the_uninterrupted_run(tmp_path: Path) -> None:
+    scenario = write_yaml(crashy(), tmp_path / "crashy.yaml")
+    reference = tmp_path / "reference"
+    # Time the uninterrupted run: start-up until its directory appears, then the simulation.
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [*carnet_exe(), "run", str(scenario), "--out", str(reference), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    while not (reference / "scenario.yaml").exists() and proc.poll() is None:
+        time.sleep(0.005)
+    startup = time.perf_counter() - start
+    assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
+    compute = time.perf_counter() - start - startup
+
+    run = tmp_path / "run"
+    rng = random.Random(20261129)
+    killed = 0
+    reached: list[int] = []  # the checkpoint's day after each kill
+    for attempt in range(20):
+        if attempt == 0 or not (run / "scenario.yaml").exists():
+            argv = ["run", str(scenario), "--out", str(run), "--overwrite", "--quiet"]
+        else:
+            argv = ["run", "--resume", str(run), "--quiet"]
+        before = checkpoint_stamp(run)
+        proc = subprocess.Popen(
+            [*carnet_exe(), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        if rng.random() < 0.2:
+            time.sleep(rng.uniform(0.0, startup))  # during start-up
+        else:
+            # Once this attempt has checkpointed, kill it at a random moment in the next tenth
+            # of the run: while it steps, writes a ledger part or writes a checkpoint.
+            while checkpoint_stamp(run) == before and proc.poll() is None:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, compute / 10))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait(timeout=300)
+        if proc.returncode == 0:
+            break  # the run finished before its kill: nothing left to interrupt
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+        if (run / "checkpoint.npz").exists():
+            with np.load(run / "checkpoint.npz") as saved:
+                reached.append(int(saved["day"]))
+    print(f"{killed} kills in {attempt + 1} attempts; checkpoint days after them: {reached}")
+    assert killed >= 10, f"only {killed} kills landed while the run was going"
+    assert len(set(reached)) >= 10 and max(reached) >= 120, "the kills did not span the run"
+
+    if (run / "scenario.yaml").exists():
+        argv = ["run", "--resume", str(run), "--quiet"]
+    else:  # the last kill struck before the new run directory existed
+        argv = ["run", str(scenario), "--out", str(run), "--overwrite", "--quiet"]
+    final = subprocess.run(
+        [*carnet_exe(), *argv],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert final.returncode == 0, final.stderr
+    assert same_files(reference, run) == []
+    ledger, expected = pq.read_table(run / "ledger"), pq.read_table(reference / "ledger")
+    assert ledger.num_rows == expected.num_rows > 0
+    assert ledger.equals(expected)  # no row lost, none written twice
+    assert verify(run) == []
