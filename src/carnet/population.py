@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from carnet.jit import kernel
 from carnet.rng import beta, component_id, stream_key, uniform
 from carnet.scenario import Scenario
 from carnet.tables import Tables
@@ -54,7 +54,7 @@ def panel_probability(s: Scenario) -> float:
     return 1.0 if size <= panel.full_up_to else min(1.0, panel.sample / size)
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _synthesise(
     first: int,
     n: int,
@@ -136,7 +136,7 @@ def synthesise(s: Scenario, t: Tables, first_citizen: int, n: int) -> State:
     )
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _data_per_day(
     profile: npt.NDArray[np.uint16],
     exposure: npt.NDArray[np.uint8],

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from numba import njit
+
+from carnet.jit import kernel
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -26,7 +27,7 @@ def component_id(name: str) -> np.uint64:
     return np.uint64(int.from_bytes(digest, "little"))
 
 
-@njit(inline="always", cache=True)
+@kernel(inline=True)
 def mix64(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
     """SplitMix64's finaliser: a bijective avalanche of 64 bits."""
     z = (z ^ (z >> _S30)) * _M1
@@ -34,7 +35,7 @@ def mix64(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
     return z ^ (z >> _S31)
 
 
-@njit(inline="always", cache=True)
+@kernel(inline=True)
 def stream_key(
     seed: np.uint64, component: np.uint64, day: int, block: int
 ) -> np.uint64:  # pragma: no cover
@@ -45,21 +46,21 @@ def stream_key(
     return mix64(h ^ (np.uint64(block) * GOLDEN))
 
 
-@njit(inline="always", cache=True)
+@kernel(inline=True)
 def uniform(state: np.uint64) -> tuple[np.uint64, float]:  # pragma: no cover - compiled
     """Advance a stream; return the new state and a uniform double in [0, 1)."""
     state = state + GOLDEN
     return state, float(mix64(state) >> _S11) * _TO_UNIT
 
 
-@njit(cache=True)
+@kernel()
 def _normal(state: np.uint64) -> tuple[np.uint64, float]:  # pragma: no cover - compiled
     state, u1 = uniform(state)
     state, u2 = uniform(state)
     return state, np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
 
 
-@njit(cache=True)
+@kernel()
 def gamma(state: np.uint64, shape: float) -> tuple[np.uint64, float]:  # pragma: no cover
     """Gamma(shape, 1) by Marsaglia and Tsang (2000), boosted for shape < 1."""
     boost = 1.0
@@ -80,7 +81,7 @@ def gamma(state: np.uint64, shape: float) -> tuple[np.uint64, float]:  # pragma:
             return state, d * v * boost
 
 
-@njit(cache=True)
+@kernel()
 def beta(state: np.uint64, a: float, b: float) -> tuple[np.uint64, float]:  # pragma: no cover
     """Beta(a, b) as a ratio of gammas; a or b of 0 gives the degenerate 0 or 1."""
     if a <= 0.0:

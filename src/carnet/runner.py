@@ -62,7 +62,7 @@ def run_to_directory(
     try:
         run = RunDirectory.create(out, scenario, overwrite=overwrite)
     except OSError as exc:
-        raise RunError(describe_os_error(exc, Path(exc.filename or out))) from None
+        raise RunError(describe_os_error(exc, out)) from None
     with started(scenario, threads=threads, shards=shards) as sim:
         return _go_on(run, sim, [], checkpoint_every, progress)
 

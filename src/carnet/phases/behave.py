@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from carnet.jit import kernel
 from carnet.population import AWARE, State
 from carnet.rng import stream_key, uniform
 from carnet.tables import POINTS_OFFSET, Tables
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _behave(
     points: npt.NDArray[np.int16],
     profile: npt.NDArray[np.uint16],

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from carnet.jit import kernel
 from carnet.phases.behave import Acts
 from carnet.population import State
 from carnet.rng import stream_key, uniform
@@ -21,7 +21,7 @@ MISSED, DETECTED, MISATTRIBUTED = 0, 1, 2
 OUTCOMES = ("missed", "detected", "misattributed")  # names, indexed by the constants above
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _observe(
     citizen: npt.NDArray[np.int64],
     behaviour: npt.NDArray[np.int16],

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from numba import njit
 
+from carnet.jit import kernel
 from carnet.phases.behave import Acts
 from carnet.phases.observe import Observations
 from carnet.phases.score import ACT, Records
@@ -22,7 +22,7 @@ from carnet.tables import POINTS_OFFSET, Tables
 I64 = npt.NDArray[np.int64]
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _record(
     c_citizen: I64,
     c_before: npt.NDArray[np.int16],

@@ -11,8 +11,8 @@ from collections import defaultdict
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from carnet.jit import kernel
 from carnet.phases.behave import Acts
 from carnet.phases.observe import DETECTED, MISSED, Observations
 from carnet.population import State
@@ -58,7 +58,7 @@ class Records:
         return out
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _score(
     e_citizen: npt.NDArray[np.int64],
     e_amount: npt.NDArray[np.int16],
