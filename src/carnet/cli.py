@@ -401,7 +401,8 @@ def run(
     def on_day(done_days: int, total_days: int) -> None:
         progress.update(task, completed=done_days, total=total_days)
 
-    with progress, _reported(f"running {resolved.name} into {target}"):
+    action = f"running {resolved.name} into {target}; continue with: carnet run --resume {target}"
+    with progress, _reported(action):
         if resume is not None:
             finished = resume_run(
                 resume, checkpoint_every=checkpoint_every, threads=threads, progress=on_day,
