@@ -154,3 +154,26 @@ def test_twenty_sigkills_then_resume_equal_the_uninterrupted_run(tmp_path: Path)
     assert ledger.num_rows == expected.num_rows > 0
     assert ledger.equals(expected)  # no row lost, none written twice
     assert verify(run) == []
+
+
+def test_a_run_directory_has_one_writer_at_a_time(tmp_path: Path) -> None:
+    from carnet.errors import RunError
+    from carnet.output import RunDirectory
+
+    s = carnet.load_scenario(crashy(population=5_000, days=10))
+
+    def stop(done: int, total: int) -> None:
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_to_directory(s, tmp_path / "run", progress=stop)
+    with RunDirectory(tmp_path / "run").locked():
+        with pytest.raises(RunError, match="being written by another carnet process"):
+            resume(tmp_path / "run")
+        busy = subprocess.run(
+            [*carnet_exe(), "run", "--resume", str(tmp_path / "run")],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert busy.returncode == 1 and "another carnet process" in busy.stderr
+    assert resume(tmp_path / "run").resumed_from == 3  # the lock dies with its holder

@@ -19,12 +19,14 @@ Layout::
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +126,23 @@ class RunDirectory:
             raise
         _fsync_dir(path.parent)
         return cls(path)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold an exclusive lock on the directory while a process writes it.
+
+        The lock is taken on the folder itself (flock), so it adds no file to the run, and the
+        kernel drops it when the process dies, however it dies.
+        """
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunError(f"{self.path} is being written by another carnet process") from None
+            yield
+        finally:
+            os.close(fd)
 
     def is_complete(self) -> bool:
         """Whether the run finished (its manifest is written last)."""

@@ -63,7 +63,7 @@ def run_to_directory(
         run = RunDirectory.create(out, scenario, overwrite=overwrite)
     except OSError as exc:
         raise RunError(describe_os_error(exc, out)) from None
-    with started(scenario, threads=threads, shards=shards) as sim:
+    with run.locked(), started(scenario, threads=threads, shards=shards) as sim:
         return _go_on(run, sim, [], checkpoint_every, progress)
 
 
@@ -77,6 +77,20 @@ def resume(
 ) -> Finished:
     """Continue an interrupted run from its last checkpoint (or from the start if it had none)."""
     run = RunDirectory(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run directory")
+    with run.locked():
+        return _resume(run, checkpoint_every, threads, progress, max_memory)
+
+
+def _resume(
+    run: RunDirectory,
+    checkpoint_every: int | None,
+    threads: int | None,
+    progress: Progress | None,
+    max_memory: int | None,
+) -> Finished:
+    run_dir = run.path
     if run.is_complete():
         problems = verify(run_dir)
         if problems:
