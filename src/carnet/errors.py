@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import re
+import reprlib
+import unicodedata
 from typing import Any
 
 from pydantic import ValidationError
+
+#: Longest path and message kept in a problem; what a scenario says can be any size.
+MAX_PATH_CHARS = 600
+MAX_MESSAGE_CHARS = 4000
+#: Most problems that :meth:`ScenarioError.render` prints; the rest are counted.
+MAX_SHOWN = 100
+
+
+def clean(text: str, limit: int) -> str:
+    r"""``text`` safe to print: control, format and other unprintable characters escaped.
+
+    Right-to-left overrides, zero-width characters, escape sequences and line breaks from a
+    scenario would otherwise reach the terminal as they are; each becomes ``\u202e`` etc.
+    Text longer than ``limit`` characters is cut, with ``...`` at the end.
+    """
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if text.isprintable():
+        return text
+    out = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
 class CarnetError(Exception):
@@ -19,14 +43,24 @@ class ScenarioError(CarnetError):
     exit_code = 2
 
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = problems
+        # Paths and messages quote what the scenario says: keep them printable and bounded.
+        self.source = clean(source, MAX_PATH_CHARS)
+        self.problems = [
+            (clean(path, MAX_PATH_CHARS), clean(message, MAX_MESSAGE_CHARS))
+            for path, message in problems
+        ]
         super().__init__(self.render())
 
     def render(self) -> str:
-        """All problems, one per line, each starting with the path it concerns."""
+        """The problems, one per line, each starting with the path it concerns.
+
+        At most :data:`MAX_SHOWN` are printed; a last line counts the others.
+        """
         lines = [f"{self.source}: {len(self.problems)} problem(s)"]
-        lines += [f"  {path}: {message}" if path else f"  {message}" for path, message in self]
+        shown = self.problems[:MAX_SHOWN]
+        lines += [f"  {path}: {message}" if path else f"  {message}" for path, message in shown]
+        if len(self.problems) > MAX_SHOWN:
+            lines.append(f"  ... and {len(self.problems) - MAX_SHOWN} more problem(s)")
         return "\n".join(lines)
 
     def __iter__(self) -> Any:
@@ -37,22 +71,76 @@ class RunError(CarnetError):
     """A run that cannot start or cannot write its outputs."""
 
 
-def format_path(loc: tuple[int | str, ...]) -> str:
-    """``('behaviours', 2, 'rate_per_year')`` → ``behaviours[2].rate_per_year``."""
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def format_path(loc: tuple[Any, ...]) -> str:
+    """``('behaviours', 2, 'rate_per_year')`` → ``behaviours[2].rate_per_year``.
+
+    A key that is not a plain ASCII word (``my key``, ``a.b``, ``nаme`` with a Cyrillic ``а``) is
+    quoted in brackets, escaped and cut short: ``behaviours[0]['my key']``.
+    """
     out = ""
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
+        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part) and len(part) <= 60:
+            out += f".{part}" if out else part
         else:
-            out += f".{part}" if out else str(part)
+            out += f"[{show(part)}]"
     return out
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return text
+class _Repr(reprlib.Repr):
+    """A repr whose cost and length do not grow with the value (a 1 MB string, a huge integer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 2, 60, 60, 40
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = 4
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:  # repr itself refuses integers over 4300 digits
+            return f"<an integer of about {int(x.bit_length() * 0.30103) + 1:,} digits>"
+        return super().repr_int(x, level)
+
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        text = repr(x[: self.maxstring])
+        return text if len(x) <= self.maxstring else text + "..."
+
+    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
+        # reprlib sorts the keys first: unbounded work for a large mapping, and not its order.
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        items = [
+            f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}"
+            for k, v in list(x.items())[: self.maxdict]
+        ]
+        more = ", ..." if len(x) > self.maxdict else ""
+        return "{" + ", ".join(items) + more + "}"
+
+
+_REPR = _Repr()
+
+
+def show(value: Any) -> str:
+    """A short, printable repr of a value from a scenario: at most about 60 characters."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a value with a broken repr; nothing a scenario file can build
+        text = f"<{type(value).__name__}>"
+    return clean(text, 64)
+
+
+def _unusual(text: Any) -> str:
+    """``; contains U+0430 CYRILLIC SMALL LETTER A`` for text with a non-ASCII character."""
+    if not isinstance(text, str) or text.isascii():
+        return ""
+    char = next(c for c in text if not c.isascii())
+    name = unicodedata.name(char, "unnamed character")
+    return f" (contains non-ASCII character U+{ord(char):04X} {name})"
 
 
 _TYPES = {
@@ -70,13 +158,16 @@ _TYPES = {
 
 def _message(err: Any) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    got = f", got {_show(value)}"
+    got = f", got {show(value)}"
+    loc = tuple(err.get("loc") or ())
     if kind == "missing":
-        return "required section missing" if len(err["loc"]) == 1 else "required, but missing"
+        return "required section missing" if len(loc) == 1 else "required, but missing"
     if kind == "extra_forbidden":
-        return "unknown key"
+        return f"unknown key{_unusual(loc[-1] if loc else None)}"
+    if kind == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+        return f"must be a number within float range, got {show(value)}"
     if kind in _TYPES:
-        return f"must be {_TYPES[kind]}, got {_show(value)} ({type(value).__name__})"
+        return f"must be {_TYPES[kind]}, got {show(value)} ({type(value).__name__})"
     bounds = {
         "greater_than_equal": (">=", "ge"),
         "greater_than": (">", "gt"),
@@ -93,8 +184,10 @@ def _message(err: Any) -> str:
     if kind == "string_pattern_mismatch":
         pattern = ctx.get("pattern", "")
         if pattern.startswith("^[a-z]"):
-            return f"must be a lowercase name (a-z, 0-9, _; at most 40 characters){got}"
-        return f"must be a grade name (starting with a capital letter){got}"
+            what = "a lowercase name (a-z, 0-9, _; at most 40 characters)"
+        else:
+            what = "a grade name (starting with a capital letter)"
+        return f"must be {what}{got}{_unusual(value)}"
     if kind in ("too_short", "too_long"):
         if kind == "too_short":
             limit = f"at least {ctx.get('min_length')}"
