@@ -114,6 +114,21 @@ def test_permission_denied() -> None:
         shutil.rmtree(outer)
 
 
+def test_unreadable_scenario_file() -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv(1) to act as an unprivileged user")
+    private = Path(tempfile.mkdtemp(prefix="carnet-private-"))  # mode 0700, root's
+    try:
+        (private / "scenario.yaml").write_text("name: x\n")
+        for command in ("validate", "run"):
+            done = run_cli(command, str(private / "scenario.yaml"), cwd=Path("/"), user="nobody")
+            assert done.returncode == 2, done.stdout + done.stderr
+            assert "cannot read: Permission denied" in done.stderr
+            assert "Traceback" not in done.stderr and "unexpected" not in done.stderr
+    finally:
+        shutil.rmtree(private)
+
+
 def test_population_that_cannot_fit_is_refused_before_it_starts(tmp_path: Path) -> None:
     start = time.perf_counter()
     done = run_cli(

@@ -88,12 +88,6 @@ def _reported(action: str, exit_code: int | None = None) -> Iterator[None]:
         ) from None
 
 
-def _source(text: str) -> str | Path:
-    """An existing file is read as a file even when a preset has the same name."""
-    path = Path(text)
-    return path if path.is_file() else text
-
-
 def _one_line(text: str, limit: int = 120) -> str:
     """The first sentence of ``text``, on one line, at most ``limit`` characters."""
     flat = " ".join(text.split())
@@ -191,12 +185,14 @@ def validate(
     ],
 ) -> None:
     """Check a scenario file and list every problem in it, each with its path."""
+    from carnet.errors import clean
     from carnet.loading import load_scenario
 
-    with _reported(f"validating {file}"):
-        scenario = load_scenario(_source(file))
+    with _reported(f"validating {clean(file, 600)}"):
+        scenario = load_scenario(file)
+    size = _n(scenario.population.size)
     typer.echo(
-        f"{file}: valid (scenario {scenario.name}, {_n(scenario.population.size)} citizens, "
+        f"{clean(file, 600)}: valid (scenario {scenario.name}, {size} citizens, "
         f"{scenario.run.days} days)"
     )
 
@@ -365,7 +361,7 @@ def run(
         target = resume
     else:
         with _reported(f"loading {scenario}"):
-            resolved = load_scenario(_source(scenario), days=days, seed=seed, population=population)
+            resolved = load_scenario(scenario, days=days, seed=seed, population=population)
         if out is None:
             target = _default_out(resolved)
         else:
