@@ -14,7 +14,10 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from carnet.loading import load_scenario
-from carnet.metrics import metrics_table
+from carnet.metrics import decisions_table, gates_table, ledger_names, metrics_table
+from carnet.phases.events import DueQueue
+from carnet.phases.gates import GateRules, allocate_seats
+from carnet.phases.lists import ListRules, ListState, redlisted_grades
 from carnet.phases.record import Recorder, ledger_table
 from carnet.phases.score import ExpiryQueue
 from carnet.population import data_points_per_day, synthesise
@@ -35,13 +38,21 @@ def plan_shards(size: int, block_size: int, shards: int) -> list[tuple[int, int]
     return [(lo, min(hi, size) - lo) for lo, hi in pairwise(edges) if lo < size]
 
 
-def make_shard(s: Scenario, t: Tables, first: int, n: int) -> Shard:
+def make_shard(
+    s: Scenario, t: Tables, first: int, n: int, lists: ListRules | None, gates: GateRules | None
+) -> Shard:
     """Synthesise a shard's citizens and prepare its recorder."""
     state = synthesise(s, t, first, n)
-    recorder = Recorder(state, t, s.run.days, s.run.block_size, s.run.ledger_part_days)
+    recorder = Recorder(
+        state, t, s.run.days, s.run.block_size, s.run.ledger_part_days,
+        n_gates=len(s.gates),
+        redlisted=redlisted_grades(s),
+        prices=None if gates is None else gates.price,
+    )  # fmt: skip
     return Shard(
-        tables=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size
-    )
+        tables=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size,
+        list_rules=lists, gate_rules=gates,
+    )  # fmt: skip
 
 
 class Simulation:
@@ -57,7 +68,10 @@ class Simulation:
         self.plan = plan
         self._pool = pool
         s, t = scenario, self.tables
-        self.shards = list(pool.map(lambda p: make_shard(s, t, *p), plan))
+        self.list_rules = ListRules.build(s, t)
+        self.gate_rules = GateRules.build(s, t)
+        lists, gates = self.list_rules, self.gate_rules
+        self.shards = list(pool.map(lambda p: make_shard(s, t, p[0], p[1], lists, gates), plan))
         per_shard = pool.map(
             lambda sh: data_points_per_day(sh.state, t, s.run.block_size), self.shards
         )
@@ -74,6 +88,7 @@ class Simulation:
         """Simulate one day; return the ledger part it completed, if any."""
         day, shards = self.day, self.shards
         list(self._pool.map(lambda sh: step(sh, day), shards))
+        self._allocate_seats(day)
         self.day += 1
         part_days = self.scenario.run.ledger_part_days
         if self.day % part_days and not self.done:
@@ -84,19 +99,38 @@ class Simulation:
         if not cols:
             return None
         merged = {k: np.concatenate([c[k] for c in cols]) for k in cols[0]}
-        s = self.scenario
-        table = ledger_table(merged, [b.name for b in s.behaviours], [x.name for x in s.sources])
+        table = ledger_table(merged, *ledger_names(self.scenario))
         self.parts.append(table)
         return table
+
+    def _allocate_seats(self, day: int) -> None:
+        """Seats per region go to the best grades, then the lottery, over every shard at once."""
+        rules = self.gate_rules
+        if rules is None:
+            return
+        for gate in np.flatnonzero(rules.seats >= 0):
+            pools = [
+                next((p for p in sh.today.pools if p.gate == gate), None) for sh in self.shards
+            ]
+            if any(p is None for p in pools):
+                continue  # not this gate's allocation day
+            ready = [p for p in pools if p is not None]
+            firsts = [sh.state.first_citizen for sh in self.shards]
+            won = allocate_seats(ready, firsts, int(rules.seats[gate]))
+            for sh, pool, w in zip(self.shards, ready, won, strict=True):
+                sh.recorder.record_seats(sh.state, self.tables, day, pool, w)
 
     def result(self) -> Result:
         """The result of the days simulated so far (all of them, once ``done``)."""
         s, t = self.scenario, self.tables
+        recorders = [sh.recorder for sh in self.shards]
         return Result(
             scenario=s,
-            metrics=metrics_table(s, [sh.recorder for sh in self.shards], self.data_per_day),
+            metrics=metrics_table(s, recorders, self.data_per_day),
             ledger_parts=list(self.parts),
             population=population_table(s, t, [sh.state for sh in self.shards]),
+            gates=gates_table(s, recorders),
+            decisions=decisions_table(s, recorders),
         )
 
     def snapshot(self) -> Arrays:
@@ -107,6 +141,8 @@ class Simulation:
                 ("state", sh.state.snapshot()),
                 ("recorder", sh.recorder.snapshot()),
                 ("queue", sh.queue.snapshot()),
+                ("recoveries", sh.listings.recoveries.snapshot()),
+                ("exits", sh.listings.exits.snapshot()),
             ):
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
         return out
@@ -122,6 +158,9 @@ class Simulation:
             sh.state.restore(section("state"))
             sh.recorder.restore(section("recorder"))
             sh.queue = ExpiryQueue.restore(section("queue"))
+            sh.listings = ListState(
+                DueQueue.restore(section("recoveries")), DueQueue.restore(section("exits"))
+            )
         self.day = int(arrays["day"])
         self.parts = list(parts)
 

@@ -8,6 +8,19 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from carnet.phases.gates import OUTCOMES as GATE_OUTCOMES
+from carnet.phases.lists import (
+    COUNTS as LIST_COUNTS,
+)
+from carnet.phases.lists import (
+    ENTRIES,
+    EXITS,
+    ONSETS,
+    PUBLISHED_IN,
+    PUBLISHED_OUT,
+    RECOVERIES,
+    redlisted_grades,
+)
 from carnet.phases.observe import OUTCOMES
 from carnet.phases.record import Recorder
 from carnet.scenario import Scenario
@@ -61,4 +74,69 @@ def metrics_table(
             columns[f"{prefix}_{b.name}"] = flat(array[:, :, k])
     for j, src in enumerate(s.sources):
         columns[f"data_{src.name}"] = flat(np.broadcast_to(data_per_day[:, j], (days, G)))
+    if s.lists.blacklist is not None:
+        lists = total("lists")
+        for i, name in enumerate(LIST_COUNTS):
+            columns[name] = flat(lists[:, :, i])
+        # Stocks at the end of each day: everyone starts free of distress and of the list.
+        for name, (into, out) in {
+            "distressed": (ONSETS, RECOVERIES),
+            "blacklisted": (ENTRIES, EXITS),
+            "published": (PUBLISHED_IN, PUBLISHED_OUT),
+        }.items():
+            columns[name] = flat(np.cumsum(lists[:, :, into] - lists[:, :, out], axis=0))
+    if s.lists.redlist is not None:
+        red = total("red")
+        columns["redlist_entries"] = flat(red[:, :, 0])
+        columns["redlist_exits"] = flat(red[:, :, 1])
+        columns["redlisted"] = flat(grades[:, :, redlisted_grades(s)].sum(axis=2))
     return pa.table(columns)
+
+
+def ledger_names(s: Scenario) -> tuple[list[str], list[str]]:
+    """Names of the ledger's behaviour and source codes, with the blacklist's own at the end."""
+    return [b.name for b in s.behaviours] + ["judgment_default"], [
+        src.name for src in s.sources
+    ] + ["blacklist"]
+
+
+def gates_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:
+    """Every decision counted by day, gate, outcome, group and grade (rows with a count only)."""
+    counts: npt.NDArray[np.int64] = np.sum([r.gates for r in recorders], axis=0, dtype=np.int64)
+    day, gate, outcome, group, grade = np.nonzero(counts)
+    groups = [g.name for g in s.population.groups]
+
+    def named(codes: npt.NDArray[np.intp], names: list[str]) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names))
+
+    return pa.table(
+        {
+            "day": pa.array(day, pa.int32()),
+            "gate": named(gate, [g.name for g in s.gates]),
+            "outcome": named(outcome, list(GATE_OUTCOMES)),
+            "group": named(group, groups),
+            "grade": named(grade, [g.name for g in s.grades]),
+            "count": pa.array(counts[day, gate, outcome, group, grade], pa.int64()),
+        }
+    )
+
+
+def decisions_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:
+    """The panel's decisions, one row each, ordered by day, gate and citizen."""
+    parts = [r.decisions() for r in recorders]
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    order = np.lexsort((cols["citizen"], cols["gate"], cols["day"]))
+
+    def named(codes: npt.NDArray[np.int64], names: list[str]) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names))
+
+    return pa.table(
+        {
+            "day": pa.array(cols["day"][order], pa.int32()),
+            "citizen": pa.array(cols["citizen"][order], pa.int64()),
+            "gate": named(cols["gate"][order], [g.name for g in s.gates]),
+            "outcome": named(cols["outcome"][order], list(GATE_OUTCOMES)),
+            "grade": named(cols["grade"][order], [g.name for g in s.grades]),
+            "price": pa.array(cols["price"][order], pa.float32()),
+        }
+    )

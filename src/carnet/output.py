@@ -217,10 +217,13 @@ class RunDirectory:
     def finish(self, result: Result, parts: list[LedgerPart]) -> str:
         """Write metrics, population and manifest; remove the checkpoint; return the head hash."""
         files = {SCENARIO: self.scenario_hash()}
-        for name, table in (
-            ("metrics.parquet", result.metrics),
-            ("population.parquet", result.population),
-        ):
+        tables = {
+            "metrics.parquet": result.metrics,
+            "population.parquet": result.population,
+            "gates.parquet": result.gates,
+            "decisions.parquet": result.decisions,
+        }
+        for name, table in ((k, v) for k, v in tables.items() if v is not None):
             data = parquet_bytes(table)
             atomic_write(self.path / name, data)
             files[name] = sha256_bytes(data)
@@ -292,8 +295,19 @@ def read_run(run_dir: Path) -> Result:
         metrics = pq.read_table(run_dir / "metrics.parquet")
         population = pq.read_table(run_dir / "population.parquet")
         parts = [pq.read_table(run_dir / p["file"]) for p in manifest["ledger_chain"]]
+        gates, decisions = (
+            pq.read_table(run_dir / name) if name in manifest["files"] else None
+            for name in ("gates.parquet", "decisions.parquet")
+        )
     except ScenarioError:
         raise
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
         raise CarnetError(f"{run_dir}: unreadable run directory: {exc}") from None
-    return Result(scenario=scenario, metrics=metrics, ledger_parts=parts, population=population)
+    return Result(
+        scenario=scenario,
+        metrics=metrics,
+        ledger_parts=parts,
+        population=population,
+        gates=gates,
+        decisions=decisions,
+    )

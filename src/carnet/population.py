@@ -18,6 +18,10 @@ from carnet.tables import Tables
 
 AWARE = np.uint8(1)  # knows the system exists, and so responds to it
 PANEL = np.uint8(2)  # dossier kept: every change goes into the ledger
+DISTRESSED = np.uint8(4)  # in financial distress: may be sued
+LISTED = np.uint8(8)  # on the blacklist of judgment defaulters
+PUBLISHED = np.uint8(16)  # listed, and the name published
+MAX_CHILDREN = 8
 
 
 @dataclass
@@ -28,15 +32,17 @@ class State:
     points: npt.NDArray[np.int16]
     profile: npt.NDArray[np.uint16]
     exposure: npt.NDArray[np.uint8]  # digital exposure, 0..255
-    flags: npt.NDArray[np.uint8]  # AWARE | PANEL bits
+    flags: npt.NDArray[np.uint8]  # AWARE | PANEL | DISTRESSED | LISTED | PUBLISHED bits
     earned: npt.NDArray[np.int16]  # [capped rule, citizen] points awarded this year
+    household: npt.NDArray[np.uint8]  # how many places after the household's head, 0 for heads
+    children: npt.NDArray[np.uint8]  # school-age children of the household, kept by its head
 
     @property
     def size(self) -> int:
         """Number of citizens in the shard."""
         return len(self.points)
 
-    ARRAYS = ("points", "profile", "exposure", "flags", "earned")
+    ARRAYS = ("points", "profile", "exposure", "flags", "earned", "household", "children")
 
     def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
         """The state's arrays, by name."""
@@ -102,6 +108,47 @@ def _synthesise(
         profile[local] = np.uint16(((group * n_regions + region) * 2 + urban) * 5 + income)
 
 
+@kernel()
+def _poisson(state: np.uint64, mean: float) -> tuple[np.uint64, int]:  # pragma: no cover
+    """Poisson(mean) by multiplication of uniforms (Knuth): fine for the small means here."""
+    limit, k, prod = np.exp(-mean), 0, 1.0
+    while True:
+        state, u = uniform(state)
+        prod *= 1.0 - u
+        if prod <= limit:
+            return state, k
+        k += 1
+
+
+@kernel()
+def _households(
+    first: int,
+    n: int,
+    block_size: int,
+    seed: np.uint64,
+    key: np.uint64,
+    extra_adults: float,
+    children_mean: float,
+    household: npt.NDArray[np.uint8],
+    children: npt.NDArray[np.uint8],
+) -> None:  # pragma: no cover - compiled
+    """Consecutive neighbours form households, which never straddle a block (nor a shard)."""
+    for lo in range(0, n, block_size):
+        hi = min(lo + block_size, n)
+        state = stream_key(seed, key, 0, (first + lo) // block_size)
+        head = lo
+        while head < hi:
+            state, extra = _poisson(state, extra_adults)
+            size = min(1 + extra, 256, hi - head)
+            state, kids = _poisson(state, children_mean)
+            children[head] = min(kids, MAX_CHILDREN)
+            for j in range(size):
+                household[head + j] = j
+                if j:
+                    children[head + j] = 0
+            head += size
+
+
 def synthesise(s: Scenario, t: Tables, first_citizen: int, n: int) -> State:
     """Draw citizens ``first_citizen .. first_citizen + n - 1`` of the scenario's society."""
     profile = np.empty(n, dtype=np.uint16)
@@ -126,6 +173,21 @@ def synthesise(s: Scenario, t: Tables, first_citizen: int, n: int) -> State:
             exposure,
             flags,
         )
+    household = np.zeros(n, dtype=np.uint8)
+    children = np.zeros(n, dtype=np.uint8)
+    if n:
+        h = s.population.households
+        _households(
+            first_citizen,
+            n,
+            s.run.block_size,
+            np.uint64(s.run.seed),
+            component_id("households"),
+            h.adults_mean - 1.0,
+            h.children_mean,
+            household,
+            children,
+        )
     return State(
         first_citizen=first_citizen,
         points=np.full(n, s.population.start_points, dtype=np.int16),
@@ -133,6 +195,8 @@ def synthesise(s: Scenario, t: Tables, first_citizen: int, n: int) -> State:
         exposure=exposure,
         flags=flags,
         earned=np.zeros((t.n_capped, n), dtype=np.int16),
+        household=household,
+        children=children,
     )
 
 

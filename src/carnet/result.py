@@ -12,20 +12,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from carnet.errors import CarnetError
-from carnet.population import AWARE, PANEL, State
+from carnet.population import AWARE, LISTED, PANEL, State
 from carnet.scenario import Scenario
 from carnet.tables import POINTS_OFFSET, Tables
 
 
 def population_table(s: Scenario, t: Tables, states: Sequence[State]) -> pa.Table:
     """The panel's citizens: who they are and where they ended, one row each."""
-    chunks: dict[str, list[Any]] = {
-        k: [] for k in ("citizen", "profile", "exposure", "flags", "points")
-    }
+    fields = ("profile", "exposure", "flags", "points", "household", "children")
+    chunks: dict[str, list[Any]] = {k: [] for k in ("citizen", "head", *fields)}
     for st in states:
         idx = np.flatnonzero(st.flags & PANEL)
         chunks["citizen"].append(idx + st.first_citizen)
-        for name in ("profile", "exposure", "flags", "points"):
+        chunks["head"].append(idx + st.first_citizen - st.household[idx])
+        for name in fields:
             chunks[name].append(getattr(st, name)[idx])
     col = {k: np.concatenate(v) if v else np.empty(0) for k, v in chunks.items()}
     profile = col["profile"].astype(np.int64)
@@ -43,6 +43,9 @@ def population_table(s: Scenario, t: Tables, states: Sequence[State]) -> pa.Tabl
             "income_quintile": pa.array(t.income_of_profile[profile] + 1, pa.int8()),
             "exposure": pa.array(col["exposure"] / np.float32(255.0), pa.float32()),
             "aware": pa.array((col["flags"].astype(np.uint8) & AWARE) > 0, pa.bool_()),
+            "household": pa.array(col["head"], pa.int64()),  # the id of the household's head
+            "children": pa.array(col["children"], pa.int8()),  # kept by the head only
+            "listed": pa.array((col["flags"].astype(np.uint8) & LISTED) > 0, pa.bool_()),
             "points": pa.array(points, pa.int16()),
             "grade": named(
                 t.grade_of_points[points.astype(np.int64) + POINTS_OFFSET],
@@ -93,11 +96,14 @@ class Result:
     metrics: pa.Table
     ledger_parts: list[pa.Table]
     population: pa.Table
+    gates: pa.Table | None = None  # decisions counted by day, gate, outcome, group and grade
+    decisions: pa.Table | None = None  # the panel's decisions, one row each
 
     @property
     def ledger(self) -> pa.Table:
         """The panel's ledger: every point change with its reason and its ground truth."""
         if not self.ledger_parts:
+            from carnet.metrics import ledger_names
             from carnet.phases.record import ledger_table
 
             empty = {
@@ -108,11 +114,7 @@ class Result:
                     ("balance", np.int16), ("truly_done", np.bool_), ("true_actor", np.int64),
                 )
             }  # fmt: skip
-            return ledger_table(
-                empty,
-                [b.name for b in self.scenario.behaviours],
-                [s.name for s in self.scenario.sources],
-            )
+            return ledger_table(empty, *ledger_names(self.scenario))
         return pa.concat_tables(self.ledger_parts)
 
     def dossier(self, citizen: int) -> Dossier:

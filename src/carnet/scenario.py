@@ -69,6 +69,17 @@ class Region(Section):
     urban_share: Probability = Field(0.5, description="share of the region's citizens in cities")
 
 
+class Households(Section):
+    """Adults live in households of neighbours; children are counts, not agents."""
+
+    adults_mean: float = Field(
+        2.0, ge=1.0, le=8.0, description="mean adults per household (1 + Poisson)"
+    )
+    children_mean: float = Field(
+        0.6, ge=0.0, le=8.0, description="mean school-age children per household (Poisson)"
+    )
+
+
 class Population(Section):
     """How the synthetic society is drawn: only aggregate parameters, never individual records."""
 
@@ -78,6 +89,7 @@ class Population(Section):
     regions: list[Region] = Field(
         default_factory=lambda: [Region(name="all", share=1.0)], min_length=1, max_length=255
     )
+    households: Households = Field(default_factory=Households)
 
 
 class Observation(Section):
@@ -191,6 +203,84 @@ class Responses(Section):
     aware_only: bool = Field(True, description="only citizens aware of the system are deterred")
 
 
+class Blacklist(Section):
+    """Judgment defaulters: financial distress, then a lawsuit, then listing with a probability."""
+
+    distress_per_year: float = Field(
+        0.02, ge=0.0, le=100.0, description="onsets of financial distress per person-year"
+    )
+    distress_by_group: dict[Name, Multiplier] = Field(
+        default_factory=dict, description="distress onset multiplier by group (default 1)"
+    )
+    distress_by_income: list[Multiplier] | None = Field(
+        None, min_length=5, max_length=5, description="onset multiplier by income quintile 1..5"
+    )
+    distress_days: float = Field(
+        365.0, gt=0.0, le=36500.0, description="mean days a distress episode lasts (exponential)"
+    )
+    lawsuits_per_year: float = Field(
+        0.5, ge=0.0, le=365.0, description="lawsuits per person-year while in distress"
+    )
+    listing_probability: Probability = Field(
+        0.5, description="probability that a lost lawsuit (an unpaid judgment) is listed"
+    )
+    term_days: int = Field(730, ge=1, le=36500, description="days a listing lasts at most")
+    exit_per_year: float = Field(
+        0.0, ge=0.0, le=365.0, description="hazard of leaving early: repayment or credit repair"
+    )
+    points: Annotated[int, Field(ge=-10000, le=0)] = Field(
+        0, description="points taken on listing (restored when the listing ends)"
+    )
+    publish_probability: Probability = Field(
+        1.0, description="probability that a listed name is published"
+    )
+
+
+class Redlist(Section):
+    """The honour roll: holders of the best grades."""
+
+    grades: list[GradeName] = Field(min_length=1, description="grades whose holders are listed")
+
+
+class Lists(Section):
+    """Blacklists and redlists; each is optional."""
+
+    blacklist: Blacklist | None = None
+    redlist: Redlist | None = None
+
+
+class Gate(Section):
+    """A decision that grades and lists control: a loan, a job, a ticket, a seat, a perk."""
+
+    name: Name
+    description: str = Field("", max_length=500)
+    applicant: Literal["adult", "child"] = Field(
+        "adult", description="who applies: an adult, or each school-age child (by the parent)"
+    )
+    applications_per_year: float = Field(ge=0.0, le=365.0, description="per applicant-year")
+    by_group: dict[Name, Multiplier] = Field(
+        default_factory=dict, description="application rate multiplier by group"
+    )
+    by_income: list[Multiplier] | None = Field(
+        None, min_length=5, max_length=5, description="application rate by income quintile"
+    )
+    refuse_blacklisted: bool = Field(False, description="blacklisted applicants are refused")
+    require_redlist: bool = Field(False, description="only redlisted applicants pass")
+    min_grade: GradeName | None = Field(None, description="applicants below this grade are refused")
+    price_by_grade: dict[GradeName, Annotated[float, Field(ge=0.0, le=1000.0)]] = Field(
+        default_factory=dict, description="price (e.g. interest multiplier) by grade, default 1"
+    )
+    seats_per_region: int | None = Field(
+        None,
+        ge=0,
+        le=2_000_000_000,
+        description="seats per region per year, given once a year by grade then lottery",
+    )
+    allocation_day: int = Field(
+        243, ge=0, le=364, description="day of the year when seats are allocated"
+    )
+
+
 class Panel(Section):
     """Whose dossiers are kept: everyone in small runs, a uniform sample in large ones."""
 
@@ -237,6 +327,8 @@ class Scenario(Section):
     sources: list[Source] = Field(min_length=1, max_length=32)
     rules: Rules
     grades: list[Grade] = Field(min_length=2, max_length=16)
+    lists: Lists = Field(default_factory=Lists)
+    gates: list[Gate] = Field(default_factory=list, max_length=32)
     responses: Responses = Field(default_factory=Responses)
     run: Run = Field(default_factory=Run)
 
@@ -335,7 +427,36 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                     f"grades go from best to worst: must be below {mins[i - 1]}, got {mins[i]}",
                 )
             )
-    known(s.responses.deterrence, {g.name for g in s.grades}, "responses.deterrence", "grade")
+    grade_names = {g.name for g in s.grades}
+    known(s.responses.deterrence, grade_names, "responses.deterrence", "grade")
+    bl = s.lists.blacklist
+    if bl is not None:
+        known(bl.distress_by_group, groups, "lists.blacklist.distress_by_group", "group")
+    if s.lists.redlist is not None:
+        for i, red in enumerate(s.lists.redlist.grades):
+            if red not in grade_names:
+                errors.append(
+                    (
+                        f"lists.redlist.grades[{i}]",
+                        f"unknown grade {red!r}; known: {sorted(grade_names)}",
+                    )
+                )
+    unique(s.gates, "gates")
+    for i, gate in enumerate(s.gates):
+        where = f"gates[{i}]"
+        known(gate.by_group, groups, f"{where}.by_group", "group")
+        known(gate.price_by_grade, grade_names, f"{where}.price_by_grade", "grade")
+        if gate.min_grade is not None and gate.min_grade not in grade_names:
+            errors.append(
+                (
+                    f"{where}.min_grade",
+                    f"unknown grade {gate.min_grade!r}; known: {sorted(grade_names)}",
+                )
+            )
+        if gate.refuse_blacklisted and bl is None:
+            errors.append((f"{where}.refuse_blacklisted", "the scenario has no lists.blacklist"))
+        if gate.require_redlist and s.lists.redlist is None:
+            errors.append((f"{where}.require_redlist", "the scenario has no lists.redlist"))
 
     p = s.run.panel
     if p.sample > p.full_up_to and p.full_up_to > 0:

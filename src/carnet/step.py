@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from carnet.phases.behave import Acts, behave
+from carnet.phases.events import DueQueue
+from carnet.phases.gates import GateDay, GateRules, gate_phase
+from carnet.phases.lists import ListRules, ListState, list_phase
 from carnet.phases.observe import Observations, observe
 from carnet.phases.record import Recorder
-from carnet.phases.score import ExpiryQueue, score
+from carnet.phases.score import ExpiryQueue, Records, score
 from carnet.population import State
 from carnet.tables import Tables
 
@@ -21,20 +24,38 @@ class Shard:
     recorder: Recorder
     seed: int
     block_size: int
+    list_rules: ListRules | None = None
+    gate_rules: GateRules | None = None
     acts: Acts = field(default_factory=lambda: Acts(1 << 12))
     seen: Observations = field(default_factory=lambda: Observations(1 << 12))
     queue: ExpiryQueue = field(default_factory=ExpiryQueue)
+    listings: ListState = field(default_factory=lambda: ListState(DueQueue(), DueQueue()))
+    today: GateDay = field(default_factory=GateDay)
 
 
 def step(shard: Shard, day: int) -> None:
-    """One day: behave → observe → score → list → gate → respond → record."""
-    state, t = shard.state, shard.tables
+    """One day: behave → observe → score → list → gate → respond → record.
+
+    Seat allocations, which span shards, follow once every shard has stepped
+    (:meth:`carnet.engine.Simulation.advance`).
+    """
+    state, t, rec = shard.state, shard.tables, shard.recorder
     acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts)
     seen = observe(state, t, shard.seed, shard.block_size, day, acts, shard.seen)
     shard.seen = seen
     changes = score(state, t, day, acts, seen, shard.queue)
-    # list: blacklist and redlist entries, exits and joint punishment — arrives with lists.
-    # gate: loans, jobs, school seats and tickets decided by grade and list — arrives with gates.
+    if shard.list_rules is not None:
+        listed = list_phase(
+            state, t, shard.list_rules, shard.listings, shard.seed, shard.block_size, day,
+            rec.lists[day],
+        )  # fmt: skip
+        changes = Records.concat([changes, listed])
+    if shard.gate_rules is not None:
+        shard.today = gate_phase(
+            state, t, shard.gate_rules, shard.seed, shard.block_size, day, rec.gates[day]
+        )
     # respond: deterrence by grade is read from today's points by tomorrow's behave; feedback from
-    # gates, chilling and peer effects arrive with lists and gates.
-    shard.recorder.record(state, t, day, acts, seen, changes)
+    # gates, chilling and peer effects arrive with the rest of lists and gates.
+    rec.record(state, t, day, acts, seen, changes)
+    if shard.gate_rules is not None:
+        rec.record_gates(state, day, shard.today)

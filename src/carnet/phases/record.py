@@ -14,8 +14,10 @@ import pyarrow as pa
 
 from carnet.jit import kernel
 from carnet.phases.behave import Acts
+from carnet.phases.gates import APPROVED, OUTCOMES, REFUSED_CAPACITY, GateDay, SeatPool
+from carnet.phases.lists import COUNTS as LIST_COUNTS
 from carnet.phases.observe import Observations
-from carnet.phases.score import ACT, Records
+from carnet.phases.score import ACT, EXPIRY, Records
 from carnet.population import PANEL, State
 from carnet.tables import POINTS_OFFSET, Tables
 
@@ -45,6 +47,8 @@ def _record(
     scored: I64,
     wrongful: I64,
     expired: I64,
+    redlisted: npt.NDArray[np.bool_],
+    red: I64,
     panel_rows: I64,
 ) -> int:  # pragma: no cover - compiled
     for j in range(n_acts):
@@ -54,15 +58,21 @@ def _record(
         c = c_citizen[j]
         g = group_of_profile[profile[c]]
         before, after = c_before[j], c_after[j]
-        grade_counts[g, grade_of_points[before + POINTS_OFFSET]] -= 1
-        grade_counts[g, grade_of_points[after + POINTS_OFFSET]] += 1
+        old_grade = grade_of_points[before + POINTS_OFFSET]
+        new_grade = grade_of_points[after + POINTS_OFFSET]
+        grade_counts[g, old_grade] -= 1
+        grade_counts[g, new_grade] += 1
+        if redlisted[new_grade] and not redlisted[old_grade]:
+            red[g, 0] += 1
+        elif redlisted[old_grade] and not redlisted[new_grade]:
+            red[g, 1] += 1
         points_sum[g] += np.int64(after) - np.int64(before)
         k = c_behaviour[j]
         if c_kind[j] == ACT:
             scored[g, k] += 1
             if not c_truly[j]:
                 wrongful[g, k] += 1
-        else:
+        elif c_kind[j] == EXPIRY:
             expired[g, k] += 1
         if flags[c] & PANEL:
             panel_rows[n_panel] = j
@@ -73,7 +83,17 @@ def _record(
 class Recorder:
     """Daily aggregates of one shard, and its panel's ledger rows grouped by ledger part."""
 
-    def __init__(self, state: State, t: Tables, days: int, block_size: int, part_days: int) -> None:
+    def __init__(
+        self,
+        state: State,
+        t: Tables,
+        days: int,
+        block_size: int,
+        part_days: int,
+        n_gates: int = 0,
+        redlisted: npt.NDArray[np.bool_] | None = None,
+        prices: npt.NDArray[np.float64] | None = None,
+    ) -> None:
         G, K = t.n_groups, t.n_behaviours
         self.block_size = block_size
         self.part_days = part_days
@@ -89,11 +109,17 @@ class Recorder:
         self.scored = np.zeros((days, G, K), dtype=np.int64)
         self.wrongful = np.zeros((days, G, K), dtype=np.int64)
         self.expired = np.zeros((days, G, K), dtype=np.int64)
+        self.lists = np.zeros((days, G, len(LIST_COUNTS)), dtype=np.int64)
+        self.red = np.zeros((days, G, 2), dtype=np.int64)  # redlist entries, exits
+        self.gates = np.zeros((days, n_gates, len(OUTCOMES), G, t.n_grades), dtype=np.int64)
+        self.redlisted = np.zeros(t.n_grades, np.bool_) if redlisted is None else redlisted
+        self.prices = np.ones((n_gates, t.n_grades)) if prices is None else prices
         self._ledger: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
+        self._decisions: list[dict[str, npt.NDArray[np.generic]]] = []
 
     _ARRAYS = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
-        "acts", "scored", "wrongful", "expired",
+        "acts", "scored", "wrongful", "expired", "lists", "red", "gates",
     )  # fmt: skip
 
     def snapshot(self) -> dict[str, npt.NDArray[Any]]:
@@ -102,6 +128,9 @@ class Recorder:
         for part, days in self._ledger.items():
             for col in days[0]:
                 out[f"ledger/{part}/{col}"] = np.concatenate([d[col] for d in days])
+        if self._decisions:
+            for col in self._decisions[0]:
+                out[f"decisions/{col}"] = np.concatenate([d[col] for d in self._decisions])
         return out
 
     def restore(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
@@ -109,11 +138,63 @@ class Recorder:
         for name in self._ARRAYS:
             getattr(self, name)[...] = arrays[name]
         self._ledger = {}
+        self._decisions = []
         for key, col in arrays.items():
             if key.startswith("ledger/"):
                 _, part, name = key.split("/")
                 days = self._ledger.setdefault(int(part), [{}])
                 days[0][name] = col
+            elif key.startswith("decisions/"):
+                if not self._decisions:
+                    self._decisions.append({})
+                self._decisions[0][key.split("/")[1]] = col
+
+    def decisions(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The panel's decisions so far, as columns."""
+        names = ("day", "citizen", "gate", "outcome", "grade", "price")
+        if not self._decisions:
+            return {n: np.empty(0, np.float32 if n == "price" else np.int64) for n in names}
+        return {n: np.concatenate([d[n] for d in self._decisions]) for n in names}
+
+    def _keep_decisions(
+        self, state: State, day: int, citizen: I64, gate: I64, outcome: I64, grade: I64
+    ) -> None:
+        if len(citizen):
+            self._decisions.append(
+                {
+                    "day": np.full(len(citizen), day, np.int64),
+                    "citizen": citizen + state.first_citizen,
+                    "gate": gate,
+                    "outcome": outcome,
+                    "grade": grade,
+                    "price": self.prices[gate, grade].astype(np.float32),
+                }
+            )
+
+    def record_gates(self, state: State, day: int, today: GateDay) -> None:
+        """Keep the panel's decisions of the day (the counts are already in ``gates``)."""
+        if today.citizen:
+            self._keep_decisions(
+                state,
+                day,
+                np.concatenate(today.citizen),
+                np.concatenate(today.gate),
+                np.concatenate(today.outcome),
+                np.concatenate(today.grade),
+            )
+
+    def record_seats(
+        self, state: State, t: Tables, day: int, pool: SeatPool, won: npt.NDArray[np.bool_]
+    ) -> None:
+        """Count a seat allocation's outcomes for this shard's applicants; keep the panel's."""
+        outcome = np.where(won, APPROVED, REFUSED_CAPACITY).astype(np.int64)
+        group = t.group_of_profile[state.profile[pool.citizen]].astype(np.int64)
+        np.add.at(self.gates[day, pool.gate], (outcome, group, pool.grade), 1)
+        panel = (state.flags[pool.citizen] & PANEL) > 0
+        gate = np.full(int(panel.sum()), pool.gate, np.int64)
+        self._keep_decisions(
+            state, day, pool.citizen[panel], gate, outcome[panel], pool.grade[panel]
+        )
 
     def ledger_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
         """Columns of one ledger part, rows ordered by (block, day, order of the day).
@@ -161,6 +242,8 @@ class Recorder:
             self.scored[day],
             self.wrongful[day],
             self.expired[day],
+            self.redlisted,
+            self.red[day],
             panel_rows,
         )
         self.grades[day] = self._grades_now

@@ -19,7 +19,8 @@ from carnet.population import State
 from carnet.tables import Tables
 
 ACT, EXPIRY = 0, 1
-KINDS = ("act", "expiry")
+# Names of the kinds of point change; list adds LISTING = 2 and DELISTING = 3.
+KINDS = ("act", "expiry", "listing", "delisting")
 
 
 class Records:
