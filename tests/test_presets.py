@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -11,7 +12,8 @@ from carnet.loading import load_scenario, preset_names, preset_text
 from carnet.scenario import Scenario
 
 PROVENANCE = re.compile(r"\b(SOURCED|DERIVED|ASSUMED)\b")
-SOURCED_PRESETS = ["rongcheng", "china"]
+SOURCED_PRESETS = ["rongcheng", "rongcheng_gated", "china"]
+GATED = "rongcheng_gated"  # the counterfactual score-gated regime of calibration.md 8.4
 
 # shared/bench-minimal.md, copied by hand: behaviour -> (rate per person-year, detect, delta).
 BENCH_MINIMAL = {
@@ -148,12 +150,148 @@ def test_rongcheng_watches_online_criticism_without_scoring_it() -> None:
     assert s.rules.points["online_criticism"].points == 0
 
 
+def _sanctions(s: Scenario) -> list[str]:
+    """What in ``s`` penalises a citizen, as opposed to rewarding one (empty if incentive-only).
+
+    A perk may be kept for grades above the one everyone starts in (a reward to earn); a gate that
+    refuses a grade at or below the starting grade refuses people for falling, which is a sanction.
+    So is a blacklist, refusing the listed, and charging any grade more than the default price.
+    """
+    min_points = {g.name: g.min_points for g in s.grades}
+    start = s.population.start_points
+
+    def above_start(grade: str) -> bool:
+        bound = min_points[grade]
+        return bound is not None and bound > start
+
+    found = ["lists.blacklist"] if s.lists.blacklist is not None else []
+    red = s.lists.redlist.grades if s.lists.redlist is not None else []
+    for gate in s.gates:
+        if gate.refuse_blacklisted:
+            found.append(f"{gate.name}: refuses the blacklisted")
+        grade = gate.min_grade  # the lowest grade as min_grade refuses nobody
+        if grade is not None and grade != s.grades[-1].name and not above_start(grade):
+            found.append(f"{gate.name}: refuses grades below {grade}")
+        if gate.require_redlist and not all(above_start(g) for g in red):
+            found.append(f"{gate.name}: redlist includes the starting grade or below")
+        found += [f"{gate.name}: {g} pays x{p}" for g, p in gate.price_by_grade.items() if p > 1.0]
+    return found
+
+
+def test_rongcheng_is_incentive_only() -> None:
+    """Calibration 1.8: a low score alone triggers no penalty; only top grades earn perks (8.4)."""
+    s = load_scenario("rongcheng")
+    assert s.lists.blacklist is None
+    assert _sanctions(s) == []
+    gates = {g.name: g for g in s.gates}
+    assert set(gates) == {"heating_discount", "deposit_free_services", "loan"}
+    assert gates["heating_discount"].require_redlist
+    assert s.lists.redlist is not None and s.lists.redlist.grades == ["AAA"]
+    assert gates["deposit_free_services"].min_grade == "AA"
+    assert gates["loan"].min_grade is None and gates["loan"].price_by_grade == {"AAA": 0.9}
+
+
+def test_the_sanction_check_finds_the_gated_regime() -> None:
+    found = _sanctions(load_scenario(GATED))
+    assert "lists.blacklist" in found
+    for expected in (
+        "flight: refuses the blacklisted",
+        "loan: refuses grades below C",
+        "public_sector_job: refuses grades below B",
+        "deposit_waiver: refuses grades below A",
+        "rental_deposit_free: refuses grades below B",
+        "loan: C pays x1.1",
+    ):
+        assert expected in found
+    # min_grade D admits everyone, so the control job gate is no sanction.
+    assert not any(f.startswith("job:") for f in found)
+
+
+def test_rongcheng_gated_is_the_same_city() -> None:
+    city, gated = load_scenario("rongcheng"), load_scenario(GATED)
+    for part in ("population", "behaviours", "sources", "rules", "grades", "responses", "run"):
+        assert getattr(gated, part) == getattr(city, part), part
+
+
+def test_rongcheng_gated_has_the_list_and_the_gates() -> None:
+    s = load_scenario(GATED)
+    bl = s.lists.blacklist
+    assert bl is not None
+    assert bl.listing_probability == 0.5  # 8.5
+    assert bl.term_days == 730  # 3.2, 8.3
+    assert bl.points in (0, -100)  # 8.2 row L: a flag, or the alternative -100
+    assert s.lists.redlist is not None and s.lists.redlist.grades == ["AAA"]
+    gates = {g.name: g for g in s.gates}
+    for name in ("flight", "high_speed_rail", "public_sector_job", "private_school"):
+        assert gates[name].refuse_blacklisted, name
+    assert {n: g.min_grade for n, g in gates.items() if g.min_grade} == {
+        "loan": "C",
+        "public_sector_job": "B",
+        "job": "D",
+        "deposit_waiver": "A",
+        "rental_deposit_free": "B",
+    }
+    assert gates["loan"].price_by_grade["AAA"] < 1.0
+    assert not gates["job"].refuse_blacklisted and gates["job"].min_grade == s.grades[-1].name
+    school = gates["private_school"]
+    assert school.applicant == "child" and school.min_grade is None
+    assert school.seats_per_region is not None and school.applications_per_year <= 1.0
+
+
+def test_private_school_seats_are_scarce_in_every_region() -> None:
+    s = load_scenario(GATED)
+    school = next(g for g in s.gates if g.name == "private_school")
+    assert school.seats_per_region is not None
+    h = s.population.households
+    children = s.population.size / h.adults_mean * h.children_mean
+    for region in s.population.regions:
+        demand = children * region.share * school.applications_per_year
+        assert demand > 1.5 * school.seats_per_region, region.name
+
+
+def _entries_per_person_year(s: Scenario) -> float:
+    """Blacklist entries per person-year, ignoring that the listed cannot be listed again."""
+    bl = s.lists.blacklist
+    assert bl is not None
+    years = bl.distress_days / 365.0
+    mults = bl.distress_by_income or [1.0] * 5
+    distressed = (
+        sum(
+            bl.distress_per_year * m * years / (1 + bl.distress_per_year * m * years) for m in mults
+        )
+        / 5
+    )
+    return distressed * bl.lawsuits_per_year * bl.listing_probability
+
+
+@pytest.mark.parametrize("name", [GATED, "china"])
+def test_blacklist_entries_match_the_national_rate(name: str) -> None:
+    """8.2 row L: 0.002-0.003 entries per person-year; 8.3: 2024 exits about 1.15 x entries."""
+    bl = load_scenario(name).lists.blacklist
+    assert bl is not None
+    # The formula overstates the simulated rate by about 6% (the listed are not listed again).
+    assert 0.002 <= _entries_per_person_year(load_scenario(name)) * 0.94 <= 0.003
+    entries_2023, entries_2024 = 2.457 / (1 - 0.234), 2.457  # millions, 3.12
+    early = 1 - math.exp(-bl.exit_per_year * bl.term_days / 365.0)
+    assert entries_2023 * early / entries_2024 == pytest.approx(1.15, abs=0.01)
+
+
 def test_china_is_the_nation() -> None:
     s = load_scenario("china")
     assert s.population.size == 1_400_000_000
     assert len(s.population.regions) == 6
     small = load_scenario("china", population=10_000)
     assert small.population.size == 10_000
+
+
+def test_china_has_the_national_blacklist_and_its_restrictions() -> None:
+    s = load_scenario("china")
+    assert s.lists.blacklist is not None
+    gates = {g.name: g for g in s.gates}
+    assert set(gates) == {"flight", "high_speed_rail", "public_sector_job"}
+    assert all(g.refuse_blacklisted for g in gates.values())
+    # Nationally, sanctions go through the list, not a score (1.9, 1.10): no grade rule.
+    assert all(g.min_grade is None and not g.price_by_grade for g in gates.values())
 
 
 def test_china_copies_rongcheng_rules_behaviours_and_sources() -> None:
