@@ -27,7 +27,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_directory_holds_every_output(run: Path) -> None:
     names = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
     assert names == [
-        "decisions.parquet",
         "gates.parquet",
         "ledger/part-00000.parquet",
         "ledger/part-00001.parquet",
@@ -45,7 +44,7 @@ def test_manifest_hashes_every_file(run: Path) -> None:
     assert manifest["seed"] == 7 and manifest["days"] == 120
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((run / name).read_bytes()).hexdigest() == digest
-    assert len(manifest["files"]) == 8
+    assert len(manifest["files"]) == 7
     rows = sum(p["rows"] for p in manifest["ledger_chain"])
     assert rows == pq.read_table(run / "ledger").num_rows
 

@@ -289,6 +289,28 @@ def _print_summary(summary: Summary, name: str) -> None:
         data.add_row("total", _n(total), "")
         out.print(data)
 
+    if summary.lists:
+        lists = Table(title="Lists", title_justify="left")
+        lists.add_column("list")
+        lists.add_column("entries", justify="right")
+        lists.add_column("exits", justify="right")
+        lists.add_column("on it at the end", justify="right")
+        for name, (entries, exits, stock) in summary.lists.items():
+            lists.add_row(name, _n(entries), _n(exits), _n(stock))
+        out.print(lists)
+    if summary.decisions:
+        gates = Table(title="Decisions at the gates", title_justify="left")
+        gates.add_column("gate")
+        outcomes = sorted({o for by in summary.decisions.values() for o in by})
+        for outcome in outcomes:
+            gates.add_column(outcome.replace("_", " "), justify="right")
+        gates.add_column("refused", justify="right")
+        for gate, by in summary.decisions.items():
+            total = sum(by.values())
+            refused = total - by.get("approved", 0)
+            gates.add_row(gate, *(_n(by.get(o, 0)) for o in outcomes), _pct(refused, total))
+        out.print(gates)
+
 
 def _parse_size(text: str) -> int:
     """``24G``, ``1.5GB``, ``512M``, ``800000000`` → bytes."""
@@ -463,6 +485,10 @@ def _truth(row: dict[str, Any], citizen: int) -> tuple[str, str]:
     """What really happened behind a ledger row, in words, and the style to show it in."""
     if row.get("kind") == "expiry":
         return "record expired, points restored", "dim"
+    if row.get("kind") == "listing":
+        return "blacklisted after a court judgment it owed", "bold"
+    if row.get("kind") == "delisting":
+        return "left the blacklist, points restored", "dim"
     if row.get("truly_done"):
         return "did it", ""
     actor = row.get("true_actor")
@@ -532,6 +558,24 @@ def _print_dossier(dossier: Dossier) -> None:
                 "" if blamed is None else f"citizen {blamed}",
             )
         out.print(others)
+
+    if dossier.decisions:
+        gates = Table(title="Decisions about this citizen", title_justify="left")
+        gates.add_column("day", justify="right")
+        gates.add_column("gate", no_wrap=True)
+        gates.add_column("grade then")
+        gates.add_column("outcome")
+        gates.add_column("price", justify="right")
+        for row in dossier.decisions:
+            outcome = str(row.get("outcome", ""))
+            gates.add_row(
+                _value(row.get("day", "")),
+                _value(row.get("gate", "")),
+                _value(row.get("grade", "")),
+                Text(outcome, style="" if outcome == "approved" else "bold red"),
+                _value(row.get("price", "")),
+            )
+        out.print(gates)
 
 
 @app.command()

@@ -77,31 +77,38 @@ class Simulation:
         )
         self.data_per_day: npt.NDArray[np.int64] = np.sum(list(per_shard), axis=0)
         self.day = 0  # the next day to simulate
-        self.parts: list[pa.Table] = []
+        self.parts: list[pa.Table] = []  # ledger parts cut so far
+        self.decision_parts: list[pa.Table] = []
 
     @property
     def done(self) -> bool:
         """Whether every day has been simulated."""
         return self.day >= self.scenario.run.days
 
-    def advance(self) -> pa.Table | None:
-        """Simulate one day; return the ledger part it completed, if any."""
+    def advance(self) -> list[tuple[str, pa.Table]]:
+        """Simulate one day; return the parts it completed: ("ledger" | "decisions", table)."""
         day, shards = self.day, self.shards
         list(self._pool.map(lambda sh: step(sh, day), shards))
         self._allocate_seats(day)
         self.day += 1
         part_days = self.scenario.run.ledger_part_days
         if self.day % part_days and not self.done:
-            return None
+            return []
         part = day // part_days
-        pieces = self._pool.map(lambda sh: sh.recorder.ledger_part(part), shards)
-        cols = [p for p in pieces if p is not None]
-        if not cols:
-            return None
-        merged = {k: np.concatenate([c[k] for c in cols]) for k in cols[0]}
-        table = ledger_table(merged, *ledger_names(self.scenario))
-        self.parts.append(table)
-        return table
+        done: list[tuple[str, pa.Table]] = []
+        ledger = [c for c in self._pool.map(lambda sh: sh.recorder.ledger_part(part), shards) if c]
+        if ledger:
+            merged = {k: np.concatenate([c[k] for c in ledger]) for k in ledger[0]}
+            table = ledger_table(merged, *ledger_names(self.scenario))
+            self.parts.append(table)
+            done.append(("ledger", table))
+        decided = [c for c in (sh.recorder.decisions_part(part) for sh in shards) if c]
+        if decided:
+            merged = {k: np.concatenate([c[k] for c in decided]) for k in decided[0]}
+            table = decisions_table(self.scenario, merged)
+            self.decision_parts.append(table)
+            done.append(("decisions", table))
+        return done
 
     def _allocate_seats(self, day: int) -> None:
         """Seats per region go to the best grades, then the lottery, over every shard at once."""
@@ -130,7 +137,7 @@ class Simulation:
             ledger_parts=list(self.parts),
             population=population_table(s, t, [sh.state for sh in self.shards]),
             gates=gates_table(s, recorders),
-            decisions=decisions_table(s, recorders),
+            decision_parts=list(self.decision_parts),
         )
 
     def snapshot(self) -> Arrays:
@@ -147,8 +154,10 @@ class Simulation:
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
         return out
 
-    def restore(self, arrays: Arrays, parts: list[pa.Table]) -> None:
-        """Continue from a :meth:`snapshot`, with the ledger parts cut before it."""
+    def restore(
+        self, arrays: Arrays, parts: list[pa.Table], decision_parts: list[pa.Table]
+    ) -> None:
+        """Continue from a :meth:`snapshot`, with the ledger and decision parts cut before it."""
         for i, sh in enumerate(self.shards):
 
             def section(part: str, i: int = i) -> Arrays:
@@ -163,6 +172,7 @@ class Simulation:
             )
         self.day = int(arrays["day"])
         self.parts = list(parts)
+        self.decision_parts = list(decision_parts)
 
 
 @contextmanager

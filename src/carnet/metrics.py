@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -121,22 +122,30 @@ def gates_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:
     )
 
 
-def decisions_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:
-    """The panel's decisions, one row each, ordered by day, gate and citizen."""
-    parts = [r.decisions() for r in recorders]
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+def decisions_table(s: Scenario, cols: dict[str, npt.NDArray[Any]]) -> pa.Table:
+    """Decision rows as a table, ordered by day, gate and citizen (whatever the shards)."""
     order = np.lexsort((cols["citizen"], cols["gate"], cols["day"]))
 
-    def named(codes: npt.NDArray[np.int64], names: list[str]) -> pa.DictionaryArray:
+    def named(codes: npt.NDArray[Any], names: list[str]) -> pa.DictionaryArray:
         return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names))
 
     return pa.table(
         {
             "day": pa.array(cols["day"][order], pa.int32()),
             "citizen": pa.array(cols["citizen"][order], pa.int64()),
-            "gate": named(cols["gate"][order], [g.name for g in s.gates]),
-            "outcome": named(cols["outcome"][order], list(GATE_OUTCOMES)),
-            "grade": named(cols["grade"][order], [g.name for g in s.grades]),
+            "gate": named(cols["gate"][order].astype(np.int32), [g.name for g in s.gates]),
+            "outcome": named(cols["outcome"][order].astype(np.int32), list(GATE_OUTCOMES)),
+            "grade": named(cols["grade"][order].astype(np.int32), [g.name for g in s.grades]),
             "price": pa.array(cols["price"][order], pa.float32()),
         }
     )
+
+
+def empty_decisions(s: Scenario) -> pa.Table:
+    """A decisions table with no rows."""
+    cols: dict[str, npt.NDArray[Any]] = {
+        name: np.empty(0, dtype)
+        for name, dtype in (("day", np.int32), ("citizen", np.int64), ("gate", np.int8),
+                            ("outcome", np.int8), ("grade", np.int8), ("price", np.float32))
+    }  # fmt: skip
+    return decisions_table(s, cols)

@@ -10,6 +10,8 @@ Layout::
 
     scenario.yaml              the resolved scenario (written first)
     ledger/part-00000.parquet  the panel's ledger, one part per ``run.ledger_part_days``
+    decisions/part-00000.parquet  the panel's decisions at the gates, cut the same way
+    gates.parquet              every decision counted by day, gate, outcome, group and grade
     checkpoint.npz             the state at the last checkpoint (removed when the run completes)
     metrics.parquet            daily aggregates
     population.parquet         the panel's citizens
@@ -48,12 +50,13 @@ MANIFEST = "manifest.json"
 SCENARIO = "scenario.yaml"
 CHECKPOINT = "checkpoint.npz"
 LEDGER = "ledger"
+DECISIONS = "decisions"
 TEMP_PREFIX = ".tmp-"
 
 
-def part_name(index: int) -> str:
-    """Relative path of ledger part ``index``."""
-    return f"{LEDGER}/part-{index:05d}.parquet"
+def part_name(kind: str, index: int) -> str:
+    """Relative path of part ``index`` of the ledger or of the decisions."""
+    return f"{kind}/part-{index:05d}.parquet"
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -117,6 +120,7 @@ class RunDirectory:
         tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent))
         try:
             (tmp / LEDGER).mkdir()
+            (tmp / DECISIONS).mkdir()
             atomic_write(tmp / SCENARIO, to_yaml(scenario).encode("utf-8"))
             if path.exists():
                 shutil.rmtree(path)
@@ -156,10 +160,11 @@ class RunDirectory:
         """sha256 of scenario.yaml: a checkpoint belongs to exactly one scenario."""
         return sha256_bytes((self.path / SCENARIO).read_bytes())
 
-    def write_part(self, index: int, table: pa.Table) -> LedgerPart:
-        """Write ledger part ``index``; return its name, hash and row count."""
+    def write_part(self, kind: str, table: pa.Table, parts: list[LedgerPart]) -> LedgerPart:
+        """Write the next part of ``kind`` (ledger or decisions); return its name, hash, rows."""
+        index = sum(1 for p in parts if p.file.startswith(f"{kind}/"))
         data = parquet_bytes(table)
-        name = part_name(index)
+        name = part_name(kind, index)
         atomic_write(self.path / name, data)
         return LedgerPart(file=name, sha256=sha256_bytes(data), rows=table.num_rows)
 
@@ -204,15 +209,17 @@ class RunDirectory:
                     f"{self.path / p.file} is missing or changed since the checkpoint that "
                     "lists it; this run cannot be resumed safely, start it again"
                 )
-        for f in sorted((self.path / LEDGER).iterdir()):
-            if f"{LEDGER}/{f.name}" not in keep:
-                f.unlink()
+        for kind in (LEDGER, DECISIONS):
+            (self.path / kind).mkdir(exist_ok=True)
+            for f in sorted((self.path / kind).iterdir()):
+                if f"{kind}/{f.name}" not in keep:
+                    f.unlink()
         for f in self.path.glob(f"{TEMP_PREFIX}*"):
             f.unlink()
 
-    def read_parts(self, parts: list[LedgerPart]) -> list[pa.Table]:
-        """The ledger parts already written, read back."""
-        return [pq.read_table(self.path / p.file) for p in parts]
+    def read_parts(self, parts: list[LedgerPart], kind: str) -> list[pa.Table]:
+        """The parts of ``kind`` already written, read back in order."""
+        return [pq.read_table(self.path / p.file) for p in parts if p.file.startswith(f"{kind}/")]
 
     def finish(self, result: Result, parts: list[LedgerPart]) -> str:
         """Write metrics, population and manifest; remove the checkpoint; return the head hash."""
@@ -221,7 +228,6 @@ class RunDirectory:
             "metrics.parquet": result.metrics,
             "population.parquet": result.population,
             "gates.parquet": result.gates,
-            "decisions.parquet": result.decisions,
         }
         for name, table in ((k, v) for k, v in tables.items() if v is not None):
             data = parquet_bytes(table)
@@ -240,7 +246,7 @@ class RunDirectory:
                 "panel": result.population.num_rows,
             },
             files,
-            parts,
+            sorted(parts, key=lambda p: p.file),  # one order, however writes interleaved
         )
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         atomic_write(self.path / MANIFEST, text.encode("utf-8"))
@@ -265,7 +271,10 @@ def write_run(result: Result, out: Path, *, overwrite: bool = False) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{out.name}.", dir=out.parent))
         try:
             run = RunDirectory.create(tmp / "run", result.scenario)
-            parts = [run.write_part(i, t) for i, t in enumerate(result.ledger_parts)]
+            parts: list[LedgerPart] = []
+            for kind, tables in ((LEDGER, result.ledger_parts), (DECISIONS, result.decision_parts)):
+                for table in tables:
+                    parts.append(run.write_part(kind, table, parts))
             run.finish(result, parts)
             if out.exists():
                 shutil.rmtree(out)
@@ -294,10 +303,13 @@ def read_run(run_dir: Path) -> Result:
         scenario = load_scenario(run_dir / SCENARIO)
         metrics = pq.read_table(run_dir / "metrics.parquet")
         population = pq.read_table(run_dir / "population.parquet")
-        parts = [pq.read_table(run_dir / p["file"]) for p in manifest["ledger_chain"]]
-        gates, decisions = (
-            pq.read_table(run_dir / name) if name in manifest["files"] else None
-            for name in ("gates.parquet", "decisions.parquet")
+        chain = [str(p["file"]) for p in manifest["ledger_chain"]]
+        parts = [pq.read_table(run_dir / f) for f in chain if f.startswith(f"{LEDGER}/")]
+        decided = [pq.read_table(run_dir / f) for f in chain if f.startswith(f"{DECISIONS}/")]
+        gates = (
+            pq.read_table(run_dir / "gates.parquet")
+            if "gates.parquet" in manifest["files"]
+            else None
         )
     except ScenarioError:
         raise
@@ -309,5 +321,5 @@ def read_run(run_dir: Path) -> Result:
         ledger_parts=parts,
         population=population,
         gates=gates,
-        decisions=decisions,
+        decision_parts=decided,
     )

@@ -67,6 +67,7 @@ class Dossier:
     attributes: dict[str, object]
     rows: list[dict[str, Any]]
     blamed_on_others: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # at the gates, in day order
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Summary:
     expired: int
     data_points_by_source: dict[str, int]
     data_points_by_sensitivity: dict[str, int]
+    lists: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # entries, exits, end
+    decisions: dict[str, dict[str, int]] = field(default_factory=dict)  # gate → outcome → n
 
 
 @dataclass
@@ -97,7 +100,16 @@ class Result:
     ledger_parts: list[pa.Table]
     population: pa.Table
     gates: pa.Table | None = None  # decisions counted by day, gate, outcome, group and grade
-    decisions: pa.Table | None = None  # the panel's decisions, one row each
+    decision_parts: list[pa.Table] = field(default_factory=list)
+
+    @property
+    def decisions(self) -> pa.Table:
+        """The panel's decisions at the gates, one row each, by day, gate and citizen."""
+        if not self.decision_parts:
+            from carnet.metrics import empty_decisions
+
+            return empty_decisions(self.scenario)
+        return pa.concat_tables(self.decision_parts)
 
     @property
     def ledger(self) -> pa.Table:
@@ -136,7 +148,9 @@ class Result:
 
         # A citizen's rows all sit in one block, which the ledger keeps in day order.
         blamed = others.filter(pc.equal(others["kind"], "act"))
-        return Dossier(citizen, attributes, mine.to_pylist(), blamed.to_pylist())
+        table = self.decisions
+        decisions = table.filter(pc.equal(table["citizen"], citizen)).to_pylist()
+        return Dossier(citizen, attributes, mine.to_pylist(), blamed.to_pylist(), decisions)
 
     def summary(self) -> Summary:
         """Grade shares by group, sanctions and how many were wrongful, data collected."""
@@ -172,7 +186,24 @@ class Result:
             by_sensitivity[src.sensitivity] = (
                 by_sensitivity.get(src.sensitivity, 0) + by_source[src.name]
             )
+        lists: dict[str, tuple[int, int, int]] = {}
+        for name, prefix, stock in (("blacklist", "blacklist_", "blacklisted"),
+                                    ("redlist", "redlist_", "redlisted")):  # fmt: skip
+            if stock in m.column_names:
+                lists[name] = (
+                    column_total(f"{prefix}entries"),
+                    column_total(f"{prefix}exits"),
+                    sum(last[stock]),
+                )
+        decisions: dict[str, dict[str, int]] = {g.name: {} for g in s.gates}
+        if self.gates is not None:
+            for row in (
+                self.gates.group_by(["gate", "outcome"]).aggregate([("count", "sum")]).to_pylist()
+            ):
+                decisions[row["gate"]][row["outcome"]] = row["count_sum"]
         return Summary(
+            lists=lists,
+            decisions={k: v for k, v in decisions.items() if v},
             citizens=s.population.size,
             days=s.run.days,
             grades=grades,

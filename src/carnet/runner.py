@@ -113,7 +113,9 @@ def _resume(
                 if [tuple(p) for p in arrays["plan"].tolist()] != sim.plan:
                     raise RunError(f"{run_dir}: the checkpoint's shards do not match the scenario")
                 run.discard_after(parts)
-                sim.restore(arrays, run.read_parts(parts))
+                sim.restore(
+                    arrays, run.read_parts(parts, "ledger"), run.read_parts(parts, "decisions")
+                )
             else:
                 run.discard_after([])
             start = sim.day
@@ -137,9 +139,8 @@ def _go_on(
         if progress is not None and sim.day:
             progress(sim.day, s.run.days)
         while not sim.done:
-            table = sim.advance()
-            if table is not None:
-                parts.append(run.write_part(len(parts), table))
+            for kind, table in sim.advance():
+                parts.append(run.write_part(kind, table, parts))
             if every and sim.day % every == 0 and not sim.done:
                 run.save_checkpoint(sim.snapshot(), parts)
             if progress is not None:

@@ -115,7 +115,7 @@ class Recorder:
         self.redlisted = np.zeros(t.n_grades, np.bool_) if redlisted is None else redlisted
         self.prices = np.ones((n_gates, t.n_grades)) if prices is None else prices
         self._ledger: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
-        self._decisions: list[dict[str, npt.NDArray[np.generic]]] = []
+        self._decisions: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
 
     _ARRAYS = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
@@ -128,9 +128,9 @@ class Recorder:
         for part, days in self._ledger.items():
             for col in days[0]:
                 out[f"ledger/{part}/{col}"] = np.concatenate([d[col] for d in days])
-        if self._decisions:
-            for col in self._decisions[0]:
-                out[f"decisions/{col}"] = np.concatenate([d[col] for d in self._decisions])
+        for part, days in self._decisions.items():
+            for col in days[0]:
+                out[f"decisions/{part}/{col}"] = np.concatenate([d[col] for d in days])
         return out
 
     def restore(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
@@ -138,35 +138,32 @@ class Recorder:
         for name in self._ARRAYS:
             getattr(self, name)[...] = arrays[name]
         self._ledger = {}
-        self._decisions = []
+        self._decisions = {}
         for key, col in arrays.items():
-            if key.startswith("ledger/"):
-                _, part, name = key.split("/")
-                days = self._ledger.setdefault(int(part), [{}])
-                days[0][name] = col
-            elif key.startswith("decisions/"):
-                if not self._decisions:
-                    self._decisions.append({})
-                self._decisions[0][key.split("/")[1]] = col
+            kind, _, rest = key.partition("/")
+            if kind in ("ledger", "decisions"):
+                part, name = rest.split("/")
+                store = self._ledger if kind == "ledger" else self._decisions
+                store.setdefault(int(part), [{}])[0][name] = col
 
-    def decisions(self) -> dict[str, npt.NDArray[np.generic]]:
-        """The panel's decisions so far, as columns."""
-        names = ("day", "citizen", "gate", "outcome", "grade", "price")
-        if not self._decisions:
-            return {n: np.empty(0, np.float32 if n == "price" else np.int64) for n in names}
-        return {n: np.concatenate([d[n] for d in self._decisions]) for n in names}
+    def decisions_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
+        """Columns of the panel's decisions in one part (the engine orders them)."""
+        days = self._decisions.pop(part, [])
+        if not days:
+            return None
+        return {name: np.concatenate([d[name] for d in days]) for name in days[0]}
 
     def _keep_decisions(
         self, state: State, day: int, citizen: I64, gate: I64, outcome: I64, grade: I64
     ) -> None:
         if len(citizen):
-            self._decisions.append(
+            self._decisions.setdefault(day // self.part_days, []).append(
                 {
-                    "day": np.full(len(citizen), day, np.int64),
+                    "day": np.full(len(citizen), day, np.int32),
                     "citizen": citizen + state.first_citizen,
-                    "gate": gate,
-                    "outcome": outcome,
-                    "grade": grade,
+                    "gate": gate.astype(np.int8),
+                    "outcome": outcome.astype(np.int8),
+                    "grade": grade.astype(np.int8),
                     "price": self.prices[gate, grade].astype(np.float32),
                 }
             )
