@@ -41,3 +41,17 @@ def test_minimal_model_throughput_on_one_core() -> None:
     rate = 1_000_000 * 365 / (time.perf_counter() - start)
     # bench/run.py holds the real target (100 million); a shared CI core gets a wide margin.
     assert rate > 40e6, f"{rate / 1e6:.0f} million citizen-days/s"
+
+
+@pytest.mark.slow
+def test_gated_city_runs_within_a_minute(tmp_path: Path) -> None:
+    # Issue 3's target: rongcheng-gated, 740,000 citizens x 365 days, every new phase on.
+    start = time.perf_counter()
+    done = subprocess.run(
+        [*carnet_command(), "run", "rongcheng-gated", "--out", str(tmp_path / "run"), "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    assert elapsed < 60.0, f"rongcheng-gated took {elapsed:.1f} s"
+    assert any((tmp_path / "run" / "decisions").iterdir())

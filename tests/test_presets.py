@@ -12,8 +12,8 @@ from carnet.loading import load_scenario, preset_names, preset_text
 from carnet.scenario import Scenario
 
 PROVENANCE = re.compile(r"\b(SOURCED|DERIVED|ASSUMED)\b")
-SOURCED_PRESETS = ["rongcheng", "rongcheng_gated", "china"]
-GATED = "rongcheng_gated"  # the counterfactual score-gated regime of calibration.md 8.4
+SOURCED_PRESETS = ["rongcheng", "rongcheng-gated", "china"]
+GATED = "rongcheng-gated"  # the counterfactual score-gated regime of calibration.md 8.4
 
 # shared/bench-minimal.md, copied by hand: behaviour -> (rate per person-year, detect, delta).
 BENCH_MINIMAL = {

@@ -183,7 +183,9 @@ def _message(err: Any) -> str:
         return f"must be one of {ctx.get('expected')}{got}"
     if kind == "string_pattern_mismatch":
         pattern = ctx.get("pattern", "")
-        if pattern.startswith("^[a-z]"):
+        if pattern.startswith("^[a-z][a-z0-9_-]"):
+            what = "a lowercase name (a-z, 0-9, _, -; at most 40 characters)"
+        elif pattern.startswith("^[a-z]"):
             what = "a lowercase name (a-z, 0-9, _; at most 40 characters)"
         else:
             what = "a grade name (starting with a capital letter)"

@@ -19,6 +19,12 @@ POINTS_MIN, POINTS_MAX = -32768, 32767
 Name = Annotated[
     str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$"), Field(description="a lowercase name")
 ]
+# A scenario's name may also hold hyphens (it names run folders, never a column).
+ScenarioName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$"),
+    Field(description="a lowercase name; hyphens allowed"),
+]
 GradeName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9_]{0,15}$")]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Multiplier = Annotated[float, Field(ge=0.0, le=1000.0)]
@@ -320,7 +326,7 @@ class Run(Section):
 class Scenario(Section):
     """A complete scenario. Build one with :func:`carnet.load_scenario`."""
 
-    name: Name
+    name: ScenarioName
     description: str = Field("", max_length=5000)
     population: Population
     behaviours: list[Behaviour] = Field(min_length=1, max_length=64)
