@@ -489,6 +489,12 @@ def _truth(row: dict[str, Any], citizen: int) -> tuple[str, str]:
         return "blacklisted after a court judgment it owed", "bold"
     if row.get("kind") == "delisting":
         return "left the blacklist, points restored", "dim"
+    if row.get("kind") == "appeal_won":
+        wrong = "" if row.get("truly_done") else " (it had not done it)"
+        return f"appeal won, points restored{wrong}", "bold green"
+    if row.get("kind") == "appeal_lost":
+        wrong = "" if row.get("truly_done") else " — it had NOT done it"
+        return f"appeal lost{wrong}", "bold red" if wrong else "dim"
     if row.get("truly_done"):
         return "did it", ""
     actor = row.get("true_actor")

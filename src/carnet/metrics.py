@@ -23,7 +23,7 @@ from carnet.phases.lists import (
     redlisted_grades,
 )
 from carnet.phases.observe import OUTCOMES
-from carnet.phases.record import Recorder
+from carnet.phases.record import APPEAL_COUNTS, Recorder
 from carnet.scenario import Scenario
 
 
@@ -86,6 +86,10 @@ def metrics_table(
             "published": (PUBLISHED_IN, PUBLISHED_OUT),
         }.items():
             columns[name] = flat(np.cumsum(lists[:, :, into] - lists[:, :, out], axis=0))
+    if s.appeals is not None:
+        appeals = total("appeals")
+        for i, name in enumerate(APPEAL_COUNTS):
+            columns[name] = flat(appeals[:, :, i])
     if s.lists.redlist is not None:
         red = total("red")
         columns["redlist_entries"] = flat(red[:, :, 0])

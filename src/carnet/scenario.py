@@ -287,6 +287,25 @@ class Gate(Section):
     )
 
 
+class Appeals(Section):
+    """Sanctioned citizens may appeal; a won appeal gives back exactly the points taken."""
+
+    probability: Probability = Field(0.1, description="chance that a sanctioned citizen appeals")
+    by_group: dict[Name, Multiplier] = Field(
+        default_factory=dict, description="appeal probability multiplier by group"
+    )
+    by_income: list[Multiplier] | None = Field(
+        None, min_length=5, max_length=5, description="multiplier by income quintile 1..5"
+    )
+    success_if_wrongful: Probability = Field(
+        0.5, description="chance an appeal wins when the citizen did not do it"
+    )
+    success_if_deserved: Probability = Field(
+        0.05, description="chance an appeal wins when the citizen did it"
+    )
+    decision_days: int = Field(30, ge=1, le=3650, description="days from sanction to decision")
+
+
 class Panel(Section):
     """Whose dossiers are kept: everyone in small runs, a uniform sample in large ones."""
 
@@ -334,6 +353,7 @@ class Scenario(Section):
     rules: Rules
     grades: list[Grade] = Field(min_length=2, max_length=16)
     lists: Lists = Field(default_factory=Lists)
+    appeals: Appeals | None = None
     gates: list[Gate] = Field(default_factory=list, max_length=32)
     responses: Responses = Field(default_factory=Responses)
     run: Run = Field(default_factory=Run)
@@ -447,6 +467,8 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                         f"unknown grade {red!r}; known: {sorted(grade_names)}",
                     )
                 )
+    if s.appeals is not None:
+        known(s.appeals.by_group, groups, "appeals.by_group", "group")
     unique(s.gates, "gates")
     for i, gate in enumerate(s.gates):
         where = f"gates[{i}]"

@@ -8,6 +8,7 @@ citizen however rich the scenario is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +72,11 @@ class Tables:
     rule_lifetime: I32  # NO_LIMIT or days
     floor: int
     ceiling: int
+    # appeals (appeal_days is NO_LIMIT when the scenario has none)
+    appeal_p: F64  # [profile] chance that a sanctioned citizen appeals
+    win_wrongful: float
+    win_deserved: float
+    appeal_days: int
 
     @property
     def n_profiles(self) -> int:
@@ -204,4 +210,19 @@ def build_tables(s: Scenario) -> Tables:
         rule_lifetime=np.array([life(r) for r in rule], dtype=np.int32),
         floor=s.rules.floor,
         ceiling=s.rules.ceiling,
+        **_appeals(s, g_p.ravel(), i_p.ravel()),
     )
+
+
+def _appeals(
+    s: Scenario, group: npt.NDArray[np.intp], income: npt.NDArray[np.intp]
+) -> dict[str, Any]:
+    a = s.appeals
+    if a is None:
+        return {"appeal_p": np.zeros(group.size), "win_wrongful": 0.0, "win_deserved": 0.0,
+                "appeal_days": NO_LIMIT}  # fmt: skip
+    by_group = np.array([a.by_group.get(g.name, 1.0) for g in s.population.groups])
+    by_income = np.asarray(a.by_income or [1.0] * 5)
+    p = np.minimum(1.0, a.probability * by_group[group] * by_income[income])
+    return {"appeal_p": p, "win_wrongful": a.success_if_wrongful,
+            "win_deserved": a.success_if_deserved, "appeal_days": a.decision_days}  # fmt: skip

@@ -247,4 +247,5 @@ def _label(rows: Records, n: int, kind: int, rules: ListRules, state: State) -> 
     rows.kind[:n] = kind
     rows.truly_done[:n] = True
     rows.actor[:n] = rows.citizen[:n] + state.first_citizen
+    rows.appeal[:n] = 0
     return rows

@@ -43,6 +43,7 @@ def _observe(
     out_target: npt.NDArray[np.int64],
     out_source: npt.NDArray[np.int16],
     out_outcome: npt.NDArray[np.uint8],
+    out_appeal: npt.NDArray[np.float64],
 ) -> None:  # pragma: no cover - compiled
     current_block, current_k = -1, -1
     state = np.uint64(0)
@@ -66,6 +67,10 @@ def _observe(
                 source = src
         state, u_mis = uniform(state)
         state, u_who = uniform(state)
+        # Drawn for every act, used only if it is sanctioned and appealed: whether the citizen
+        # appeals, and whether the appeal wins.
+        state, out_appeal[j, 0] = uniform(state)
+        state, out_appeal[j, 1] = uniform(state)
         out_source[j] = source
         if source < 0:
             out_outcome[j], out_target[j] = MISSED, -1
@@ -88,6 +93,7 @@ class Observations:
         self.target = np.empty(capacity, dtype=np.int64)  # local index of the scored citizen
         self.source = np.empty(capacity, dtype=np.int16)
         self.outcome = np.empty(capacity, dtype=np.uint8)
+        self.appeal = np.empty((capacity, 2))  # uniforms: appeals?, wins?
 
 
 def observe(
@@ -117,5 +123,6 @@ def observe(
         out.target,
         out.source,
         out.outcome,
+        out.appeal,
     )
     return out

@@ -17,9 +17,12 @@ from carnet.phases.behave import Acts
 from carnet.phases.gates import APPROVED, OUTCOMES, REFUSED_CAPACITY, GateDay, SeatPool
 from carnet.phases.lists import COUNTS as LIST_COUNTS
 from carnet.phases.observe import Observations
-from carnet.phases.score import ACT, EXPIRY, Records
+from carnet.phases.score import ACT, APPEALED_WON, EXPIRY, Records
 from carnet.population import PANEL, State
 from carnet.tables import POINTS_OFFSET, Tables
+
+#: Appeal counts by group, per day of the sanction appealed.
+APPEAL_COUNTS = ("appeals_filed", "appeals_won", "appeals_filed_wrongful", "appeals_won_wrongful")
 
 I64 = npt.NDArray[np.int64]
 
@@ -32,6 +35,7 @@ def _record(
     c_behaviour: npt.NDArray[np.int16],
     c_kind: npt.NDArray[np.uint8],
     c_truly: npt.NDArray[np.bool_],
+    c_appeal: npt.NDArray[np.uint8],
     n_changes: int,
     a_citizen: I64,
     a_behaviour: npt.NDArray[np.int16],
@@ -49,6 +53,7 @@ def _record(
     expired: I64,
     redlisted: npt.NDArray[np.bool_],
     red: I64,
+    appeals: I64,
     panel_rows: I64,
 ) -> int:  # pragma: no cover - compiled
     for j in range(n_acts):
@@ -72,6 +77,13 @@ def _record(
             scored[g, k] += 1
             if not c_truly[j]:
                 wrongful[g, k] += 1
+            if c_appeal[j]:  # filed, won, filed against a wrongful sanction, won by one
+                wrong = 0 if c_truly[j] else 1
+                appeals[g, 0] += 1
+                appeals[g, 2] += wrong
+                if c_appeal[j] == APPEALED_WON:
+                    appeals[g, 1] += 1
+                    appeals[g, 3] += wrong
         elif c_kind[j] == EXPIRY:
             expired[g, k] += 1
         if flags[c] & PANEL:
@@ -111,6 +123,7 @@ class Recorder:
         self.expired = np.zeros((days, G, K), dtype=np.int64)
         self.lists = np.zeros((days, G, len(LIST_COUNTS)), dtype=np.int64)
         self.red = np.zeros((days, G, 2), dtype=np.int64)  # redlist entries, exits
+        self.appeals = np.zeros((days, G, len(APPEAL_COUNTS)), dtype=np.int64)
         self.gates = np.zeros((days, n_gates, len(OUTCOMES), G, t.n_grades), dtype=np.int64)
         self.redlisted = np.zeros(t.n_grades, np.bool_) if redlisted is None else redlisted
         self.prices = np.ones((n_gates, t.n_grades)) if prices is None else prices
@@ -119,7 +132,7 @@ class Recorder:
 
     _ARRAYS = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
-        "acts", "scored", "wrongful", "expired", "lists", "red", "gates",
+        "acts", "scored", "wrongful", "expired", "lists", "red", "gates", "appeals",
     )  # fmt: skip
 
     def snapshot(self) -> dict[str, npt.NDArray[Any]]:
@@ -224,6 +237,7 @@ class Recorder:
             changes.behaviour,
             changes.kind,
             changes.truly_done,
+            changes.appeal,
             changes.n,
             acts.citizen,
             acts.behaviour,
@@ -241,6 +255,7 @@ class Recorder:
             self.expired[day],
             self.redlisted,
             self.red[day],
+            self.appeals[day],
             panel_rows,
         )
         self.grades[day] = self._grades_now

@@ -19,14 +19,18 @@ from carnet.population import State
 from carnet.tables import Tables
 
 ACT, EXPIRY = 0, 1
-# Names of the kinds of point change; list adds LISTING = 2 and DELISTING = 3.
-KINDS = ("act", "expiry", "listing", "delisting")
+APPEAL_WON, APPEAL_LOST = 4, 5  # the decision on an appeal (list has LISTING 2, DELISTING 3)
+KINDS = ("act", "expiry", "listing", "delisting", "appeal_won", "appeal_lost")
+NO_APPEAL, APPEALED_LOST, APPEALED_WON = 0, 1, 2  # what became of a sanction's appeal
 
 
 class Records:
     """Point changes or pending restorations: parallel arrays, one entry per record."""
 
-    FIELDS = ("citizen", "before", "after", "behaviour", "source", "kind", "truly_done", "actor")
+    FIELDS = (
+        "citizen", "before", "after", "behaviour", "source", "kind", "truly_done", "actor",
+        "appeal",
+    )  # fmt: skip
 
     def __init__(self, capacity: int) -> None:
         self.citizen = np.empty(capacity, dtype=np.int64)  # local index in the shard
@@ -37,6 +41,7 @@ class Records:
         self.kind = np.empty(capacity, dtype=np.uint8)
         self.truly_done = np.empty(capacity, dtype=np.bool_)
         self.actor = np.empty(capacity, dtype=np.int64)  # global id of who truly did it
+        self.appeal = np.zeros(capacity, dtype=np.uint8)  # NO_APPEAL, APPEALED_LOST or _WON
         self.n = capacity
 
     def take(self, index: npt.NDArray[np.int64]) -> Records:
@@ -67,21 +72,27 @@ def _score(
     e_source: npt.NDArray[np.int16],
     e_truly: npt.NDArray[np.bool_],
     e_actor: npt.NDArray[np.int64],
+    e_kind: npt.NDArray[np.uint8],
     n_expiries: int,
     a_citizen: npt.NDArray[np.int64],
     a_behaviour: npt.NDArray[np.int16],
     o_target: npt.NDArray[np.int64],
     o_source: npt.NDArray[np.int16],
     o_outcome: npt.NDArray[np.uint8],
+    o_appeal: npt.NDArray[np.float64],
     n_acts: int,
     first: int,
     points: npt.NDArray[np.int16],
     earned: npt.NDArray[np.int16],
+    profile: npt.NDArray[np.uint16],
     rule_points: npt.NDArray[np.int32],
     rule_cap: npt.NDArray[np.int32],
     rule_cap_slot: npt.NDArray[np.int32],
     floor: int,
     ceiling: int,
+    appeal_p: npt.NDArray[np.float64],
+    win_wrongful: float,
+    win_deserved: float,
     c_citizen: npt.NDArray[np.int64],
     c_before: npt.NDArray[np.int16],
     c_after: npt.NDArray[np.int16],
@@ -90,6 +101,7 @@ def _score(
     c_kind: npt.NDArray[np.uint8],
     c_truly: npt.NDArray[np.bool_],
     c_actor: npt.NDArray[np.int64],
+    c_appeal: npt.NDArray[np.uint8],
 ) -> int:  # pragma: no cover - compiled
     n = 0
     for j in range(n_expiries):
@@ -98,8 +110,8 @@ def _score(
         after = min(max(before - int(e_amount[j]), floor), ceiling)
         points[c] = after
         c_citizen[n], c_before[n], c_after[n] = c, before, after
-        c_behaviour[n], c_source[n], c_kind[n] = e_behaviour[j], e_source[j], EXPIRY
-        c_truly[n], c_actor[n] = e_truly[j], e_actor[j]
+        c_behaviour[n], c_source[n], c_kind[n] = e_behaviour[j], e_source[j], e_kind[j]
+        c_truly[n], c_actor[n], c_appeal[n] = e_truly[j], e_actor[j], NO_APPEAL
         n += 1
     for j in range(n_acts):
         if o_outcome[j] == MISSED:
@@ -115,8 +127,13 @@ def _score(
         points[c] = after
         c_citizen[n], c_before[n], c_after[n] = c, before, after
         c_behaviour[n], c_source[n], c_kind[n] = k, o_source[j], ACT
-        c_truly[n] = o_outcome[j] == DETECTED
+        truly = o_outcome[j] == DETECTED
+        c_truly[n] = truly
         c_actor[n] = first + a_citizen[j]
+        c_appeal[n] = NO_APPEAL
+        if after < before and o_appeal[j, 0] < appeal_p[profile[c]]:
+            win = win_deserved if truly else win_wrongful
+            c_appeal[n] = APPEALED_WON if o_appeal[j, 1] < win else APPEALED_LOST
         n += 1
     return n
 
@@ -132,19 +149,38 @@ class ExpiryQueue:
         parts = self._due.pop(day, [])
         return Records.concat(parts) if parts else Records(0)
 
-    def push(self, changes: Records, lifetime: npt.NDArray[np.int32], day: int) -> None:
-        """Schedule the undoing of today's act changes that moved points and can expire."""
+    def push(
+        self, changes: Records, lifetime: npt.NDArray[np.int32], day: int, appeal_days: int
+    ) -> None:
+        """Schedule what today's act changes lead to: appeal decisions, then expiries.
+
+        A won appeal brings the record's restoration forward to the decision day; a lost one
+        leaves a note in the ledger on that day and the record expires as it would have.
+        """
         n = changes.n
         amount = changes.after[:n].astype(np.int32) - changes.before[:n]
-        life = lifetime[changes.behaviour[:n]]
-        keep = (changes.kind[:n] == ACT) & (amount != 0) & (life >= 0)
-        if not keep.any():
-            return
-        for days in np.unique(life[keep]):
-            pending = changes.take(np.flatnonzero(keep & (life == days)))
-            # A pending restoration keeps the amount to undo in ``after``.
-            pending.after = (pending.after.astype(np.int32) - pending.before).astype(np.int16)
-            self._due[day + int(days)].append(pending)
+        life = lifetime[changes.behaviour[:n]].astype(np.int64)
+        act = (changes.kind[:n] == ACT) & (amount != 0)
+        appeal = changes.appeal[:n]
+        decided_first = (life < 0) | (life > appeal_days)
+        won = act & (appeal == APPEALED_WON) & decided_first
+        lost = act & (appeal == APPEALED_LOST) & decided_first
+        expires = act & (life >= 0) & ~won
+        for mask, kind, undo in (
+            (won, APPEAL_WON, True),
+            (lost, APPEAL_LOST, False),
+            (expires, EXPIRY, True),
+        ):
+            if not mask.any():
+                continue
+            due = np.where(kind == EXPIRY, life, appeal_days)
+            for days in np.unique(due[mask]):
+                pending = changes.take(np.flatnonzero(mask & (due == days)))
+                # A pending entry keeps the amount to undo in ``after`` (0: a note only).
+                undo_by = pending.after.astype(np.int32) - pending.before
+                pending.after = (undo_by if undo else 0 * undo_by).astype(np.int16)
+                pending.kind[:] = kind
+                self._due[day + int(days)].append(pending)
 
     def __len__(self) -> int:
         return sum(p.n for parts in self._due.values() for p in parts)
@@ -192,21 +228,27 @@ def score(
         due.source,
         due.truly_done,
         due.actor,
+        due.kind,
         due.n,
         acts.citizen,
         acts.behaviour,
         seen.target,
         seen.source,
         seen.outcome,
+        seen.appeal,
         acts.n,
         state.first_citizen,
         state.points,
         state.earned,
+        state.profile,
         t.rule_points,
         t.rule_cap,
         t.rule_cap_slot,
         t.floor,
         t.ceiling,
+        t.appeal_p,
+        t.win_wrongful,
+        t.win_deserved,
         out.citizen,
         out.before,
         out.after,
@@ -215,7 +257,8 @@ def score(
         out.kind,
         out.truly_done,
         out.actor,
+        out.appeal,
     )
     changes = out.take(np.arange(n))
-    queue.push(changes, t.rule_lifetime, day)
+    queue.push(changes, t.rule_lifetime, day, t.appeal_days)
     return changes
