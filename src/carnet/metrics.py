@@ -24,6 +24,7 @@ from carnet.phases.lists import (
 )
 from carnet.phases.observe import OUTCOMES
 from carnet.phases.record import APPEAL_COUNTS, Recorder
+from carnet.phases.score import DENUNCIATION_COUNTS
 from carnet.scenario import Scenario
 
 
@@ -90,6 +91,10 @@ def metrics_table(
         appeals = total("appeals")
         for i, name in enumerate(APPEAL_COUNTS):
             columns[name] = flat(appeals[:, :, i])
+    if s.denunciations is not None:
+        denounced = total("denunciations")
+        for i, name in enumerate(DENUNCIATION_COUNTS):
+            columns[name] = flat(denounced[:, :, i])
     if s.lists.redlist is not None:
         red = total("red")
         columns["redlist_entries"] = flat(red[:, :, 0])

@@ -287,6 +287,25 @@ class Gate(Section):
     )
 
 
+class Denunciations(Section):
+    """Reports of misconduct: each observed act of ``behaviour`` accuses someone nearby."""
+
+    behaviour: Name = Field(description="the positive behaviour whose acts are reports")
+    sanction: Name = Field(description="the behaviour whose rule sanctions the accused")
+    true_probability: Probability = Field(
+        0.5, description="chance that the accused really did what the report says"
+    )
+    verify_probability: Probability = Field(
+        0.3, description="chance that the authority checks a report; a false one is then dropped"
+    )
+    target: Literal["household", "neighbour"] = Field(
+        "neighbour", description="whom reports accuse: a household member or a neighbour"
+    )
+    neighbourhood: int = Field(
+        50, ge=1, le=100_000, description="neighbours live within this many places of each other"
+    )
+
+
 class Appeals(Section):
     """Sanctioned citizens may appeal; a won appeal gives back exactly the points taken."""
 
@@ -354,6 +373,7 @@ class Scenario(Section):
     grades: list[Grade] = Field(min_length=2, max_length=16)
     lists: Lists = Field(default_factory=Lists)
     appeals: Appeals | None = None
+    denunciations: Denunciations | None = None
     gates: list[Gate] = Field(default_factory=list, max_length=32)
     responses: Responses = Field(default_factory=Responses)
     run: Run = Field(default_factory=Run)
@@ -469,6 +489,25 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 )
     if s.appeals is not None:
         known(s.appeals.by_group, groups, "appeals.by_group", "group")
+    d = s.denunciations
+    if d is not None:
+        kinds = {b.name: b.kind for b in s.behaviours}
+        for field_name, kind in (("behaviour", "positive"), ("sanction", "negative")):
+            name = getattr(d, field_name)
+            if name not in kinds:
+                errors.append(
+                    (
+                        f"denunciations.{field_name}",
+                        f"unknown behaviour {name!r}; known: {sorted(kinds)}",
+                    )
+                )
+            elif kinds[name] != kind:
+                errors.append(
+                    (
+                        f"denunciations.{field_name}",
+                        f"must be a {kind} behaviour, {name!r} is {kinds[name]}",
+                    )
+                )
     unique(s.gates, "gates")
     for i, gate in enumerate(s.gates):
         where = f"gates[{i}]"

@@ -43,7 +43,9 @@ def step(shard: Shard, day: int) -> None:
     acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts)
     seen = observe(state, t, shard.seed, shard.block_size, day, acts, shard.seen)
     shard.seen = seen
-    changes = score(state, t, day, acts, seen, shard.queue)
+    changes = score(
+        state, t, day, acts, seen, shard.queue, shard.block_size, rec.denunciations[day]
+    )
     if shard.list_rules is not None:
         listed = list_phase(
             state, t, shard.list_rules, shard.listings, shard.seed, shard.block_size, day,

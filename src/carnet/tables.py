@@ -77,6 +77,13 @@ class Tables:
     win_wrongful: float
     win_deserved: float
     appeal_days: int
+    # denunciations (den_behaviour is NO_LIMIT when the scenario has none)
+    den_behaviour: int
+    den_sanction: int
+    den_true: float
+    den_verify: float
+    den_household: bool
+    den_width: int
 
     @property
     def n_profiles(self) -> int:
@@ -211,7 +218,24 @@ def build_tables(s: Scenario) -> Tables:
         floor=s.rules.floor,
         ceiling=s.rules.ceiling,
         **_appeals(s, g_p.ravel(), i_p.ravel()),
+        **_denunciations(s),
     )
+
+
+def _denunciations(s: Scenario) -> dict[str, Any]:
+    d = s.denunciations
+    if d is None:
+        return {"den_behaviour": NO_LIMIT, "den_sanction": NO_LIMIT, "den_true": 0.0,
+                "den_verify": 0.0, "den_household": False, "den_width": 1}  # fmt: skip
+    index = {b.name: k for k, b in enumerate(s.behaviours)}
+    return {
+        "den_behaviour": index[d.behaviour],
+        "den_sanction": index[d.sanction],
+        "den_true": d.true_probability,
+        "den_verify": d.verify_probability,
+        "den_household": d.target == "household",
+        "den_width": d.neighbourhood,
+    }
 
 
 def _appeals(

@@ -19,6 +19,9 @@ from carnet.tables import Tables
 
 MISSED, DETECTED, MISATTRIBUTED = 0, 1, 2
 OUTCOMES = ("missed", "detected", "misattributed")  # names, indexed by the constants above
+# The extra uniforms of an act: appealed?, appeal won?, report true?, report checked?, accused.
+U_APPEAL, U_WIN, U_TRUE, U_VERIFY, U_WHOM = range(5)
+EXTRA_UNIFORMS = 5
 
 
 @kernel()
@@ -43,7 +46,7 @@ def _observe(
     out_target: npt.NDArray[np.int64],
     out_source: npt.NDArray[np.int16],
     out_outcome: npt.NDArray[np.uint8],
-    out_appeal: npt.NDArray[np.float64],
+    out_extra: npt.NDArray[np.float64],
 ) -> None:  # pragma: no cover - compiled
     current_block, current_k = -1, -1
     state = np.uint64(0)
@@ -67,10 +70,11 @@ def _observe(
                 source = src
         state, u_mis = uniform(state)
         state, u_who = uniform(state)
-        # Drawn for every act, used only if it is sanctioned and appealed: whether the citizen
-        # appeals, and whether the appeal wins.
-        state, out_appeal[j, 0] = uniform(state)
-        state, out_appeal[j, 1] = uniform(state)
+        # Drawn for every act, whatever becomes of it, so that streams stay aligned: whether a
+        # sanction is appealed and the appeal wins; whether a report is true, is checked, and
+        # whom it accuses.
+        for x in range(EXTRA_UNIFORMS):
+            state, out_extra[j, x] = uniform(state)
         out_source[j] = source
         if source < 0:
             out_outcome[j], out_target[j] = MISSED, -1
@@ -93,7 +97,7 @@ class Observations:
         self.target = np.empty(capacity, dtype=np.int64)  # local index of the scored citizen
         self.source = np.empty(capacity, dtype=np.int16)
         self.outcome = np.empty(capacity, dtype=np.uint8)
-        self.appeal = np.empty((capacity, 2))  # uniforms: appeals?, wins?
+        self.extra = np.empty((capacity, EXTRA_UNIFORMS))  # uniforms for what follows an act
 
 
 def observe(
@@ -123,6 +127,6 @@ def observe(
         out.target,
         out.source,
         out.outcome,
-        out.appeal,
+        out.extra,
     )
     return out

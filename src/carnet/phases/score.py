@@ -14,7 +14,16 @@ import numpy.typing as npt
 
 from carnet.jit import kernel
 from carnet.phases.behave import Acts
-from carnet.phases.observe import DETECTED, MISSED, Observations
+from carnet.phases.observe import (
+    DETECTED,
+    MISSED,
+    U_APPEAL,
+    U_TRUE,
+    U_VERIFY,
+    U_WHOM,
+    U_WIN,
+    Observations,
+)
 from carnet.population import State
 from carnet.tables import Tables
 
@@ -22,6 +31,9 @@ ACT, EXPIRY = 0, 1
 APPEAL_WON, APPEAL_LOST = 4, 5  # the decision on an appeal (list has LISTING 2, DELISTING 3)
 KINDS = ("act", "expiry", "listing", "delisting", "appeal_won", "appeal_lost")
 NO_APPEAL, APPEALED_LOST, APPEALED_WON = 0, 1, 2  # what became of a sanction's appeal
+#: Reports of misconduct, by the accused's group.
+DENUNCIATION_COUNTS = ("denounced", "denounced_sanctioned", "denounced_wrongfully",
+                       "denounced_rejected")  # fmt: skip
 
 
 class Records:
@@ -64,6 +76,83 @@ class Records:
         return out
 
 
+@kernel(inline=True)
+def _neighbour(
+    c: int,
+    u: float,
+    first: int,
+    block_size: int,
+    n: int,
+    household: npt.NDArray[np.uint8],
+    width: int,
+    same_household: bool,
+) -> int:  # pragma: no cover - compiled
+    """Whom a report by ``c`` accuses: a household member, or a neighbour in the same block."""
+    if same_household:
+        head = c - int(household[c])
+        size = 1
+        while head + size < n and household[head + size] != 0:
+            size += 1
+        if size > 1:
+            other = head + int(u * (size - 1))
+            return other + 1 if other >= c else other
+    lo = max(c - width, (first + c) // block_size * block_size - first)
+    hi = min(c + width, (first + c) // block_size * block_size - first + block_size - 1, n - 1)
+    if hi <= lo:
+        return -1
+    other = lo + int(u * (hi - lo))
+    return other + 1 if other >= c else other
+
+
+@kernel(inline=True)
+def _apply(
+    n: int,
+    c: int,
+    k: int,
+    source: int,
+    truly: bool,
+    actor: int,
+    u: npt.NDArray[np.float64],
+    delta_override: int,
+    points: npt.NDArray[np.int16],
+    earned: npt.NDArray[np.int16],
+    profile: npt.NDArray[np.uint16],
+    rule_points: npt.NDArray[np.int32],
+    rule_cap: npt.NDArray[np.int32],
+    rule_cap_slot: npt.NDArray[np.int32],
+    floor: int,
+    ceiling: int,
+    appeal_p: npt.NDArray[np.float64],
+    win_wrongful: float,
+    win_deserved: float,
+    c_citizen: npt.NDArray[np.int64],
+    c_before: npt.NDArray[np.int16],
+    c_after: npt.NDArray[np.int16],
+    c_behaviour: npt.NDArray[np.int16],
+    c_source: npt.NDArray[np.int16],
+    c_kind: npt.NDArray[np.uint8],
+    c_truly: npt.NDArray[np.bool_],
+    c_actor: npt.NDArray[np.int64],
+    c_appeal: npt.NDArray[np.uint8],
+) -> int:  # pragma: no cover - compiled
+    """Record one observed act against citizen ``c``: points, caps, clamping, its appeal."""
+    delta = int(rule_points[k]) if delta_override < 0 else delta_override
+    slot = rule_cap_slot[k]
+    if slot >= 0:
+        delta = max(0, min(delta, int(rule_cap[k]) - int(earned[slot, c])))
+        earned[slot, c] += delta
+    before = int(points[c])
+    after = min(max(before + delta, floor), ceiling)
+    points[c] = after
+    c_citizen[n], c_before[n], c_after[n] = c, before, after
+    c_behaviour[n], c_source[n], c_kind[n] = k, source, ACT
+    c_truly[n], c_actor[n], c_appeal[n] = truly, actor, NO_APPEAL
+    if after < before and u[U_APPEAL] < appeal_p[profile[c]]:
+        win = win_deserved if truly else win_wrongful
+        c_appeal[n] = APPEALED_WON if u[U_WIN] < win else APPEALED_LOST
+    return n + 1
+
+
 @kernel()
 def _score(
     e_citizen: npt.NDArray[np.int64],
@@ -79,12 +168,15 @@ def _score(
     o_target: npt.NDArray[np.int64],
     o_source: npt.NDArray[np.int16],
     o_outcome: npt.NDArray[np.uint8],
-    o_appeal: npt.NDArray[np.float64],
+    o_extra: npt.NDArray[np.float64],
     n_acts: int,
     first: int,
+    block_size: int,
     points: npt.NDArray[np.int16],
     earned: npt.NDArray[np.int16],
     profile: npt.NDArray[np.uint16],
+    household: npt.NDArray[np.uint8],
+    group_of_profile: npt.NDArray[np.uint8],
     rule_points: npt.NDArray[np.int32],
     rule_cap: npt.NDArray[np.int32],
     rule_cap_slot: npt.NDArray[np.int32],
@@ -93,6 +185,13 @@ def _score(
     appeal_p: npt.NDArray[np.float64],
     win_wrongful: float,
     win_deserved: float,
+    den_behaviour: int,
+    den_sanction: int,
+    den_true: float,
+    den_verify: float,
+    den_household: bool,
+    den_width: int,
+    den_counts: npt.NDArray[np.int64],
     c_citizen: npt.NDArray[np.int64],
     c_before: npt.NDArray[np.int16],
     c_after: npt.NDArray[np.int16],
@@ -116,25 +215,43 @@ def _score(
     for j in range(n_acts):
         if o_outcome[j] == MISSED:
             continue
-        c, k = o_target[j], a_behaviour[j]
-        delta = int(rule_points[k])
-        slot = rule_cap_slot[k]
-        if slot >= 0:
-            delta = max(0, min(delta, int(rule_cap[k]) - int(earned[slot, c])))
-            earned[slot, c] += delta
-        before = int(points[c])
-        after = min(max(before + delta, floor), ceiling)
-        points[c] = after
-        c_citizen[n], c_before[n], c_after[n] = c, before, after
-        c_behaviour[n], c_source[n], c_kind[n] = k, o_source[j], ACT
+        c, k, u = o_target[j], a_behaviour[j], o_extra[j]
         truly = o_outcome[j] == DETECTED
-        c_truly[n] = truly
-        c_actor[n] = first + a_citizen[j]
-        c_appeal[n] = NO_APPEAL
-        if after < before and o_appeal[j, 0] < appeal_p[profile[c]]:
-            win = win_deserved if truly else win_wrongful
-            c_appeal[n] = APPEALED_WON if o_appeal[j, 1] < win else APPEALED_LOST
-        n += 1
+        accused = -1
+        report_true = False
+        if k == den_behaviour:
+            # A report: true or not, checked or not; a checked false report is dropped and
+            # earns nothing, any other puts the accused on record.
+            accused = _neighbour(c, u[U_WHOM], first, block_size, len(points), household, den_width,
+                                 den_household)  # fmt: skip
+            report_true = u[U_TRUE] < den_true
+            if accused >= 0:
+                den_counts[group_of_profile[profile[accused]], 0] += 1
+            if accused >= 0 and not report_true and u[U_VERIFY] < den_verify:
+                den_counts[group_of_profile[profile[accused]], 3] += 1
+                accused = -1
+                truly = False
+                delta_override = 0
+            else:
+                truly = truly and report_true
+                delta_override = -1
+        else:
+            delta_override = -1
+        n = _apply(n, c, k, o_source[j], truly, first + a_citizen[j], u, delta_override,
+                   points, earned, profile, rule_points, rule_cap, rule_cap_slot, floor, ceiling,
+                   appeal_p, win_wrongful, win_deserved, c_citizen, c_before, c_after,
+                   c_behaviour, c_source, c_kind, c_truly, c_actor, c_appeal)  # fmt: skip
+        if accused >= 0:
+            g = group_of_profile[profile[accused]]
+            den_counts[g, 1] += 1
+            if not report_true:
+                den_counts[g, 2] += 1
+            actor = first + accused if report_true else -1  # a false report: nobody did it
+            n = _apply(n, accused, den_sanction, o_source[j], report_true, actor, u, -1,
+                       points, earned, profile, rule_points, rule_cap, rule_cap_slot, floor,
+                       ceiling, appeal_p, win_wrongful, win_deserved, c_citizen, c_before,
+                       c_after, c_behaviour, c_source, c_kind, c_truly, c_actor,
+                       c_appeal)  # fmt: skip
     return n
 
 
@@ -215,12 +332,17 @@ def score(
     acts: Acts,
     seen: Observations,
     queue: ExpiryQueue,
+    block_size: int,
+    denunciations: npt.NDArray[np.int64],
 ) -> Records:
-    """Apply today's expiries and observations to the points; return every change."""
+    """Apply today's expiries and observations to the points; return every change.
+
+    ``denunciations`` ([group, DENUNCIATION_COUNTS]) receives today's reports, by accused group.
+    """
     if day and day % 365 == 0:
         state.earned[:] = 0  # a new year: yearly caps start again
     due = queue.pop(day)
-    out = Records(due.n + acts.n)
+    out = Records(due.n + 2 * acts.n)  # a report also puts the accused on record
     n = _score(
         due.citizen,
         due.after,
@@ -235,12 +357,15 @@ def score(
         seen.target,
         seen.source,
         seen.outcome,
-        seen.appeal,
+        seen.extra,
         acts.n,
         state.first_citizen,
+        block_size,
         state.points,
         state.earned,
         state.profile,
+        state.household,
+        t.group_of_profile,
         t.rule_points,
         t.rule_cap,
         t.rule_cap_slot,
@@ -249,6 +374,13 @@ def score(
         t.appeal_p,
         t.win_wrongful,
         t.win_deserved,
+        t.den_behaviour,
+        t.den_sanction,
+        t.den_true,
+        t.den_verify,
+        t.den_household,
+        t.den_width,
+        denunciations,
         out.citizen,
         out.before,
         out.after,
