@@ -91,3 +91,16 @@ def beta(state: np.uint64, a: float, b: float) -> tuple[np.uint64, float]:  # pr
     state, x = gamma(state, a)
     state, y = gamma(state, b)
     return state, x / (x + y)
+
+
+_SALT = np.uint64(0xD1B54A32D192ED03)
+
+
+@kernel(inline=True)
+def side_uniform(state: np.uint64, i: int) -> float:  # pragma: no cover - compiled
+    """The ``i``-th uniform of a side stream branching off ``state``, without advancing it.
+
+    Lets a phase draw extra numbers for an event only when it needs them, while every event
+    keeps the same numbers whatever other events needed (common random numbers).
+    """
+    return float(mix64((state ^ _SALT) + np.uint64(i + 1) * GOLDEN) >> _S11) * _TO_UNIT

@@ -19,9 +19,8 @@ from carnet.tables import Tables
 
 MISSED, DETECTED, MISATTRIBUTED = 0, 1, 2
 OUTCOMES = ("missed", "detected", "misattributed")  # names, indexed by the constants above
-# The extra uniforms of an act: appealed?, appeal won?, report true?, report checked?, accused.
+# The side-stream uniforms of an act: appealed?, appeal won?, report true?, checked?, accused.
 U_APPEAL, U_WIN, U_TRUE, U_VERIFY, U_WHOM = range(5)
-EXTRA_UNIFORMS = 5
 
 
 @kernel()
@@ -46,7 +45,7 @@ def _observe(
     out_target: npt.NDArray[np.int64],
     out_source: npt.NDArray[np.int16],
     out_outcome: npt.NDArray[np.uint8],
-    out_extra: npt.NDArray[np.float64],
+    out_branch: npt.NDArray[np.uint64],
 ) -> None:  # pragma: no cover - compiled
     current_block, current_k = -1, -1
     state = np.uint64(0)
@@ -70,11 +69,9 @@ def _observe(
                 source = src
         state, u_mis = uniform(state)
         state, u_who = uniform(state)
-        # Drawn for every act, whatever becomes of it, so that streams stay aligned: whether a
-        # sanction is appealed and the appeal wins; whether a report is true, is checked, and
-        # whom it accuses.
-        for x in range(EXTRA_UNIFORMS):
-            state, out_extra[j, x] = uniform(state)
+        # What follows an act (an appeal, a report's truth) draws from a side stream that
+        # branches off here, only when needed: see rng.side_uniform.
+        out_branch[j] = state
         out_source[j] = source
         if source < 0:
             out_outcome[j], out_target[j] = MISSED, -1
@@ -97,7 +94,7 @@ class Observations:
         self.target = np.empty(capacity, dtype=np.int64)  # local index of the scored citizen
         self.source = np.empty(capacity, dtype=np.int16)
         self.outcome = np.empty(capacity, dtype=np.uint8)
-        self.extra = np.empty((capacity, EXTRA_UNIFORMS))  # uniforms for what follows an act
+        self.branch = np.empty(capacity, dtype=np.uint64)  # side-stream state of each act
 
 
 def observe(
@@ -127,6 +124,6 @@ def observe(
         out.target,
         out.source,
         out.outcome,
-        out.extra,
+        out.branch,
     )
     return out

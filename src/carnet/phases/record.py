@@ -218,7 +218,10 @@ class Recorder:
         if not days:
             return None
         cols = {name: np.concatenate([d[name] for d in days]) for name in days[0]}
-        order = np.argsort(cols["citizen"] // self.block_size, kind="stable")
+        block = cols["citizen"] // self.block_size
+        if len(block) and block.max() - block.min() < 1 << 16:
+            block = (block - block.min()).astype(np.uint16)  # numpy radix-sorts 16-bit keys
+        order = np.argsort(block, kind="stable")
         return {name: col[order] for name, col in cols.items()}
 
     def record(
@@ -263,7 +266,8 @@ class Recorder:
         self.grades[day] = self._grades_now
         self.points_sum[day] = self._points_now
         if n_panel:
-            rows = changes.take(panel_rows[:n_panel])
+            # When the panel is everyone, its rows are all of today's changes: no copy needed.
+            rows = changes if n_panel == changes.n else changes.take(panel_rows[:n_panel])
             self._ledger.setdefault(day // self.part_days, []).append(
                 {
                     "day": np.full(n_panel, day, dtype=np.int32),

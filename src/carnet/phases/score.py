@@ -25,6 +25,7 @@ from carnet.phases.observe import (
     Observations,
 )
 from carnet.population import State
+from carnet.rng import side_uniform
 from carnet.tables import Tables
 
 ACT, EXPIRY = 0, 1
@@ -62,6 +63,14 @@ class Records:
         for name in self.FIELDS:
             setattr(out, name, getattr(self, name)[index])
         out.n = len(index)
+        return out
+
+    def head(self, n: int) -> Records:
+        """The first ``n`` entries, as views (no copy)."""
+        out = Records(0)
+        for name in self.FIELDS:
+            setattr(out, name, getattr(self, name)[:n])
+        out.n = n
         return out
 
     @staticmethod
@@ -104,7 +113,7 @@ def _neighbour(
     return other + 1 if other >= c else other
 
 
-@kernel(inline=True)
+@kernel()
 def _apply(
     n: int,
     c: int,
@@ -112,7 +121,8 @@ def _apply(
     source: int,
     truly: bool,
     actor: int,
-    u: npt.NDArray[np.float64],
+    u_appeal: float,
+    u_win: float,
     delta_override: int,
     points: npt.NDArray[np.int16],
     earned: npt.NDArray[np.int16],
@@ -147,9 +157,9 @@ def _apply(
     c_citizen[n], c_before[n], c_after[n] = c, before, after
     c_behaviour[n], c_source[n], c_kind[n] = k, source, ACT
     c_truly[n], c_actor[n], c_appeal[n] = truly, actor, NO_APPEAL
-    if after < before and u[U_APPEAL] < appeal_p[profile[c]]:
+    if after < before and u_appeal < appeal_p[profile[c]]:
         win = win_deserved if truly else win_wrongful
-        c_appeal[n] = APPEALED_WON if u[U_WIN] < win else APPEALED_LOST
+        c_appeal[n] = APPEALED_WON if u_win < win else APPEALED_LOST
     return n + 1
 
 
@@ -168,7 +178,7 @@ def _score(
     o_target: npt.NDArray[np.int64],
     o_source: npt.NDArray[np.int16],
     o_outcome: npt.NDArray[np.uint8],
-    o_extra: npt.NDArray[np.float64],
+    o_branch: npt.NDArray[np.uint64],
     n_acts: int,
     first: int,
     block_size: int,
@@ -215,19 +225,24 @@ def _score(
     for j in range(n_acts):
         if o_outcome[j] == MISSED:
             continue
-        c, k, u = o_target[j], a_behaviour[j], o_extra[j]
+        c, k = o_target[j], a_behaviour[j]
         truly = o_outcome[j] == DETECTED
         accused = -1
         report_true = False
         if k == den_behaviour:
             # A report: true or not, checked or not; a checked false report is dropped and
             # earns nothing, any other puts the accused on record.
-            accused = _neighbour(c, u[U_WHOM], first, block_size, len(points), household, den_width,
+            whom = side_uniform(o_branch[j], U_WHOM)
+            accused = _neighbour(c, whom, first, block_size, len(points), household, den_width,
                                  den_household)  # fmt: skip
-            report_true = u[U_TRUE] < den_true
+            report_true = side_uniform(o_branch[j], U_TRUE) < den_true
             if accused >= 0:
                 den_counts[group_of_profile[profile[accused]], 0] += 1
-            if accused >= 0 and not report_true and u[U_VERIFY] < den_verify:
+            if (
+                accused >= 0
+                and not report_true
+                and side_uniform(o_branch[j], U_VERIFY) < den_verify
+            ):
                 den_counts[group_of_profile[profile[accused]], 3] += 1
                 accused = -1
                 truly = False
@@ -237,17 +252,33 @@ def _score(
                 delta_override = -1
         else:
             delta_override = -1
-        n = _apply(n, c, k, o_source[j], truly, first + a_citizen[j], u, delta_override,
-                   points, earned, profile, rule_points, rule_cap, rule_cap_slot, floor, ceiling,
-                   appeal_p, win_wrongful, win_deserved, c_citizen, c_before, c_after,
-                   c_behaviour, c_source, c_kind, c_truly, c_actor, c_appeal)  # fmt: skip
+        # The common path, written out: this loop sees every observed act.
+        delta = int(rule_points[k]) if delta_override < 0 else delta_override
+        slot = rule_cap_slot[k]
+        if slot >= 0:
+            delta = max(0, min(delta, int(rule_cap[k]) - int(earned[slot, c])))
+            earned[slot, c] += delta
+        before = int(points[c])
+        after = min(max(before + delta, floor), ceiling)
+        points[c] = after
+        c_citizen[n], c_before[n], c_after[n] = c, before, after
+        c_behaviour[n], c_source[n], c_kind[n] = k, o_source[j], ACT
+        c_truly[n], c_actor[n], c_appeal[n] = truly, first + a_citizen[j], NO_APPEAL
+        if after < before and side_uniform(o_branch[j], U_APPEAL) < appeal_p[profile[c]]:
+            win = win_deserved if truly else win_wrongful
+            won = side_uniform(o_branch[j], U_WIN) < win
+            c_appeal[n] = APPEALED_WON if won else APPEALED_LOST
+        n += 1
         if accused >= 0:
             g = group_of_profile[profile[accused]]
             den_counts[g, 1] += 1
             if not report_true:
                 den_counts[g, 2] += 1
             actor = first + accused if report_true else -1  # a false report: nobody did it
-            n = _apply(n, accused, den_sanction, o_source[j], report_true, actor, u, -1,
+            u_appeal = side_uniform(o_branch[j], U_APPEAL)
+            u_win = side_uniform(o_branch[j], U_WIN)
+            n = _apply(n, accused, den_sanction, o_source[j], report_true, actor, u_appeal, u_win,
+                       -1,
                        points, earned, profile, rule_points, rule_cap, rule_cap_slot, floor,
                        ceiling, appeal_p, win_wrongful, win_deserved, c_citizen, c_before,
                        c_after, c_behaviour, c_source, c_kind, c_truly, c_actor,
@@ -357,7 +388,7 @@ def score(
         seen.target,
         seen.source,
         seen.outcome,
-        seen.extra,
+        seen.branch,
         acts.n,
         state.first_citizen,
         block_size,
@@ -391,6 +422,6 @@ def score(
         out.actor,
         out.appeal,
     )
-    changes = out.take(np.arange(n))
+    changes = out.head(n)
     queue.push(changes, t.rule_lifetime, day, t.appeal_days)
     return changes
