@@ -36,13 +36,20 @@ class State:
     earned: npt.NDArray[np.int16]  # [capped rule, citizen] points awarded this year
     household: npt.NDArray[np.uint8]  # how many places after the household's head, 0 for heads
     children: npt.NDArray[np.uint8]  # school-age children of the household, kept by its head
+    # Deterrence after a sanction: the day until which the punished citizen, and their household,
+    # hold back (empty arrays when punishment has no lasting effect).
+    until_self: npt.NDArray[np.uint16]
+    until_household: npt.NDArray[np.uint16]
 
     @property
     def size(self) -> int:
         """Number of citizens in the shard."""
         return len(self.points)
 
-    ARRAYS = ("points", "profile", "exposure", "flags", "earned", "household", "children")
+    ARRAYS = (
+        "points", "profile", "exposure", "flags", "earned", "household", "children",
+        "until_self", "until_household",
+    )  # fmt: skip
 
     def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
         """The state's arrays, by name."""
@@ -197,6 +204,8 @@ def synthesise(s: Scenario, t: Tables, first_citizen: int, n: int) -> State:
         earned=np.zeros((t.n_capped, n), dtype=np.int16),
         household=household,
         children=children,
+        until_self=np.zeros(n if t.memory_days >= 0 else 0, dtype=np.uint16),
+        until_household=np.zeros(n if t.memory_days >= 0 else 0, dtype=np.uint16),
     )
 
 

@@ -201,12 +201,28 @@ class Grade(Section):
 
 
 class Responses(Section):
-    """How behaviour responds to the system (more responses arrive with lists and gates)."""
+    """How behaviour responds to the system; only aware citizens respond, unless told otherwise."""
 
     deterrence: dict[GradeName, Annotated[float, Field(ge=0.0, le=10.0)]] = Field(
         default_factory=dict, description="multiplier on negative acts by the citizen's grade"
     )
-    aware_only: bool = Field(True, description="only citizens aware of the system are deterred")
+    aware_only: bool = Field(True, description="only citizens aware of the system respond")
+    punished: Probability = Field(
+        1.0, description="multiplier on negative acts of the recently sanctioned (1: no effect)"
+    )
+    household: Probability = Field(
+        1.0, description="the same for their household, usually weaker (1: no effect)"
+    )
+    memory_days: int = Field(
+        180,
+        ge=1,
+        le=3650,
+        description="how long a sanction deters the punished and their household",
+    )
+    chilling: Probability = Field(
+        0.0,
+        description="lawful acts fall by this share times the chance of being seen doing them",
+    )
 
 
 class Blacklist(Section):

@@ -10,6 +10,7 @@ from carnet.phases.gates import GateDay, GateRules, gate_phase
 from carnet.phases.lists import ListRules, ListState, list_phase
 from carnet.phases.observe import Observations, observe
 from carnet.phases.record import Recorder
+from carnet.phases.respond import respond
 from carnet.phases.score import ExpiryQueue, Records, score
 from carnet.population import State
 from carnet.tables import Tables
@@ -56,8 +57,7 @@ def step(shard: Shard, day: int) -> None:
         shard.today = gate_phase(
             state, t, shard.gate_rules, shard.seed, shard.block_size, day, rec.gates[day]
         )
-    # respond: deterrence by grade is read from today's points by tomorrow's behave; feedback from
-    # gates, chilling and peer effects arrive with the rest of lists and gates.
+    respond(state, t, day, changes)
     rec.record(state, t, day, acts, seen, changes)
     if shard.gate_rules is not None:
         rec.record_gates(state, day, shard.today)

@@ -53,6 +53,12 @@ class Tables:
     rate_max: F64  # [behaviour] acts per citizen-day at the largest multiplier
     accept: F64  # [profile, behaviour] own rate / maximal rate
     negative: B
+    lawful: B
+    punished: float  # acceptance factor for negative acts of the recently sanctioned
+    household_deterred: float  # the same for their household
+    memory_days: int  # NO_LIMIT when punishment has no lasting effect
+    chilling: float
+    seen: F64  # [behaviour, group, exposure 0..255] chance that an act is seen by some source
     deter_aware: F64  # [grade] acceptance factor for negative acts, aware citizens
     deter_unaware: float  # same for citizens who do not respond to the system
     aware_only: bool  # only aware citizens respond (else everyone does)
@@ -200,6 +206,16 @@ def build_tables(s: Scenario) -> Tables:
         rate_max=rate_max,
         accept=accept,
         negative=negative,
+        lawful=np.array([b.kind == "lawful" for b in s.behaviours]),
+        punished=s.responses.punished,
+        household_deterred=s.responses.household,
+        memory_days=(
+            NO_LIMIT
+            if s.responses.punished == 1.0 and s.responses.household == 1.0
+            else s.responses.memory_days
+        ),
+        chilling=s.responses.chilling,
+        seen=_seen(obs_source, obs_detect, s),
         deter_aware=deter / resp_max,
         deter_unaware=1.0 / resp_max,
         aware_only=s.responses.aware_only,
@@ -220,6 +236,24 @@ def build_tables(s: Scenario) -> Tables:
         **_appeals(s, g_p.ravel(), i_p.ravel()),
         **_denunciations(s),
     )
+
+
+def _seen(obs_source: npt.NDArray[np.int16], obs_detect: F64, s: Scenario) -> F64:
+    """Chance that some source sees an act, by behaviour, group and digital exposure."""
+    groups = [g.name for g in s.population.groups]
+    exposure = np.arange(256) / 255.0
+    unseen = np.ones((len(s.behaviours), len(groups), 256))
+    for k in range(len(s.behaviours)):
+        for slot in range(obs_source.shape[1]):
+            src = int(obs_source[k, slot])
+            if src < 0:
+                break
+            source = s.sources[src]
+            w = source.exposure_weight
+            for gi, g in enumerate(groups):
+                p = obs_detect[k, slot] * source.by_group.get(g, 1.0) * (1 - w + w * exposure)
+                unseen[k, gi] *= 1.0 - np.minimum(p, 1.0)
+    return 1.0 - unseen
 
 
 def _denunciations(s: Scenario) -> dict[str, Any]:

@@ -35,6 +35,15 @@ def _behave(
     deter_unaware: float,
     aware_only: bool,
     grade_of_points: npt.NDArray[np.uint8],
+    lawful: npt.NDArray[np.bool_],
+    until_self: npt.NDArray[np.uint16],
+    until_household: npt.NDArray[np.uint16],
+    punished: float,
+    household_deterred: float,
+    chilling: float,
+    seen: npt.NDArray[np.float64],
+    exposure: npt.NDArray[np.uint8],
+    group_of_profile: npt.NDArray[np.uint8],
     out_citizen: npt.NDArray[np.int64],
     out_behaviour: npt.NDArray[np.int16],
 ) -> int:  # pragma: no cover - compiled
@@ -60,11 +69,19 @@ def _behave(
                 # scenarios whose multipliers differ (common random numbers).
                 state, u = uniform(state)
                 p = accept[profile[c], k]
+                responds = flags[c] & AWARE or not aware_only
                 if negative[k]:
-                    if flags[c] & AWARE or not aware_only:
+                    if responds:
                         p *= deter_aware[grade_of_points[points[c] + POINTS_OFFSET]]
+                        if len(until_self):  # recently punished, or someone in the household
+                            if day < until_self[c]:
+                                p *= punished
+                            elif day < until_household[c]:
+                                p *= household_deterred
                     else:
                         p *= deter_unaware
+                elif lawful[k] and responds and chilling > 0.0:
+                    p *= 1.0 - chilling * seen[k, group_of_profile[profile[c]], exposure[c]]
                 if u < p:
                     if count < capacity:
                         out_citizen[count] = c
@@ -101,6 +118,15 @@ def behave(state: State, t: Tables, seed: int, block_size: int, day: int, acts: 
             t.deter_unaware,
             t.aware_only,
             t.grade_of_points,
+            t.lawful,
+            state.until_self,
+            state.until_household,
+            t.punished,
+            t.household_deterred,
+            t.chilling,
+            t.seen,
+            state.exposure,
+            t.group_of_profile,
             acts.citizen,
             acts.behaviour,
         )

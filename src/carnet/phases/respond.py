@@ -1,0 +1,53 @@
+"""respond: what today's sanctions change in tomorrow's behaviour.
+
+A sanctioned citizen holds back from negative acts for ``memory_days``, and so, more weakly, does
+their household (calibration: "punish one, teach a hundred"). Deterrence by grade and the chilling
+of lawful acts need no state: behave reads them from today's points and from how watched a citizen
+is. Only citizens aware of the system respond, unless the scenario says otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from carnet.jit import kernel
+from carnet.phases.score import ACT, Records
+from carnet.population import State
+from carnet.tables import Tables
+
+
+@kernel()
+def _remember(
+    citizen: npt.NDArray[np.int64],
+    before: npt.NDArray[np.int16],
+    after: npt.NDArray[np.int16],
+    kind: npt.NDArray[np.uint8],
+    n: int,
+    until: int,
+    household: npt.NDArray[np.uint8],
+    until_self: npt.NDArray[np.uint16],
+    until_household: npt.NDArray[np.uint16],
+) -> None:  # pragma: no cover - compiled
+    size = len(household)
+    for j in range(n):
+        if kind[j] != ACT or after[j] >= before[j]:
+            continue
+        c = citizen[j]
+        until_self[c] = until
+        head = c - int(household[c])
+        member = head
+        while member < size and (member == head or household[member] != 0):
+            if member != c and until_household[member] < until:
+                until_household[member] = until
+            member += 1
+
+
+def respond(state: State, t: Tables, day: int, changes: Records) -> None:
+    """Remember today's sanctions: the punished and their households hold back for a while."""
+    if t.memory_days < 0 or changes.n == 0:
+        return
+    _remember(
+        changes.citizen, changes.before, changes.after, changes.kind, changes.n,
+        day + 1 + t.memory_days, state.household, state.until_self, state.until_household,
+    )  # fmt: skip
