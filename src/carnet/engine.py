@@ -17,6 +17,7 @@ from carnet.loading import load_scenario
 from carnet.metrics import decisions_table, gates_table, ledger_names, metrics_table
 from carnet.phases.events import DueQueue
 from carnet.phases.gates import GateRules, allocate_seats
+from carnet.phases.lending import LendingRules
 from carnet.phases.lists import ListRules, ListState, redlisted_grades
 from carnet.phases.record import Recorder, ledger_table
 from carnet.phases.score import ExpiryQueue
@@ -39,7 +40,13 @@ def plan_shards(size: int, block_size: int, shards: int) -> list[tuple[int, int]
 
 
 def make_shard(
-    s: Scenario, t: Tables, first: int, n: int, lists: ListRules | None, gates: GateRules | None
+    s: Scenario,
+    t: Tables,
+    first: int,
+    n: int,
+    lists: ListRules | None = None,
+    gates: GateRules | None = None,
+    lending: LendingRules | None = None,
 ) -> Shard:
     """Synthesise a shard's citizens and prepare its recorder."""
     state = synthesise(s, t, first, n)
@@ -51,7 +58,7 @@ def make_shard(
     )  # fmt: skip
     return Shard(
         tables=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size,
-        list_rules=lists, gate_rules=gates,
+        list_rules=lists, gate_rules=gates, lending=lending,
     )  # fmt: skip
 
 
@@ -70,8 +77,11 @@ class Simulation:
         s, t = scenario, self.tables
         self.list_rules = ListRules.build(s, t)
         self.gate_rules = GateRules.build(s, t)
-        lists, gates = self.list_rules, self.gate_rules
-        self.shards = list(pool.map(lambda p: make_shard(s, t, p[0], p[1], lists, gates), plan))
+        self.lending = LendingRules.build(s, t)
+        lists, gates, lending = self.list_rules, self.gate_rules, self.lending
+        self.shards = list(
+            pool.map(lambda p: make_shard(s, t, p[0], p[1], lists, gates, lending), plan)
+        )
         per_shard = pool.map(
             lambda sh: data_points_per_day(sh.state, t, s.run.block_size), self.shards
         )
@@ -150,6 +160,7 @@ class Simulation:
                 ("queue", sh.queue.snapshot()),
                 ("recoveries", sh.listings.recoveries.snapshot()),
                 ("exits", sh.listings.exits.snapshot()),
+                ("loans", sh.loans.snapshot()),
             ):
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
         return out
@@ -170,6 +181,7 @@ class Simulation:
             sh.listings = ListState(
                 DueQueue.restore(section("recoveries")), DueQueue.restore(section("exits"))
             )
+            sh.loans = DueQueue.restore(section("loans"))
         self.day = int(arrays["day"])
         self.parts = list(parts)
         self.decision_parts = list(decision_parts)

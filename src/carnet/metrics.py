@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from carnet.phases.gates import OUTCOMES as GATE_OUTCOMES
+from carnet.phases.lending import COUNTS as LENDING_COUNTS
 from carnet.phases.lists import (
     COUNTS as LIST_COUNTS,
 )
@@ -91,6 +92,10 @@ def metrics_table(
         appeals = total("appeals")
         for i, name in enumerate(APPEAL_COUNTS):
             columns[name] = flat(appeals[:, :, i])
+    if s.lending is not None:
+        lending = total("lending")
+        for i, name in enumerate(LENDING_COUNTS):
+            columns[name] = flat(lending[:, :, i])
     if s.denunciations is not None:
         denounced = total("denunciations")
         for i, name in enumerate(DENUNCIATION_COUNTS):
@@ -105,9 +110,8 @@ def metrics_table(
 
 def ledger_names(s: Scenario) -> tuple[list[str], list[str]]:
     """Names of the ledger's behaviour and source codes, with the blacklist's own at the end."""
-    return [b.name for b in s.behaviours] + ["judgment_default"], [
-        src.name for src in s.sources
-    ] + ["blacklist"]
+    behaviours = [b.name for b in s.behaviours] + ["judgment_default", "loan"]
+    return behaviours, [src.name for src in s.sources] + ["blacklist", "lender"]
 
 
 def gates_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:

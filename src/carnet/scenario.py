@@ -256,6 +256,9 @@ class Blacklist(Section):
     publish_probability: Probability = Field(
         1.0, description="probability that a listed name is published"
     )
+    income_down_on_listing: Probability = Field(
+        0.0, description="chance that a listing costs the citizen one income quintile"
+    )
 
 
 class Redlist(Section):
@@ -300,6 +303,36 @@ class Gate(Section):
     )
     allocation_day: int = Field(
         243, ge=0, le=364, description="day of the year when seats are allocated"
+    )
+    income_up_if_approved: Probability = Field(
+        0.0, description="chance that approval (a job) lifts the income by one quintile"
+    )
+    distress_if_refused: Probability = Field(
+        0.0, description="chance that a refusal (a loan) throws the applicant into distress"
+    )
+
+
+class Lending(Section):
+    """Loans granted at a gate, repaid or defaulted when their term ends."""
+
+    gate: Name = Field(description="the gate whose approvals are loans")
+    term_days: int = Field(365, ge=1, le=3650, description="days until a loan is due")
+    repay_intercept: float = Field(
+        2.0, ge=-50.0, le=50.0, description="logistic repayment: log-odds at 1000 points"
+    )
+    repay_per_point: float = Field(
+        0.01, ge=-1.0, le=1.0, description="logistic repayment: log-odds per point above 1000"
+    )
+    repay_by_grade: dict[GradeName, Probability] = Field(
+        default_factory=dict, description="repayment probability by grade (replaces the logistic)"
+    )
+    interest: float = Field(
+        0.08, ge=0.0, le=10.0, description="interest per loan, times the gate's price by grade"
+    )
+    points_on_repayment: Annotated[int, Field(ge=-10000, le=10000)] = 0
+    points_on_default: Annotated[int, Field(ge=-10000, le=10000)] = -50
+    distress_on_default: bool = Field(
+        True, description="a default throws the borrower into distress"
     )
 
 
@@ -390,6 +423,7 @@ class Scenario(Section):
     lists: Lists = Field(default_factory=Lists)
     appeals: Appeals | None = None
     denunciations: Denunciations | None = None
+    lending: Lending | None = None
     gates: list[Gate] = Field(default_factory=list, max_length=32)
     responses: Responses = Field(default_factory=Responses)
     run: Run = Field(default_factory=Run)
@@ -505,6 +539,15 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 )
     if s.appeals is not None:
         known(s.appeals.by_group, groups, "appeals.by_group", "group")
+    if s.lending is not None:
+        gate_names = [g.name for g in s.gates]
+        if s.lending.gate not in gate_names:
+            errors.append(("lending.gate", f"unknown gate {s.lending.gate!r}; known: {gate_names}"))
+        elif s.gates[gate_names.index(s.lending.gate)].seats_per_region is not None:
+            errors.append(("lending.gate", "a loan gate cannot have seats_per_region"))
+        known(
+            s.lending.repay_by_grade, {g.name for g in s.grades}, "lending.repay_by_grade", "grade"
+        )
     d = s.denunciations
     if d is not None:
         kinds = {b.name: b.kind for b in s.behaviours}

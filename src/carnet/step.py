@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from carnet.phases.behave import Acts, behave
 from carnet.phases.events import DueQueue
 from carnet.phases.gates import GateDay, GateRules, gate_phase
-from carnet.phases.lists import ListRules, ListState, list_phase
+from carnet.phases.lending import LendingRules, settle_loans
+from carnet.phases.lists import ListRules, ListState, distress_from, list_phase
 from carnet.phases.observe import Observations, observe
 from carnet.phases.record import Recorder
 from carnet.phases.respond import respond
@@ -27,6 +30,8 @@ class Shard:
     block_size: int
     list_rules: ListRules | None = None
     gate_rules: GateRules | None = None
+    lending: LendingRules | None = None
+    loans: DueQueue = field(default_factory=DueQueue)  # granted loans, due at term: points then
     acts: Acts = field(default_factory=lambda: Acts(1 << 12))
     seen: Observations = field(default_factory=lambda: Observations(1 << 12))
     queue: ExpiryQueue = field(default_factory=ExpiryQueue)
@@ -53,10 +58,35 @@ def step(shard: Shard, day: int) -> None:
             rec.lists[day],
         )  # fmt: skip
         changes = Records.concat([changes, listed])
+    lists = shard.list_rules
+    if shard.lending is not None:
+        lend = shard.lending
+        settled, troubled, until = settle_loans(
+            state, t, lend, shard.loans.pop(day), shard.seed, day,
+            lists.distress_days if lists else 0.0, rec.lending[day],
+        )  # fmt: skip
+        changes = Records.concat([changes, settled])
+        if lists is not None and len(troubled):
+            rec.lists[day][:, 0] += np.bincount(
+                t.group_of_profile[state.profile[troubled]], minlength=t.n_groups
+            )
+            shard.listings.recoveries.push(until, troubled, np.zeros(len(troubled), np.int64))
     if shard.gate_rules is not None:
-        shard.today = gate_phase(
-            state, t, shard.gate_rules, shard.seed, shard.block_size, day, rec.gates[day]
+        loan_gate = shard.lending.gate if shard.lending is not None else -1
+        today = gate_phase(
+            state, t, shard.gate_rules, shard.seed, shard.block_size, day, rec.gates[day], loan_gate
         )
+        shard.today = today
+        if lists is not None:
+            refused = np.concatenate([np.empty(0, np.int64), *today.distressed])
+            distress_from(
+                state, t, lists, shard.listings, refused, shard.seed, day, rec.lists[day], "refused"
+            )
+        if shard.lending is not None:
+            for citizen, points in today.loans:
+                shard.loans.push(
+                    np.full(len(citizen), day + shard.lending.term_days), citizen, points
+                )
     respond(state, t, day, changes)
     rec.record(state, t, day, acts, seen, changes)
     if shard.gate_rules is not None:

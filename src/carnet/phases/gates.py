@@ -19,7 +19,7 @@ import numpy.typing as npt
 from carnet.jit import kernel
 from carnet.phases.events import candidates
 from carnet.phases.lists import redlisted_grades
-from carnet.population import LISTED, MAX_CHILDREN, PANEL, State
+from carnet.population import DISTRESSED, LISTED, MAX_CHILDREN, PANEL, State
 from carnet.rng import component_id, stream_key, uniform
 from carnet.scenario import Scenario
 from carnet.tables import POINTS_OFFSET, Tables
@@ -48,6 +48,8 @@ class GateRules:
     allocation_day: I64
     share: F64  # for seat gates: chance that each child applies on the allocation day
     redlisted: npt.NDArray[np.bool_]  # [grade]
+    income_up: F64  # chance that approval lifts the income quintile
+    distress_refused: F64  # chance that refusal throws the applicant into distress
 
     @classmethod
     def build(cls, s: Scenario, t: Tables) -> GateRules | None:
@@ -85,6 +87,10 @@ class GateRules:
             allocation_day=np.array([g.allocation_day for g in s.gates]),
             share=np.array([min(1.0, g.applications_per_year) for g in s.gates]),
             redlisted=redlisted_grades(s),
+            income_up=np.array([g.income_up_if_approved for g in s.gates]),
+            distress_refused=np.array(
+                [g.distress_if_refused if s.lists.blacklist else 0.0 for g in s.gates]
+            ),
         )
 
 
@@ -122,12 +128,19 @@ def _decide(
     require_red: npt.NDArray[np.bool_],
     worst_grade: npt.NDArray[np.int64],
     redlisted: npt.NDArray[np.bool_],
+    income_of_profile: npt.NDArray[np.uint8],
+    income_up: float,
+    distress_refused: float,
+    is_loan: bool,
     counts: I64,
     out_citizen: I64,
     out_outcome: I64,
     out_grade: I64,
-) -> int:  # pragma: no cover - compiled
-    n = 0
+    out_distressed: I64,
+    out_loan: I64,
+    out_loan_points: I64,
+) -> tuple[int, int, int]:  # pragma: no cover - compiled
+    n = n_distressed = n_loans = 0
     for j in range(len(applicant)):
         c = applicant[j]
         p = accept[profile[c], gate]
@@ -141,7 +154,18 @@ def _decide(
         if flags[c] & PANEL:
             out_citizen[n], out_outcome[n], out_grade[n] = c, outcome, grade
             n += 1
-    return n
+        # Feedback: a job may lift the income class; a refusal may bring financial distress.
+        if outcome == APPROVED:
+            if u[j, 1] < income_up and income_of_profile[profile[c]] < 4:
+                profile[c] += 1
+            if is_loan:
+                out_loan[n_loans], out_loan_points[n_loans] = c, points[c]
+                n_loans += 1
+        elif u[j, 1] < distress_refused and not flags[c] & DISTRESSED:
+            flags[c] |= DISTRESSED
+            out_distressed[n_distressed] = c
+            n_distressed += 1
+    return n, n_distressed, n_loans
 
 
 @kernel()
@@ -209,6 +233,8 @@ class SeatPool:
 class GateDay:
     """What a shard's gates decided today, and the seat applications awaiting allocation."""
 
+    distressed: list[I64] = field(default_factory=list)  # refused into distress today
+    loans: list[tuple[I64, I64]] = field(default_factory=list)  # granted: citizen, points then
     citizen: list[I64] = field(default_factory=list)  # local indices of panel applicants
     gate: list[I64] = field(default_factory=list)
     outcome: list[I64] = field(default_factory=list)
@@ -224,7 +250,14 @@ class GateDay:
 
 
 def gate_phase(
-    state: State, t: Tables, rules: GateRules, seed: int, block_size: int, day: int, counts: I64
+    state: State,
+    t: Tables,
+    rules: GateRules,
+    seed: int,
+    block_size: int,
+    day: int,
+    counts: I64,
+    loan_gate: int = -1,
 ) -> GateDay:
     """Decide today's applications at every gate; pool seat applications on allocation days."""
     out = GateDay()
@@ -237,16 +270,23 @@ def gate_phase(
             continue
         applicant, u = candidates(
             seed, rules.keys[gate], day, state.first_citizen, state.size, block_size,
-            rules.rate[gate], 1,
+            rules.rate[gate], 2,
         )  # fmt: skip
-        citizen, outcome, grade = (np.empty(len(applicant), np.int64) for _ in range(3))
-        n = _decide(
+        m = len(applicant)
+        citizen, outcome, grade, distressed, loan, loan_points = (
+            np.empty(m, np.int64) for _ in range(6)
+        )
+        n, n_distressed, n_loans = _decide(
             gate, applicant, u, rules.child[gate], state.points, state.profile, state.flags,
             state.children, t.group_of_profile, t.grade_of_points, rules.accept,
-            rules.refuse_listed, rules.require_red, rules.worst_grade, rules.redlisted, counts,
-            citizen, outcome, grade,
+            rules.refuse_listed, rules.require_red, rules.worst_grade, rules.redlisted,
+            t.income_of_profile, rules.income_up[gate], rules.distress_refused[gate],
+            gate == loan_gate, counts, citizen, outcome, grade, distressed, loan, loan_points,
         )  # fmt: skip
         out.add(gate, citizen[:n], outcome[:n], grade[:n])
+        out.distressed.append(distressed[:n_distressed])
+        if n_loans:
+            out.loans.append((loan[:n_loans], loan_points[:n_loans]))
     return out
 
 

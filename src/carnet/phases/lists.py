@@ -17,7 +17,7 @@ from carnet.jit import kernel
 from carnet.phases.events import DueQueue, candidates
 from carnet.phases.score import Records
 from carnet.population import DISTRESSED, LISTED, PUBLISHED, State
-from carnet.rng import component_id
+from carnet.rng import component_id, side_uniform, stream_key
 from carnet.scenario import Scenario
 from carnet.tables import Tables
 
@@ -49,6 +49,7 @@ class ListRules:
     term_days: int
     exit_rate: float  # per day
     points: int
+    income_down: float
     behaviour: int  # ledger code of "judgment_default"
     source: int  # ledger code of "blacklist"
 
@@ -73,6 +74,7 @@ class ListRules:
             term_days=bl.term_days,
             exit_rate=bl.exit_per_year / 365.0,
             points=bl.points,
+            income_down=bl.income_down_on_listing,
             behaviour=len(s.behaviours),
             source=len(s.sources),
         )
@@ -136,6 +138,8 @@ def _begin(
     list_points: int,
     floor: int,
     ceiling: int,
+    income_down: float,
+    income_of_profile: npt.NDArray[np.uint8],
     counts: I64,
     recover_c: I64,
     recover_due: I64,
@@ -166,6 +170,8 @@ def _begin(
             continue
         flags[c] |= LISTED
         counts[g, ENTRIES] += 1
+        if suit_u[j, 3] < income_down and income_of_profile[profile[c]] > 0:
+            profile[c] -= 1  # a listing costs income: one quintile down
         if suit_u[j, 1] < p_publish:
             flags[c] |= PUBLISHED
             counts[g, PUBLISHED_IN] += 1
@@ -215,7 +221,7 @@ def list_phase(
     )  # fmt: skip
     suit, suit_u = candidates(
         seed, component_id("list/lawsuit"), day, state.first_citizen, state.size, block_size,
-        rules.lawsuit_rate, 3,
+        rules.lawsuit_rate, 4,
     )  # fmt: skip
     recover_c, recover_due = np.empty(len(onset), np.int64), np.empty(len(onset), np.int64)
     leave_c, leave_due = np.empty(len(suit), np.int64), np.empty(len(suit), np.int64)
@@ -225,8 +231,8 @@ def list_phase(
         onset, onset_u, suit, suit_u, day, state.flags, state.points, state.profile,
         t.group_of_profile, rules.onset_accept, rules.distress_days, rules.p_list,
         rules.p_publish, rules.term_days, rules.exit_rate, rules.points, t.floor, t.ceiling,
-        counts, recover_c, recover_due, leave_c, leave_due, leave_amount,
-        begun.citizen, begun.before, begun.after,
+        rules.income_down, t.income_of_profile, counts, recover_c, recover_due, leave_c,
+        leave_due, leave_amount, begun.citizen, begun.before, begun.after,
     )  # fmt: skip
     queues.recoveries.push(recover_due[:n_rec], recover_c[:n_rec], np.zeros(n_rec, np.int64))
     queues.exits.push(leave_due[:n_leave], leave_c[:n_leave], leave_amount[:n_leave])
@@ -249,3 +255,29 @@ def _label(rows: Records, n: int, kind: int, rules: ListRules, state: State) -> 
     rows.actor[:n] = rows.citizen[:n] + state.first_citizen
     rows.appeal[:n] = 0
     return rows
+
+
+@kernel()
+def _distress_until(
+    citizen: I64, seed: np.uint64, key: np.uint64, day: int, first: int, mean_days: float
+) -> I64:  # pragma: no cover - compiled
+    due = np.empty(len(citizen), np.int64)
+    for j in range(len(citizen)):
+        u = side_uniform(stream_key(seed, key, day, first + citizen[j]), 0)
+        due[j] = day + 1 + int(-np.log1p(-u) * mean_days)
+    return due
+
+
+def distress_from(
+    state: State, t: Tables, rules: ListRules, queues: ListState, citizen: I64, seed: int,
+    day: int, counts: I64, why: str,
+) -> None:  # fmt: skip
+    """Count and schedule the end of distress that a gate or a loan brought on today."""
+    if not len(citizen):
+        return
+    np.add.at(counts[:, ONSETS], t.group_of_profile[state.profile[citizen]].astype(np.int64), 1)
+    due = _distress_until(
+        citizen, np.uint64(seed), component_id(f"list/distress/{why}"), day, state.first_citizen,
+        rules.distress_days,
+    )  # fmt: skip
+    queues.recoveries.push(due, citizen, np.zeros(len(citizen), np.int64))

@@ -15,6 +15,7 @@ import pyarrow as pa
 from carnet.jit import kernel
 from carnet.phases.behave import Acts
 from carnet.phases.gates import APPROVED, OUTCOMES, REFUSED_CAPACITY, GateDay, SeatPool
+from carnet.phases.lending import COUNTS as LENDING_COUNTS
 from carnet.phases.lists import COUNTS as LIST_COUNTS
 from carnet.phases.observe import Observations
 from carnet.phases.score import ACT, APPEALED_WON, DENUNCIATION_COUNTS, EXPIRY, Records
@@ -125,6 +126,7 @@ class Recorder:
         self.red = np.zeros((days, G, 2), dtype=np.int64)  # redlist entries, exits
         self.appeals = np.zeros((days, G, len(APPEAL_COUNTS)), dtype=np.int64)
         self.denunciations = np.zeros((days, G, len(DENUNCIATION_COUNTS)), dtype=np.int64)
+        self.lending = np.zeros((days, G, len(LENDING_COUNTS)), dtype=np.int64)
         self.gates = np.zeros((days, n_gates, len(OUTCOMES), G, t.n_grades), dtype=np.int64)
         self.redlisted = np.zeros(t.n_grades, np.bool_) if redlisted is None else redlisted
         self.prices = np.ones((n_gates, t.n_grades)) if prices is None else prices
@@ -134,7 +136,7 @@ class Recorder:
     _ARRAYS = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
         "acts", "scored", "wrongful", "expired", "lists", "red", "gates", "appeals",
-        "denunciations",
+        "denunciations", "lending",
     )  # fmt: skip
 
     def snapshot(self) -> dict[str, npt.NDArray[Any]]:

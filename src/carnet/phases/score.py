@@ -29,8 +29,12 @@ from carnet.rng import side_uniform
 from carnet.tables import Tables
 
 ACT, EXPIRY = 0, 1
-APPEAL_WON, APPEAL_LOST = 4, 5  # the decision on an appeal (list has LISTING 2, DELISTING 3)
-KINDS = ("act", "expiry", "listing", "delisting", "appeal_won", "appeal_lost")
+APPEAL_WON, APPEAL_LOST = 4, 5  # the decision on an appeal (list has LISTING 2, DELISTING 3,
+# lending LOAN_REPAID 6 and LOAN_DEFAULT 7)
+KINDS = (
+    "act", "expiry", "listing", "delisting", "appeal_won", "appeal_lost", "loan_repaid",
+    "loan_default",
+)  # fmt: skip
 NO_APPEAL, APPEALED_LOST, APPEALED_WON = 0, 1, 2  # what became of a sanction's appeal
 #: Reports of misconduct, by the accused's group.
 DENUNCIATION_COUNTS = ("denounced", "denounced_sanctioned", "denounced_wrongfully",
