@@ -14,11 +14,13 @@ from carnet.population import panel_probability
 from carnet.scenario import Scenario
 
 FIXED_BYTES = 300 * 2**20  # Python, numpy, numba, pyarrow and compiled kernels
-STATE_BYTES = 6  # points int16, profile uint16, exposure uint8, flags uint8
+STATE_BYTES = 8  # points int16, profile uint16, exposure, flags, household, children uint8
+MEMORY_BYTES = 4  # deterrence memory of the punished and their households, when on
 EARNED_BYTES = 2  # per capped rule
 ACT_BYTES = 10 + 11 + 2 * 26  # acts, observations, and changes (two copies while recorded)
 LEDGER_ROW_BYTES = 2 * 30  # Arrow row, and its numpy columns while the part is cut
 PENDING_BYTES = 26  # a restoration waiting for its day
+DECISION_ROW_BYTES = 2 * 24  # a panel decision: Arrow row, and numpy columns while cut
 
 
 def predict_bytes(s: Scenario) -> int:
@@ -34,15 +36,23 @@ def predict_bytes(s: Scenario) -> int:
         / 365
     )
     lifetime = s.rules.lifetime_days or 0
-    state = n * (STATE_BYTES + EARNED_BYTES * capped)
+    r = s.responses
+    remembers = r.punished < 1.0 or r.household < 1.0
+    state = n * (STATE_BYTES + EARNED_BYTES * capped + (MEMORY_BYTES if remembers else 0))
     buffers = int(1.25 * n * acts_per_citizen_day * ACT_BYTES)
     pending = int(n * seen_per_citizen_day * min(lifetime, days) * PENDING_BYTES)
     panel = n * panel_probability(s)
     ledger = int(panel * seen_per_citizen_day * days * LEDGER_ROW_BYTES)
     population = int(panel * 40)
+    children = s.population.households.children_mean / s.population.households.adults_mean
+    per_year = sum(
+        g.applications_per_year * (children if g.applicant == "child" else 1.0) for g in s.gates
+    )
+    decisions = int(panel * per_year * days / 365 * DECISION_ROW_BYTES)
     groups, grades, k = len(s.population.groups), len(s.grades), len(s.behaviours)
-    metrics = days * groups * (grades + 2 + 6 * k + len(s.sources)) * 8 * 3
-    return FIXED_BYTES + state + buffers + pending + ledger + population + metrics
+    metrics = days * groups * (grades + 2 + 6 * k + len(s.sources) + 24) * 8 * 3
+    metrics += days * len(s.gates) * 4 * groups * grades * 8 * 3  # gate counts, per shard
+    return FIXED_BYTES + state + buffers + pending + ledger + population + metrics + decisions
 
 
 def available_bytes() -> int | None:
