@@ -155,7 +155,9 @@ def _sanctions(s: Scenario) -> list[str]:
 
     A perk may be kept for grades above the one everyone starts in (a reward to earn); a gate that
     refuses a grade at or below the starting grade refuses people for falling, which is a sanction.
-    So is a blacklist, refusing the listed, and charging any grade more than the default price.
+    So is a blacklist, refusing the listed, and charging any grade more than the default price; so
+    are denunciations (a report sanctions the accused), points taken for a loan default, and a
+    refusal that may bring financial distress.
     """
     min_points = {g.name: g.min_points for g in s.grades}
     start = s.population.start_points
@@ -165,6 +167,10 @@ def _sanctions(s: Scenario) -> list[str]:
         return bound is not None and bound > start
 
     found = ["lists.blacklist"] if s.lists.blacklist is not None else []
+    if s.denunciations is not None:
+        found.append(f"denunciations: reports sanction the accused with {s.denunciations.sanction}")
+    if s.lending is not None and s.lending.points_on_default < 0:
+        found.append(f"lending: a default costs {-s.lending.points_on_default} points")
     red = s.lists.redlist.grades if s.lists.redlist is not None else []
     for gate in s.gates:
         if gate.refuse_blacklisted:
@@ -175,6 +181,8 @@ def _sanctions(s: Scenario) -> list[str]:
         if gate.require_redlist and not all(above_start(g) for g in red):
             found.append(f"{gate.name}: redlist includes the starting grade or below")
         found += [f"{gate.name}: {g} pays x{p}" for g, p in gate.price_by_grade.items() if p > 1.0]
+        if gate.distress_if_refused > 0:
+            found.append(f"{gate.name}: a refusal may bring distress")
     return found
 
 
@@ -182,6 +190,7 @@ def test_rongcheng_is_incentive_only() -> None:
     """Calibration 1.8: a low score alone triggers no penalty; only top grades earn perks (8.4)."""
     s = load_scenario("rongcheng")
     assert s.lists.blacklist is None
+    assert s.denunciations is None and s.lending is None
     assert _sanctions(s) == []
     gates = {g.name: g for g in s.gates}
     assert set(gates) == {"heating_discount", "deposit_free_services", "loan"}
@@ -201,6 +210,9 @@ def test_the_sanction_check_finds_the_gated_regime() -> None:
         "deposit_waiver: refuses grades below A",
         "rental_deposit_free: refuses grades below B",
         "loan: C pays x1.1",
+        "loan: a refusal may bring distress",
+        "denunciations: reports sanction the accused with misconduct",
+        "lending: a default costs 20 points",
     ):
         assert expected in found
     # min_grade D admits everyone, so the control job gate is no sanction.
@@ -209,7 +221,8 @@ def test_the_sanction_check_finds_the_gated_regime() -> None:
 
 def test_rongcheng_gated_is_the_same_city() -> None:
     city, gated = load_scenario("rongcheng"), load_scenario(GATED)
-    for part in ("population", "behaviours", "sources", "rules", "grades", "responses", "run"):
+    same = ("population", "behaviours", "sources", "rules", "grades", "responses", "appeals")
+    for part in (*same, "run"):
         assert getattr(gated, part) == getattr(city, part), part
 
 
@@ -249,18 +262,34 @@ def test_private_school_seats_are_scarce_in_every_region() -> None:
         assert demand > 1.5 * school.seats_per_region, region.name
 
 
+def _default_at_start(s: Scenario) -> float:
+    """Chance that a loan to a citizen with the starting points is not repaid (logistic curve)."""
+    lend = s.lending
+    assert lend is not None and not lend.repay_by_grade
+    log_odds = lend.repay_intercept + lend.repay_per_point * (s.population.start_points - 1000)
+    return 1.0 - 1.0 / (1.0 + math.exp(-log_odds))
+
+
+def _onsets_by_income(s: Scenario) -> list[float]:
+    """Onsets of distress per person-year by income quintile: the base rate, plus loan defaults."""
+    bl = s.lists.blacklist
+    assert bl is not None
+    onsets = [bl.distress_per_year * m for m in bl.distress_by_income or [1.0] * 5]
+    lend = s.lending
+    if lend is not None and lend.distress_on_default:
+        gate = next(g for g in s.gates if g.name == lend.gate)
+        loans = [gate.applications_per_year * b for b in gate.by_income or [1.0] * 5]
+        onsets = [d + n * _default_at_start(s) for d, n in zip(onsets, loans, strict=True)]
+    return onsets
+
+
 def _entries_per_person_year(s: Scenario) -> float:
-    """Blacklist entries per person-year, ignoring that the listed cannot be listed again."""
+    """Blacklist entries per person-year at the steady state (loans falling due), ignoring that the
+    listed cannot be listed again."""
     bl = s.lists.blacklist
     assert bl is not None
     years = bl.distress_days / 365.0
-    mults = bl.distress_by_income or [1.0] * 5
-    distressed = (
-        sum(
-            bl.distress_per_year * m * years / (1 + bl.distress_per_year * m * years) for m in mults
-        )
-        / 5
-    )
+    distressed = sum(d * years / (1 + d * years) for d in _onsets_by_income(s)) / 5
     return distressed * bl.lawsuits_per_year * bl.listing_probability
 
 
@@ -288,7 +317,7 @@ def test_china_has_the_national_blacklist_and_its_restrictions() -> None:
     s = load_scenario("china")
     assert s.lists.blacklist is not None
     gates = {g.name: g for g in s.gates}
-    assert set(gates) == {"flight", "high_speed_rail", "public_sector_job"}
+    assert set(gates) == {"flight", "high_speed_rail", "public_sector_job", "loan"}
     assert all(g.refuse_blacklisted for g in gates.values())
     # Nationally, sanctions go through the list, not a score (1.9, 1.10): no grade rule.
     assert all(g.min_grade is None and not g.price_by_grade for g in gates.values())
@@ -296,7 +325,7 @@ def test_china_has_the_national_blacklist_and_its_restrictions() -> None:
 
 def test_china_copies_rongcheng_rules_behaviours_and_sources() -> None:
     city, nation = load_scenario("rongcheng"), load_scenario("china")
-    for part in ("behaviours", "sources", "rules", "grades", "responses"):
+    for part in ("behaviours", "sources", "rules", "grades", "responses", "appeals"):
         assert getattr(nation, part) == getattr(city, part), part
     assert [g.name for g in nation.population.groups] == [g.name for g in city.population.groups]
     assert nation.population.start_points == city.population.start_points
@@ -331,3 +360,112 @@ def test_the_provenance_check_catches_a_bare_number() -> None:
     numeric = _numeric_lines(text) | _numeric_by_regex(text)
     bare = [i for i in numeric if not PROVENANCE.search(_comment(lines[i]))]
     assert sorted(bare) == [1, 4]
+
+
+@pytest.mark.parametrize("name", SOURCED_PRESETS)
+def test_responses_follow_calibration_8_6(name: str) -> None:
+    r = load_scenario(name).responses
+    assert 0.63 <= r.punished <= 0.94  # 6.3's range, read as relative or as percentage points
+    assert r.household == 0.9  # 8.6: the peer "sobering" effect x0.9 (6.4)
+    assert r.memory_days == 365  # 8.6: for 12 months
+    assert r.household > r.punished  # the household is deterred more weakly than the punished
+
+
+def _seen_by_the_aware(s: Scenario, behaviour: str) -> float:
+    """Chance that some source sees an act at each group's mean exposure, over the aware."""
+    b = s.behaviours[s.behaviour_index(behaviour)]
+    sources = {src.name: src for src in s.sources}
+    total = weight = 0.0
+    for g in s.population.groups:
+        unseen = 1.0
+        for obs in b.observed_by:
+            src = sources[obs.source]
+            w = src.exposure_weight
+            p = obs.detect * src.by_group.get(g.name, 1.0) * (1 - w + w * g.exposure.mean)
+            unseen *= 1.0 - min(p, 1.0)
+        total += g.share * g.awareness * (1.0 - unseen)
+        weight += g.share * g.awareness
+    return total / weight
+
+
+@pytest.mark.parametrize("name", SOURCED_PRESETS)
+def test_chilling_comes_as_close_to_the_sourced_drop_as_the_schema_allows(name: str) -> None:
+    """6.1-6.2, 8.6: lawful sensitive activity falls 20-30% where surveillance is salient.
+
+    The engine lowers a lawful act by chilling x the chance of being seen; the only lawful act is
+    seen about 18% of the time, so even the largest chilling (1) gives a drop just under 20%.
+    """
+    s = load_scenario(name)
+    lawful = [b.name for b in s.behaviours if b.kind == "lawful"]
+    assert lawful == ["online_criticism"]
+    seen = _seen_by_the_aware(s, "online_criticism")
+    assert seen == pytest.approx(0.18, abs=0.01)
+    drop = s.responses.chilling * seen
+    assert drop <= 0.30
+    assert drop >= 0.20 or s.responses.chilling == 1.0, "chilling could come closer to 20-30%"
+
+
+@pytest.mark.parametrize("name", SOURCED_PRESETS)
+def test_appeals_are_declared_and_the_richer_appeal_more(name: str) -> None:
+    a = load_scenario(name).appeals
+    assert a is not None
+    assert a.by_income is not None and a.by_income == sorted(a.by_income)
+    assert sum(a.by_income) / 5 == pytest.approx(1.0)
+    assert not a.by_group  # groups differ only through income
+    assert a.success_if_wrongful > a.success_if_deserved
+    assert max(a.by_income) * a.probability <= 1.0
+
+
+def test_report_misconduct_is_a_reward_everywhere_and_a_denunciation_where_gated() -> None:
+    for name in SOURCED_PRESETS:
+        s = load_scenario(name)
+        report = s.behaviours[s.behaviour_index("report_misconduct")]
+        misconduct = s.behaviours[s.behaviour_index("misconduct")]
+        assert report.kind == "positive" and s.rules.points["report_misconduct"].points > 0
+        assert [o.source for o in report.observed_by] == ["grid_staff"]
+        # Never drawn: only a denunciation puts misconduct on record.
+        assert misconduct.kind == "negative" and misconduct.rate_per_year == 0.0
+        assert not misconduct.observed_by and s.rules.points["misconduct"].points < 0
+    assert load_scenario("rongcheng").denunciations is None
+    for name in (GATED, "china"):
+        d = load_scenario(name).denunciations
+        assert d is not None
+        assert (d.behaviour, d.sanction) == ("report_misconduct", "misconduct")
+        assert d.target == "neighbour"
+
+
+@pytest.mark.parametrize("name", [GATED, "china"])
+def test_lending_repays_95_percent_at_the_start_and_breaks_even_there(name: str) -> None:
+    s = load_scenario(name)
+    lend = s.lending
+    assert lend is not None and lend.gate == "loan"
+    repaid = 1.0 - _default_at_start(s)
+    assert repaid == pytest.approx(0.95, abs=0.005)
+    # The base interest is the break-even price of a borrower who kept the starting points.
+    assert repaid * lend.interest - (1.0 - repaid) == pytest.approx(0.0, abs=0.001)
+    assert lend.repay_per_point > 0  # the premise of score-based lending: more points, more repaid
+    assert lend.points_on_default == -20  # SOURCED 1.15
+    assert lend.points_on_repayment == 0 and lend.distress_on_default
+    gate = next(g for g in s.gates if g.name == "loan")
+    assert gate.refuse_blacklisted and gate.distress_if_refused > 0
+
+
+@pytest.mark.parametrize("name", [GATED, "china"])
+def test_loan_defaults_keep_total_distress_at_the_assumed_rate(name: str) -> None:
+    """Loan defaults are one cause of distress: the base rate is lowered so that all add to 0.02."""
+    s = load_scenario(name)
+    assert sum(_onsets_by_income(s)) / 5 == pytest.approx(0.02, abs=0.0005)
+
+
+@pytest.mark.parametrize("name", [GATED, "china"])
+def test_gates_and_lists_feed_back_into_income(name: str) -> None:
+    s = load_scenario(name)
+    gates = {g.name: g for g in s.gates}
+    public = gates["public_sector_job"].income_up_if_approved
+    assert 0 < public <= 0.5
+    if "job" in gates:  # an ordinary job lifts income less often than a public post
+        assert 0 < gates["job"].income_up_if_approved < public
+    bl = s.lists.blacklist
+    assert bl is not None
+    assert 0.02 <= bl.income_down_on_listing <= 0.5  # the floor: 170,000 / 8.87M (3.12)
+    assert all(g.distress_if_refused == 0 for n, g in gates.items() if n != "loan")
