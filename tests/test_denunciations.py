@@ -49,6 +49,14 @@ def test_unverified_false_reports_sanction_the_innocent() -> None:
         assert abs(a["citizen"] - r["citizen"]) <= 50  # a neighbour
         assert a["citizen"] // 1024 == r["citizen"] // 1024  # in the same block
     assert pc.sum(result.metrics["denounced_wrongfully"]).as_py() == len(accused)
+    causes = result.summary().wrongful_by_cause
+    assert causes["false denunciation"] == len(accused)
+    wrongful_camera = sum(
+        1
+        for r in result.ledger.to_pylist()
+        if r["kind"] == "act" and not r["truly_done"] and r["true_actor"] >= 0 and r["points"] < 0
+    )
+    assert causes["misattribution"] == wrongful_camera
 
 
 def test_checked_false_reports_are_dropped_and_true_ones_stand() -> None:

@@ -389,11 +389,11 @@ def _seen_by_the_aware(s: Scenario, behaviour: str) -> float:
 
 
 @pytest.mark.parametrize("name", SOURCED_PRESETS)
-def test_chilling_comes_as_close_to_the_sourced_drop_as_the_schema_allows(name: str) -> None:
+def test_chilling_gives_the_sourced_drop(name: str) -> None:
     """6.1-6.2, 8.6: lawful sensitive activity falls 20-30% where surveillance is salient.
 
     The engine lowers a lawful act by chilling x the chance of being seen; the only lawful act is
-    seen about 18% of the time, so even the largest chilling (1) gives a drop just under 20%.
+    seen about 18% of the time by the aware.
     """
     s = load_scenario(name)
     lawful = [b.name for b in s.behaviours if b.kind == "lawful"]
@@ -401,8 +401,7 @@ def test_chilling_comes_as_close_to_the_sourced_drop_as_the_schema_allows(name: 
     seen = _seen_by_the_aware(s, "online_criticism")
     assert seen == pytest.approx(0.18, abs=0.01)
     drop = s.responses.chilling * seen
-    assert drop <= 0.30
-    assert drop >= 0.20 or s.responses.chilling == 1.0, "chilling could come closer to 20-30%"
+    assert 0.20 <= drop <= 0.30
 
 
 @pytest.mark.parametrize("name", SOURCED_PRESETS)

@@ -201,6 +201,14 @@ class Result:
                 self.gates.group_by(["gate", "outcome"]).aggregate([("count", "sum")]).to_pylist()
             ):
                 decisions[row["gate"]][row["outcome"]] = row["count_sum"]
+        # A wrongful sanction either hit a citizen for someone else's act (misattribution) or
+        # for an accusation that was false (a false denunciation: nobody did it).
+        d = s.denunciations
+        sanctions_accused = d is not None and s.rules.points[d.sanction].points < 0
+        false_reports = column_total("denounced_wrongfully") if sanctions_accused else 0
+        causes = {"misattribution": wrongful_s - false_reports}
+        if s.denunciations is not None:
+            causes["false denunciation"] = false_reports
         return Summary(
             lists=lists,
             decisions={k: v for k, v in decisions.items() if v},
@@ -211,7 +219,7 @@ class Result:
             mean_points=mean,
             sanctions=sanctions,
             wrongful_sanctions=wrongful_s,
-            wrongful_by_cause={"misattribution": wrongful_s},
+            wrongful_by_cause=causes,
             rewards=rewards,
             wrongful_rewards=wrongful_r,
             expired=expired,

@@ -219,9 +219,11 @@ class Responses(Section):
         le=3650,
         description="how long a sanction deters the punished and their household",
     )
-    chilling: Probability = Field(
+    chilling: float = Field(
         0.0,
-        description="lawful acts fall by this share times the chance of being seen doing them",
+        ge=0.0,
+        le=10.0,
+        description="lawful acts fall by this times the chance of being seen doing them (to 0)",
     )
 
 

@@ -81,7 +81,9 @@ def _behave(
                     else:
                         p *= deter_unaware
                 elif lawful[k] and responds and chilling > 0.0:
-                    p *= 1.0 - chilling * seen[k, group_of_profile[profile[c]], exposure[c]]
+                    p *= max(
+                        0.0, 1.0 - chilling * seen[k, group_of_profile[profile[c]], exposure[c]]
+                    )
                 if u < p:
                     if count < capacity:
                         out_citizen[count] = c
