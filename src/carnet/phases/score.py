@@ -256,7 +256,9 @@ def _score(
                 delta_override = -1
         else:
             delta_override = -1
-        # The common path, written out: this loop sees every observed act.
+        # The common path, written out rather than calling _apply: this loop sees every observed
+        # act, and a compiled call with ~28 array arguments per act cost 4x the whole score phase
+        # (bench/RESULTS.md). _apply serves only the rare second record of a report.
         delta = int(rule_points[k]) if delta_override < 0 else delta_override
         slot = rule_cap_slot[k]
         if slot >= 0:
