@@ -336,9 +336,6 @@ class ExpiryQueue:
                 pending.kind[:] = kind
                 self._due[day + int(days)].append(pending)
 
-    def __len__(self) -> int:
-        return sum(p.n for parts in self._due.values() for p in parts)
-
     def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
         """Every pending restoration as flat arrays, by due day then order of scheduling."""
         days = sorted(self._due)
