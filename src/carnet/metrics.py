@@ -24,7 +24,7 @@ from carnet.phases.lists import (
     redlisted_grades,
 )
 from carnet.phases.observe import OUTCOMES
-from carnet.phases.record import APPEAL_COUNTS, Recorder
+from carnet.phases.record import APPEAL_COUNTS, Recorder, dictionary
 from carnet.phases.score import DENUNCIATION_COUNTS
 from carnet.scenario import Scenario
 
@@ -120,16 +120,13 @@ def gates_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:
     day, gate, outcome, group, grade = np.nonzero(counts)
     groups = [g.name for g in s.population.groups]
 
-    def named(codes: npt.NDArray[np.intp], names: list[str]) -> pa.DictionaryArray:
-        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names))
-
     return pa.table(
         {
             "day": pa.array(day, pa.int32()),
-            "gate": named(gate, [g.name for g in s.gates]),
-            "outcome": named(outcome, list(GATE_OUTCOMES)),
-            "group": named(group, groups),
-            "grade": named(grade, [g.name for g in s.grades]),
+            "gate": dictionary(gate, [g.name for g in s.gates]),
+            "outcome": dictionary(outcome, list(GATE_OUTCOMES)),
+            "group": dictionary(group, groups),
+            "grade": dictionary(grade, [g.name for g in s.grades]),
             "count": pa.array(counts[day, gate, outcome, group, grade], pa.int64()),
         }
     )
@@ -139,16 +136,13 @@ def decisions_table(s: Scenario, cols: dict[str, npt.NDArray[Any]]) -> pa.Table:
     """Decision rows as a table, ordered by day, gate and citizen (whatever the shards)."""
     order = np.lexsort((cols["citizen"], cols["gate"], cols["day"]))
 
-    def named(codes: npt.NDArray[Any], names: list[str]) -> pa.DictionaryArray:
-        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names))
-
     return pa.table(
         {
             "day": pa.array(cols["day"][order], pa.int32()),
             "citizen": pa.array(cols["citizen"][order], pa.int64()),
-            "gate": named(cols["gate"][order].astype(np.int32), [g.name for g in s.gates]),
-            "outcome": named(cols["outcome"][order].astype(np.int32), list(GATE_OUTCOMES)),
-            "grade": named(cols["grade"][order].astype(np.int32), [g.name for g in s.grades]),
+            "gate": dictionary(cols["gate"][order].astype(np.int32), [g.name for g in s.gates]),
+            "outcome": dictionary(cols["outcome"][order].astype(np.int32), list(GATE_OUTCOMES)),
+            "grade": dictionary(cols["grade"][order].astype(np.int32), [g.name for g in s.grades]),
             "price": pa.array(cols["price"][order], pa.float32()),
         }
     )

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from carnet.errors import CarnetError
+from carnet.phases.record import dictionary
 from carnet.population import AWARE, LISTED, PANEL, State
 from carnet.scenario import Scenario
 from carnet.tables import POINTS_OFFSET, Tables
@@ -30,15 +31,14 @@ def population_table(s: Scenario, t: Tables, states: Sequence[State]) -> pa.Tabl
     col = {k: np.concatenate(v) if v else np.empty(0) for k, v in chunks.items()}
     profile = col["profile"].astype(np.int64)
 
-    def named(codes: Any, names: list[str]) -> pa.DictionaryArray:
-        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names))
-
     points = col["points"].astype(np.int16)
     return pa.table(
         {
             "citizen": pa.array(col["citizen"], pa.int64()),
-            "group": named(t.group_of_profile[profile], [g.name for g in s.population.groups]),
-            "region": named(t.region_of_profile[profile], [r.name for r in s.population.regions]),
+            "group": dictionary(t.group_of_profile[profile], [g.name for g in s.population.groups]),
+            "region": dictionary(
+                t.region_of_profile[profile], [r.name for r in s.population.regions]
+            ),
             "urban": pa.array(t.urban_of_profile[profile] == 1, pa.bool_()),
             "income_quintile": pa.array(t.income_of_profile[profile] + 1, pa.int8()),
             "exposure": pa.array(col["exposure"] / np.float32(255.0), pa.float32()),
@@ -47,7 +47,7 @@ def population_table(s: Scenario, t: Tables, states: Sequence[State]) -> pa.Tabl
             "children": pa.array(col["children"], pa.int8()),  # kept by the head only
             "listed": pa.array((col["flags"].astype(np.uint8) & LISTED) > 0, pa.bool_()),
             "points": pa.array(points, pa.int16()),
-            "grade": named(
+            "grade": dictionary(
                 t.grade_of_points[points.astype(np.int64) + POINTS_OFFSET],
                 [g.name for g in s.grades],
             ),

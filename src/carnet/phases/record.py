@@ -285,6 +285,11 @@ class Recorder:
             )
 
 
+def dictionary(codes: npt.ArrayLike, names: list[str]) -> pa.DictionaryArray:
+    """Integer codes as an Arrow dictionary column of their names (compact, and SQL-readable)."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names, pa.string()))
+
+
 def ledger_table(
     cols: dict[str, npt.NDArray[np.generic]],
     behaviours: list[str],
@@ -293,18 +298,13 @@ def ledger_table(
     """Ledger columns as an Arrow table, with names for behaviours, sources and kinds."""
     from carnet.phases.score import KINDS
 
-    def named(codes: npt.NDArray[np.generic], names: list[str]) -> pa.DictionaryArray:
-        return pa.DictionaryArray.from_arrays(
-            pa.array(codes.astype(np.int32)), pa.array(names, pa.string())
-        )
-
     return pa.table(
         {
             "day": pa.array(cols["day"], pa.int32()),
             "citizen": pa.array(cols["citizen"], pa.int64()),
-            "kind": named(cols["kind"], list(KINDS)),
-            "behaviour": named(cols["behaviour"], behaviours),
-            "source": named(cols["source"], sources),
+            "kind": dictionary(cols["kind"], list(KINDS)),
+            "behaviour": dictionary(cols["behaviour"], behaviours),
+            "source": dictionary(cols["source"], sources),
             "points": pa.array(cols["points"], pa.int16()),
             "balance": pa.array(cols["balance"], pa.int16()),
             "truly_done": pa.array(cols["truly_done"], pa.bool_()),
