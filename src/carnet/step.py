@@ -60,17 +60,22 @@ def step(shard: Shard, day: int) -> None:
         changes = Records.concat([changes, listed])
     lists = shard.list_rules
     if shard.lending is not None:
-        lend = shard.lending
-        settled, troubled, until = settle_loans(
-            state, t, lend, shard.loans.pop(day), shard.seed, day,
-            lists.distress_days if lists else 0.0, rec.lending[day],
-        )  # fmt: skip
+        settled, troubled = settle_loans(
+            state, t, shard.lending, shard.loans.pop(day), shard.seed, day, rec.lending[day]
+        )
         changes = Records.concat([changes, settled])
-        if lists is not None and len(troubled):
-            rec.lists[day][:, 0] += np.bincount(
-                t.group_of_profile[state.profile[troubled]], minlength=t.n_groups
+        if lists is not None:
+            distress_from(
+                state,
+                t,
+                lists,
+                shard.listings,
+                troubled,
+                shard.seed,
+                day,
+                rec.lists[day],
+                "default",
             )
-            shard.listings.recoveries.push(until, troubled, np.zeros(len(troubled), np.int64))
     if shard.gate_rules is not None:
         loan_gate = shard.lending.gate if shard.lending is not None else -1
         today = gate_phase(

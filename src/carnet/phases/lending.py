@@ -98,7 +98,6 @@ def _settle(
     points_repaid: int,
     points_default: int,
     distress: bool,
-    distress_days: float,
     floor: int,
     ceiling: int,
     counts: I64,
@@ -106,10 +105,9 @@ def _settle(
     c_before: npt.NDArray[np.int16],
     c_after: npt.NDArray[np.int16],
     c_kind: npt.NDArray[np.uint8],
-    recover_c: I64,
-    recover_due: I64,
+    troubled: I64,
 ) -> int:  # pragma: no cover - compiled
-    n_recover = 0
+    n_troubled = 0
     for j in range(len(citizen)):
         c = citizen[j]
         g = group_of_profile[profile[c]]
@@ -124,17 +122,14 @@ def _settle(
             counts[g, 3] -= BASIS
             if distress and not flags[c] & DISTRESSED:
                 flags[c] |= DISTRESSED
-                recover_c[n_recover] = c
-                recover_due[n_recover] = (
-                    day + 1 + int(-np.log1p(-side_uniform(branch, 1)) * distress_days)
-                )
-                n_recover += 1
+                troubled[n_troubled] = c
+                n_troubled += 1
         before = int(points[c])
         after = min(max(before + (points_repaid if repaid else points_default), floor), ceiling)
         points[c] = after
         c_citizen[j], c_before[j], c_after[j] = c, before, after
         c_kind[j] = LOAN_REPAID if repaid else LOAN_DEFAULT
-    return n_recover
+    return n_troubled
 
 
 def settle_loans(
@@ -144,24 +139,27 @@ def settle_loans(
     due: tuple[I64, I64],
     seed: int,
     day: int,
-    distress_days: float,
     counts: I64,
-) -> tuple[Records, I64, I64]:
-    """Settle the loans due today: point changes, and citizens thrown into distress (with due)."""
+) -> tuple[Records, I64]:
+    """Settle the loans due today: point changes, and the citizens a default threw into distress.
+
+    Those citizens are already flagged; ``lists.distress_from`` counts them and schedules their
+    recovery, as it does for refusals at a gate.
+    """
     citizen, points_then = due
     n = len(citizen)
     rows = Records(n)
-    recover_c, recover_due = np.empty(n, np.int64), np.empty(n, np.int64)
-    n_recover = _settle(
+    troubled = np.empty(n, np.int64)
+    n_troubled = _settle(
         citizen, points_then, rules.repay_probability(points_then, t), day, np.uint64(seed),
         rules.key, state.first_citizen, state.points, state.flags, state.profile,
         t.group_of_profile, t.grade_of_points, rules.interest_bp, rules.points_repaid,
-        rules.points_default, rules.distress, distress_days, t.floor, t.ceiling, counts,
-        rows.citizen, rows.before, rows.after, rows.kind, recover_c, recover_due,
+        rules.points_default, rules.distress, t.floor, t.ceiling, counts,
+        rows.citizen, rows.before, rows.after, rows.kind, troubled,
     )  # fmt: skip
     rows.behaviour[:] = rules.behaviour
     rows.source[:] = rules.source
     rows.truly_done[:] = True
     rows.actor[:] = citizen + state.first_citizen
     rows.appeal[:] = 0
-    return rows, recover_c[:n_recover], recover_due[:n_recover]
+    return rows, troubled[:n_troubled]
