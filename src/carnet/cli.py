@@ -210,24 +210,6 @@ def _default_out(scenario: Scenario) -> Path:
     return out
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    """Refuse an ``--out`` that holds anything, unless it is a run to overwrite."""
-    if out.exists() and not out.is_dir():
-        raise _fail(f"--out {out}: exists and is not a directory")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise _fail(
-            f"--out {out}: directory exists and is not empty; "
-            "choose another, or pass --overwrite to replace a previous run"
-        )
-    if not (out / "manifest.json").is_file() and not (out / "scenario.yaml").is_file():
-        raise _fail(
-            f"--out {out}: not a carnet run directory (no manifest.json); "
-            "--overwrite only replaces previous runs"
-        )
-
-
 def _print_summary(summary: Summary, name: str) -> None:
     from rich.table import Table
 
@@ -387,7 +369,10 @@ def run(
         if out is None:
             target = _default_out(resolved)
         else:
-            _check_out(out, overwrite)
+            with _reported(f"checking --out {out}", exit_code=EXIT_INPUT):
+                from carnet.output import check_out
+
+                check_out(out, overwrite=overwrite)
             target = out
 
     with _reported("starting the engine"):

@@ -256,11 +256,19 @@ class RunDirectory:
 
 def check_out(out: Path, *, overwrite: bool) -> None:
     """Refuse an output folder that holds anything but a carnet run we may replace."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise RunError(f"{out} exists and is not empty; choose another --out or --overwrite")
+            raise RunError(
+                f"{out} exists and is not empty; choose another --out, "
+                "or pass --overwrite to replace a previous run"
+            )
         if not (out / MANIFEST).is_file() and not (out / SCENARIO).is_file():
-            raise RunError(f"{out} is not a carnet run (no {MANIFEST}); refusing to replace it")
+            raise RunError(
+                f"{out} is not a carnet run directory (no {MANIFEST}); "
+                "--overwrite only replaces previous runs"
+            )
 
 
 def write_run(result: Result, out: Path, *, overwrite: bool = False) -> Path:
