@@ -93,6 +93,14 @@ def _record(
     return n_panel
 
 
+Columns = dict[str, npt.NDArray[np.generic]]
+
+
+def _joined(days: list[Columns]) -> Columns:
+    """Several days' rows, column by column, in order."""
+    return {name: np.concatenate([d[name] for d in days]) for name in days[0]}
+
+
 class Recorder:
     """Daily aggregates of one shard, and its panel's ledger rows grouped by ledger part."""
 
@@ -142,12 +150,9 @@ class Recorder:
     def snapshot(self) -> dict[str, npt.NDArray[Any]]:
         """Aggregates so far and the ledger rows of parts not yet cut, as flat arrays."""
         out = {name: getattr(self, name) for name in self._ARRAYS}
-        for part, days in self._ledger.items():
-            for col in days[0]:
-                out[f"ledger/{part}/{col}"] = np.concatenate([d[col] for d in days])
-        for part, days in self._decisions.items():
-            for col in days[0]:
-                out[f"decisions/{part}/{col}"] = np.concatenate([d[col] for d in days])
+        for kind, store in (("ledger", self._ledger), ("decisions", self._decisions)):
+            for part, days in store.items():
+                out.update({f"{kind}/{part}/{c}": col for c, col in _joined(days).items()})
         return out
 
     def restore(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
@@ -166,9 +171,7 @@ class Recorder:
     def decisions_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
         """Columns of the panel's decisions in one part (the engine orders them)."""
         days = self._decisions.pop(part, [])
-        if not days:
-            return None
-        return {name: np.concatenate([d[name] for d in days]) for name in days[0]}
+        return _joined(days) if days else None
 
     def _keep_decisions(
         self, state: State, day: int, citizen: I64, gate: I64, outcome: I64, grade: I64
@@ -219,7 +222,7 @@ class Recorder:
         days = self._ledger.pop(part, [])
         if not days:
             return None
-        cols = {name: np.concatenate([d[name] for d in days]) for name in days[0]}
+        cols = _joined(days)
         block = cols["citizen"] // self.block_size
         if len(block) and block.max() - block.min() < 1 << 16:
             block = (block - block.min()).astype(np.uint16)  # numpy radix-sorts 16-bit keys
