@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -50,14 +55,40 @@ def scenario_doc() -> dict[str, Any]:
     return copy.deepcopy(base_scenario())
 
 
-def carnet_exe() -> list[str]:
-    """The installed ``carnet`` console script of this interpreter's environment."""
-    import shutil
-    import sys
-    from pathlib import Path
+def script_path() -> str | None:
+    """The installed ``carnet`` console script: beside this interpreter, else on the PATH."""
+    beside = Path(sys.executable).with_name("carnet")
+    return str(beside) if beside.is_file() else shutil.which("carnet")
 
-    exe = Path(sys.executable).with_name("carnet")
-    return [str(exe)] if exe.exists() else [shutil.which("carnet") or "carnet"]
+
+def carnet_exe() -> list[str]:
+    """The command that runs the installed ``carnet`` console script."""
+    return [script_path() or "carnet"]
+
+
+class Outcome(NamedTuple):
+    """What a command printed and how it ended."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def text(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_script(*args: str, timeout: float = 120) -> Outcome:
+    """Run the console script as a person would (wide terminal, no debug tracebacks)."""
+    found = script_path()
+    if found is None:
+        pytest.skip("the carnet console script is not installed")
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("CARNET_DEBUG", None)
+    done = subprocess.run(
+        [found, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    return Outcome(done.returncode, done.stdout, done.stderr)
 
 
 def write_yaml(doc: dict[str, Any], path: Any) -> Any:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import script_path
 from typer.testing import CliRunner
 
 from carnet.cli import app
@@ -183,8 +182,7 @@ def test_dossier_of_a_bad_run_directory_exits_2(tmp_path: Path) -> None:
 
 
 def test_console_script_runs_end_to_end(tmp_path: Path) -> None:
-    script = Path(sys.executable).parent / "carnet"
-    found = str(script) if script.is_file() else shutil.which("carnet")
+    found = script_path()
     if found is None:
         pytest.skip("the carnet console script is not installed")
     out = tmp_path / "run"

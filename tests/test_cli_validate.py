@@ -8,37 +8,19 @@ traceback.
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 import yaml
+from conftest import Outcome, run_script
 from typer.testing import CliRunner
 
 from carnet.cli import app
 from carnet.loading import load_scenario, preset_names, preset_text
-
-
-class Outcome(NamedTuple):
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def text(self) -> str:
-        return self.stdout + self.stderr
-
-
-def _script() -> str | None:
-    beside = Path(sys.executable).parent / "carnet"
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("carnet")
 
 
 def _via_runner(*args: str) -> Outcome:
@@ -49,15 +31,7 @@ def _via_runner(*args: str) -> Outcome:
 
 
 def _via_script(*args: str) -> Outcome:
-    script = _script()
-    if script is None:
-        pytest.skip("the carnet console script is not installed")
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("CARNET_DEBUG", None)
-    done = subprocess.run(
-        [script, *args], capture_output=True, text=True, timeout=120, env=env, check=False
-    )
-    return Outcome(done.returncode, done.stdout, done.stderr)
+    return run_script(*args, timeout=120)
 
 
 Invoke = Callable[..., Outcome]

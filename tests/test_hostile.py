@@ -12,17 +12,15 @@ from __future__ import annotations
 import copy
 import os
 import random
-import shutil
 import stat
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 import yaml
+from conftest import Outcome, run_script
 from typer.testing import CliRunner
 
 import carnet.loading as loading
@@ -36,16 +34,6 @@ TIME_BOUND = 5.0
 LOADERS = {"python": loading._PyLoader}
 if hasattr(loading, "_CLoader"):
     LOADERS["libyaml"] = loading._CLoader
-
-
-class Outcome(NamedTuple):
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def text(self) -> str:
-        return self.stdout + self.stderr
 
 
 def _listing(root: Path) -> set[str]:
@@ -128,16 +116,7 @@ def cli(*args: str) -> Outcome:
 
 
 def script(*args: str) -> Outcome:
-    beside = Path(sys.executable).parent / "carnet"
-    found = str(beside) if beside.is_file() else shutil.which("carnet")
-    if found is None:
-        pytest.skip("the carnet console script is not installed")
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("CARNET_DEBUG", None)
-    done = subprocess.run(
-        [found, *args], capture_output=True, text=True, timeout=60, env=env, check=False
-    )
-    return Outcome(done.returncode, done.stdout, done.stderr)
+    return run_script(*args, timeout=60)
 
 
 def cli_refuses(file: Path | str, *fragments: str, via_script: bool = False) -> Outcome:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import carnet_exe
 
 import carnet
-
-
-def carnet_command() -> list[str]:
-    exe = Path(sys.executable).with_name("carnet")
-    return [str(exe)] if exe.exists() else [shutil.which("carnet") or "carnet"]
 
 
 @pytest.mark.slow
@@ -23,7 +17,7 @@ def test_default_run_completes_within_twenty_seconds(tmp_path: Path) -> None:
     # The contract of issue 2: `carnet run` with no arguments, start-up included, on 2 cores.
     start = time.perf_counter()
     done = subprocess.run(
-        [*carnet_command(), "run"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [*carnet_exe(), "run"], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     elapsed = time.perf_counter() - start
     assert done.returncode == 0, done.stderr
@@ -48,7 +42,7 @@ def test_gated_city_runs_within_a_minute(tmp_path: Path) -> None:
     # Issue 3's target: rongcheng-gated, 740,000 citizens x 365 days, every new phase on.
     start = time.perf_counter()
     done = subprocess.run(
-        [*carnet_command(), "run", "rongcheng-gated", "--out", str(tmp_path / "run"), "--quiet"],
+        [*carnet_exe(), "run", "rongcheng-gated", "--out", str(tmp_path / "run"), "--quiet"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
