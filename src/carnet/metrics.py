@@ -140,9 +140,9 @@ def decisions_table(s: Scenario, cols: dict[str, npt.NDArray[Any]]) -> pa.Table:
         {
             "day": pa.array(cols["day"][order], pa.int32()),
             "citizen": pa.array(cols["citizen"][order], pa.int64()),
-            "gate": dictionary(cols["gate"][order].astype(np.int32), [g.name for g in s.gates]),
-            "outcome": dictionary(cols["outcome"][order].astype(np.int32), list(GATE_OUTCOMES)),
-            "grade": dictionary(cols["grade"][order].astype(np.int32), [g.name for g in s.grades]),
+            "gate": dictionary(cols["gate"][order], [g.name for g in s.gates]),
+            "outcome": dictionary(cols["outcome"][order], list(GATE_OUTCOMES)),
+            "grade": dictionary(cols["grade"][order], [g.name for g in s.grades]),
             "price": pa.array(cols["price"][order], pa.float32()),
         }
     )
