@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -13,8 +14,12 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from carnet.company_tables import company_ledger_table, company_tables, with_employers
+from carnet.employers import build_staff, company_scenario
 from carnet.loading import load_scenario
 from carnet.metrics import decisions_table, gates_table, ledger_names, metrics_table
+from carnet.phases.company_lists import COUNTS as COMPANY_COUNTS
+from carnet.phases.company_lists import CompanyListings, CompanyListRules
 from carnet.phases.events import DueQueue
 from carnet.phases.gates import GateRules, allocate_seats
 from carnet.phases.lending import LendingRules
@@ -39,27 +44,71 @@ def plan_shards(size: int, block_size: int, shards: int) -> list[tuple[int, int]
     return [(lo, min(hi, size) - lo) for lo, hi in pairwise(edges) if lo < size]
 
 
-def make_shard(
-    s: Scenario,
-    t: Tables,
-    first: int,
-    n: int,
-    lists: ListRules | None = None,
-    gates: GateRules | None = None,
-    lending: LendingRules | None = None,
-) -> Shard:
-    """Synthesise a shard's citizens and prepare its recorder."""
+@dataclass(frozen=True)
+class Rules:
+    """Everything compiled from a scenario that every shard shares."""
+
+    tables: Tables
+    lists: ListRules | None
+    gates: GateRules | None
+    lending: LendingRules | None
+    companies: Scenario | None  # the companies as a population (see company_scenario)
+    company_tables: Tables | None
+    company_lists: CompanyListRules | None
+
+    @classmethod
+    def build(cls, s: Scenario) -> Rules:
+        """Compile ``s``."""
+        t = build_tables(s)
+        cs = company_scenario(s) if s.companies is not None else None
+        return cls(
+            tables=t,
+            lists=ListRules.build(s, t),
+            gates=GateRules.build(s, t),
+            lending=LendingRules.build(s, t),
+            companies=cs,
+            company_tables=None if cs is None else build_tables(cs, stream="companies/"),
+            company_lists=CompanyListRules.build(s),
+        )
+
+
+def make_shard(s: Scenario, rules: Rules, first: int, n: int) -> Shard:
+    """Synthesise a shard's citizens and companies, and prepare their recorders."""
+    t = rules.tables
     state = synthesise(s, t, first, n)
     recorder = Recorder(
         state, t, s.run.days, s.run.block_size, s.run.ledger_part_days,
         n_gates=len(s.gates),
         redlisted=redlisted_grades(s),
-        prices=None if gates is None else gates.price,
+        prices=None if rules.gates is None else rules.gates.price,
     )  # fmt: skip
-    return Shard(
+    shard = Shard(
         tables=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size,
-        list_rules=lists, gate_rules=gates, lending=lending,
+        list_rules=rules.lists, gate_rules=rules.gates, lending=rules.lending,
     )  # fmt: skip
+    cs, ct = rules.companies, rules.company_tables
+    if cs is not None and ct is not None:
+        staff = build_staff(s, first, n)
+        companies = synthesise(
+            cs, ct, staff.first_company, staff.size, companies_per_block=staff.per_block
+        )
+        shard.staff = staff
+        shard.company_lists = rules.company_lists
+        shard.companies = Shard(
+            tables=ct,
+            state=companies,
+            recorder=Recorder(
+                companies,
+                ct,
+                s.run.days,
+                staff.per_block,
+                s.run.ledger_part_days,
+                list_counts=len(COMPANY_COUNTS),
+            ),
+            seed=s.run.seed,
+            block_size=staff.per_block,
+        )
+    return shard
 
 
 class Simulation:
@@ -71,17 +120,13 @@ class Simulation:
 
     def __init__(self, scenario: Scenario, plan: list[tuple[int, int]], pool: ThreadPoolExecutor):
         self.scenario = scenario
-        self.tables = build_tables(scenario)
+        self.rules = Rules.build(scenario)
+        self.tables = self.rules.tables
         self.plan = plan
         self._pool = pool
-        s, t = scenario, self.tables
-        self.list_rules = ListRules.build(s, t)
-        self.gate_rules = GateRules.build(s, t)
-        self.lending = LendingRules.build(s, t)
-        lists, gates, lending = self.list_rules, self.gate_rules, self.lending
-        self.shards = list(
-            pool.map(lambda p: make_shard(s, t, p[0], p[1], lists, gates, lending), plan)
-        )
+        s, t, rules = scenario, self.tables, self.rules
+        self.gate_rules = rules.gates
+        self.shards = list(pool.map(lambda p: make_shard(s, rules, p[0], p[1]), plan))
         per_shard = pool.map(
             lambda sh: data_points_per_day(sh.state, t, s.run.block_size), self.shards
         )
@@ -89,6 +134,7 @@ class Simulation:
         self.day = 0  # the next day to simulate
         self.parts: list[pa.Table] = []  # ledger parts cut so far
         self.decision_parts: list[pa.Table] = []
+        self.company_parts: list[pa.Table] = []  # the companies' ledger parts
 
     @property
     def done(self) -> bool:
@@ -118,6 +164,13 @@ class Simulation:
             table = decisions_table(self.scenario, merged)
             self.decision_parts.append(table)
             done.append(("decisions", table))
+        companies = [sh.companies.recorder for sh in shards if sh.companies is not None]
+        company_rows = [c for c in (r.ledger_part(part) for r in companies) if c]
+        if company_rows:
+            merged = {k: np.concatenate([c[k] for c in company_rows]) for k in company_rows[0]}
+            table = company_ledger_table(merged, self.scenario)
+            self.company_parts.append(table)
+            done.append(("company_ledger", table))
         return done
 
     def _allocate_seats(self, day: int) -> None:
@@ -141,7 +194,7 @@ class Simulation:
         """The result of the days simulated so far (all of them, once ``done``)."""
         s, t = self.scenario, self.tables
         recorders = [sh.recorder for sh in self.shards]
-        return Result(
+        result = Result(
             scenario=s,
             metrics=metrics_table(s, recorders, self.data_per_day),
             ledger_parts=list(self.parts),
@@ -149,6 +202,12 @@ class Simulation:
             gates=gates_table(s, recorders),
             decision_parts=list(self.decision_parts),
         )
+        if self.rules.companies is not None:
+            result.companies, result.company_metrics = company_tables(s, self.rules, self.shards)
+            result.company_ledger_parts = list(self.company_parts)
+            staffs = [(sh.state.first_citizen, sh.staff) for sh in self.shards]
+            result.population = with_employers(result.population, staffs, s.run.block_size)
+        return result
 
     def snapshot(self) -> Arrays:
         """Every array the run needs to continue, keyed ``shard<i>/<part>/<name>``."""
@@ -161,14 +220,20 @@ class Simulation:
                 ("recoveries", sh.listings.recoveries.snapshot()),
                 ("exits", sh.listings.exits.snapshot()),
                 ("loans", sh.loans.snapshot()),
+                *company_arrays(sh),
             ):
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
         return out
 
     def restore(
-        self, arrays: Arrays, parts: list[pa.Table], decision_parts: list[pa.Table]
+        self,
+        arrays: Arrays,
+        parts: list[pa.Table],
+        decision_parts: list[pa.Table],
+        company_parts: list[pa.Table] | None = None,
     ) -> None:
-        """Continue from a :meth:`snapshot`, with the ledger and decision parts cut before it."""
+        """Continue from a :meth:`snapshot`, with the parts of each kind cut before it."""
+        company_parts = company_parts or []
         for i, sh in enumerate(self.shards):
 
             def section(part: str, i: int = i) -> Arrays:
@@ -182,9 +247,35 @@ class Simulation:
                 DueQueue.restore(section("recoveries")), DueQueue.restore(section("exits"))
             )
             sh.loans = DueQueue.restore(section("loans"))
+            co = sh.companies
+            if co is not None:
+                co.state.restore(section("companies/state"))
+                co.recorder.restore(section("companies/recorder"))
+                co.queue = ExpiryQueue.restore(section("companies/queue"))
+                sh.company_listings = CompanyListings(
+                    DueQueue.restore(section("companies/exits")),
+                    DueQueue.restore(section("companies/releases")),
+                )
+                sh.staff.until[...] = section("companies/staff")["until"]
         self.day = int(arrays["day"])
         self.parts = list(parts)
         self.decision_parts = list(decision_parts)
+        self.company_parts = list(company_parts)
+
+
+def company_arrays(sh: Shard) -> list[tuple[str, Arrays]]:
+    """The parts of a shard's snapshot that belong to its companies (none without companies)."""
+    co = sh.companies
+    if co is None:
+        return []
+    return [
+        ("companies/state", co.state.snapshot()),
+        ("companies/recorder", co.recorder.snapshot()),
+        ("companies/queue", co.queue.snapshot()),
+        ("companies/exits", sh.company_listings.exits.snapshot()),
+        ("companies/releases", sh.company_listings.releases.snapshot()),
+        ("companies/staff", {"until": sh.staff.until}),
+    ]
 
 
 @contextmanager

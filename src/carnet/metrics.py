@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from carnet.phases.company_lists import JOINT_COUNTS
 from carnet.phases.gates import OUTCOMES as GATE_OUTCOMES
 from carnet.phases.lending import COUNTS as LENDING_COUNTS
 from carnet.phases.lists import (
@@ -100,6 +101,12 @@ def metrics_table(
         denounced = total("denunciations")
         for i, name in enumerate(DENUNCIATION_COUNTS):
             columns[name] = flat(denounced[:, :, i])
+    c = s.companies
+    if c is not None and c.blacklist is not None and c.blacklist.joint_punishment:
+        joint = total("joint")
+        for i, name in enumerate(JOINT_COUNTS):
+            columns[name] = flat(joint[:, :, i])
+        columns["jointly_listed"] = flat(np.cumsum(joint[:, :, 0] - joint[:, :, 1], axis=0))
     if s.lists.redlist is not None:
         red = total("red")
         columns["redlist_entries"] = flat(red[:, :, 0])
@@ -110,8 +117,8 @@ def metrics_table(
 
 def ledger_names(s: Scenario) -> tuple[list[str], list[str]]:
     """Names of the ledger's behaviour and source codes, with the blacklist's own at the end."""
-    behaviours = [b.name for b in s.behaviours] + ["judgment_default", "loan"]
-    return behaviours, [src.name for src in s.sources] + ["blacklist", "lender"]
+    behaviours = [b.name for b in s.behaviours] + ["judgment_default", "loan", "company_blacklist"]
+    return behaviours, [src.name for src in s.sources] + ["blacklist", "lender", "joint_punishment"]
 
 
 def gates_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:

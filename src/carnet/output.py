@@ -11,10 +11,13 @@ Layout::
     scenario.yaml              the resolved scenario (written first)
     ledger/part-00000.parquet  the panel's ledger, one part per ``run.ledger_part_days``
     decisions/part-00000.parquet  the panel's decisions at the gates, cut the same way
+    company_ledger/part-00000.parquet  the companies' ledger, cut the same way (with companies)
     gates.parquet              every decision counted by day, gate, outcome, group and grade
     checkpoint.npz             the state at the last checkpoint (removed when the run completes)
     metrics.parquet            daily aggregates
     population.parquet         the panel's citizens
+    companies.parquet          the panel's companies (with companies)
+    company_metrics.parquet    daily aggregates of companies by sector (with companies)
     manifest.json              versions, hashes, ledger chain and head hash (written last)
 """
 
@@ -51,6 +54,8 @@ SCENARIO = "scenario.yaml"
 CHECKPOINT = "checkpoint.npz"
 LEDGER = "ledger"
 DECISIONS = "decisions"
+COMPANY_LEDGER = "company_ledger"
+PART_KINDS = (LEDGER, DECISIONS, COMPANY_LEDGER)
 TEMP_PREFIX = ".tmp-"
 
 
@@ -209,7 +214,7 @@ class RunDirectory:
                     f"{self.path / p.file} is missing or changed since the checkpoint that "
                     "lists it; this run cannot be resumed safely, start it again"
                 )
-        for kind in (LEDGER, DECISIONS):
+        for kind in PART_KINDS:
             (self.path / kind).mkdir(exist_ok=True)
             for f in sorted((self.path / kind).iterdir()):
                 if f"{kind}/{f.name}" not in keep:
@@ -228,6 +233,8 @@ class RunDirectory:
             "metrics.parquet": result.metrics,
             "population.parquet": result.population,
             "gates.parquet": result.gates,
+            "companies.parquet": result.companies,
+            "company_metrics.parquet": result.company_metrics,
         }
         for name, table in ((k, v) for k, v in tables.items() if v is not None):
             data = parquet_bytes(table)
@@ -280,7 +287,11 @@ def write_run(result: Result, out: Path, *, overwrite: bool = False) -> Path:
         try:
             run = RunDirectory.create(tmp / "run", result.scenario)
             parts: list[LedgerPart] = []
-            for kind, tables in ((LEDGER, result.ledger_parts), (DECISIONS, result.decision_parts)):
+            for kind, tables in (
+                (LEDGER, result.ledger_parts),
+                (DECISIONS, result.decision_parts),
+                (COMPANY_LEDGER, result.company_ledger_parts),
+            ):
                 for table in tables:
                     parts.append(run.write_part(kind, table, parts))
             run.finish(result, parts)
@@ -314,11 +325,13 @@ def read_run(run_dir: Path) -> Result:
         chain = [str(p["file"]) for p in manifest["ledger_chain"]]
         parts = [pq.read_table(run_dir / f) for f in chain if f.startswith(f"{LEDGER}/")]
         decided = [pq.read_table(run_dir / f) for f in chain if f.startswith(f"{DECISIONS}/")]
-        gates = (
-            pq.read_table(run_dir / "gates.parquet")
-            if "gates.parquet" in manifest["files"]
-            else None
+        companies, company_metrics, gates = (
+            pq.read_table(run_dir / name) if name in manifest["files"] else None
+            for name in ("companies.parquet", "company_metrics.parquet", "gates.parquet")
         )
+        company_parts = [
+            pq.read_table(run_dir / f) for f in chain if f.startswith(f"{COMPANY_LEDGER}/")
+        ]
     except ScenarioError:
         raise
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
@@ -330,4 +343,7 @@ def read_run(run_dir: Path) -> Result:
         population=population,
         gates=gates,
         decision_parts=decided,
+        companies=companies,
+        company_metrics=company_metrics,
+        company_ledger_parts=company_parts,
     )

@@ -21,6 +21,7 @@ PANEL = np.uint8(2)  # dossier kept: every change goes into the ledger
 DISTRESSED = np.uint8(4)  # in financial distress: may be sued
 LISTED = np.uint8(8)  # on the blacklist of judgment defaulters
 PUBLISHED = np.uint8(16)  # listed, and the name published
+JOINT = np.uint8(32)  # listed with the company they represent (joint punishment)
 MAX_CHILDREN = 8
 
 
@@ -32,7 +33,7 @@ class State:
     points: npt.NDArray[np.int16]
     profile: npt.NDArray[np.uint16]
     exposure: npt.NDArray[np.uint8]  # digital exposure, 0..255
-    flags: npt.NDArray[np.uint8]  # AWARE | PANEL | DISTRESSED | LISTED | PUBLISHED bits
+    flags: npt.NDArray[np.uint8]  # AWARE | PANEL | DISTRESSED | LISTED | PUBLISHED | JOINT
     earned: npt.NDArray[np.int16]  # [capped rule, citizen] points awarded this year
     household: npt.NDArray[np.uint8]  # how many places after the household's head, 0 for heads
     children: npt.NDArray[np.uint8]  # school-age children of the household, kept by its head
@@ -156,18 +157,25 @@ def _households(
             head += size
 
 
-def synthesise(s: Scenario, t: Tables, first_citizen: int, n: int) -> State:
-    """Draw citizens ``first_citizen .. first_citizen + n - 1`` of the scenario's society."""
+def synthesise(
+    s: Scenario, t: Tables, first_citizen: int, n: int, *, companies_per_block: int = 0
+) -> State:
+    """Draw citizens ``first_citizen .. first_citizen + n - 1`` of the scenario's society.
+
+    With ``companies_per_block``, ``s`` is a :func:`~carnet.scenario.company_view` and the
+    entities drawn are companies, from streams of their own, without households.
+    """
     profile = np.empty(n, dtype=np.uint16)
     exposure = np.empty(n, dtype=np.uint8)
     flags = np.empty(n, dtype=np.uint8)
+    block_size = companies_per_block or s.run.block_size
     if n:
         _synthesise(
             first_citizen,
             n,
-            s.run.block_size,
+            block_size,
             np.uint64(s.run.seed),
-            component_id("population"),
+            component_id("companies" if companies_per_block else "population"),
             t.group_cum,
             t.income_cum,
             t.exposure_ab,
@@ -182,7 +190,7 @@ def synthesise(s: Scenario, t: Tables, first_citizen: int, n: int) -> State:
         )
     household = np.zeros(n, dtype=np.uint8)
     children = np.zeros(n, dtype=np.uint8)
-    if n:
+    if n and not companies_per_block:
         h = s.population.households
         _households(
             first_citizen,

@@ -55,6 +55,17 @@ def population_table(s: Scenario, t: Tables, states: Sequence[State]) -> pa.Tabl
     )
 
 
+def _empty_ledger_columns() -> dict[str, Any]:
+    return {
+        name: np.empty(0, dtype=dtype)
+        for name, dtype in (
+            ("day", np.int32), ("citizen", np.int64), ("kind", np.uint8),
+            ("behaviour", np.int16), ("source", np.int16), ("points", np.int16),
+            ("balance", np.int16), ("truly_done", np.bool_), ("true_actor", np.int64),
+        )
+    }  # fmt: skip
+
+
 @dataclass
 class Dossier:
     """Everything the system recorded about one citizen, in time order, with the truth.
@@ -101,6 +112,20 @@ class Result:
     population: pa.Table
     gates: pa.Table | None = None  # decisions counted by day, gate, outcome, group and grade
     decision_parts: list[pa.Table] = field(default_factory=list)
+    companies: pa.Table | None = None  # the companies in the panel, one row each
+    company_metrics: pa.Table | None = None  # by day and sector
+    company_ledger_parts: list[pa.Table] = field(default_factory=list)
+
+    @property
+    def company_ledger(self) -> pa.Table | None:
+        """The companies' ledger (None without companies): every point change with its truth."""
+        if self.companies is None:
+            return None
+        if not self.company_ledger_parts:
+            from carnet.company_tables import company_ledger_table
+
+            return company_ledger_table(_empty_ledger_columns(), self.scenario)
+        return pa.concat_tables(self.company_ledger_parts)
 
     @property
     def decisions(self) -> pa.Table:
@@ -118,15 +143,7 @@ class Result:
             from carnet.metrics import ledger_names
             from carnet.phases.record import ledger_table
 
-            empty = {
-                name: np.empty(0, dtype=dtype)
-                for name, dtype in (
-                    ("day", np.int32), ("citizen", np.int64), ("kind", np.uint8),
-                    ("behaviour", np.int16), ("source", np.int16), ("points", np.int16),
-                    ("balance", np.int16), ("truly_done", np.bool_), ("true_actor", np.int64),
-                )
-            }  # fmt: skip
-            return ledger_table(empty, *ledger_names(self.scenario))
+            return ledger_table(_empty_ledger_columns(), *ledger_names(self.scenario))
         return pa.concat_tables(self.ledger_parts)
 
     def dossier(self, citizen: int) -> Dossier:

@@ -54,7 +54,8 @@ def uniform(state: np.uint64) -> tuple[np.uint64, float]:  # pragma: no cover - 
 
 
 @kernel()
-def _normal(state: np.uint64) -> tuple[np.uint64, float]:  # pragma: no cover - compiled
+def normal(state: np.uint64) -> tuple[np.uint64, float]:  # pragma: no cover - compiled
+    """A standard normal variate (Box-Muller)."""
     state, u1 = uniform(state)
     state, u2 = uniform(state)
     return state, np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
@@ -71,7 +72,7 @@ def gamma(state: np.uint64, shape: float) -> tuple[np.uint64, float]:  # pragma:
     d = shape - 1.0 / 3.0
     c = 1.0 / np.sqrt(9.0 * d)
     while True:
-        state, x = _normal(state)
+        state, x = normal(state)
         v = 1.0 + c * x
         if v <= 0.0:
             continue

@@ -14,7 +14,7 @@ from pathlib import Path
 from carnet.engine import Progress, Simulation, started
 from carnet.errors import RunError
 from carnet.integrity import LedgerPart, verify
-from carnet.output import RunDirectory, describe_os_error
+from carnet.output import PART_KINDS, RunDirectory, describe_os_error
 from carnet.resources import check_memory
 from carnet.result import Result
 from carnet.scenario import Scenario
@@ -113,9 +113,7 @@ def _resume(
                 if [tuple(p) for p in arrays["plan"].tolist()] != sim.plan:
                     raise RunError(f"{run_dir}: the checkpoint's shards do not match the scenario")
                 run.discard_after(parts)
-                sim.restore(
-                    arrays, run.read_parts(parts, "ledger"), run.read_parts(parts, "decisions")
-                )
+                sim.restore(arrays, *(run.read_parts(parts, kind) for kind in PART_KINDS))
             else:
                 run.discard_after([])
             start = sim.day

@@ -213,6 +213,9 @@ class Responses(Section):
     household: Probability = Field(
         1.0, description="the same for their household, usually weaker (1: no effect)"
     )
+    coworkers: Probability = Field(
+        1.0, description="the same for their co-workers (needs `companies`; 1: no effect)"
+    )
     memory_days: int = Field(
         180,
         ge=1,
@@ -349,8 +352,10 @@ class Denunciations(Section):
     verify_probability: Probability = Field(
         0.3, description="chance that the authority checks a report; a false one is then dropped"
     )
-    target: Literal["household", "neighbour"] = Field(
-        "neighbour", description="whom reports accuse: a household member or a neighbour"
+    target: Literal["household", "neighbour", "coworker"] = Field(
+        "neighbour",
+        description="whom reports accuse: a household member, a neighbour, or a co-worker "
+        "(reporters without an employer accuse a neighbour)",
     )
     neighbourhood: int = Field(
         50, ge=1, le=100_000, description="neighbours live within this many places of each other"
@@ -374,6 +379,69 @@ class Appeals(Section):
         0.05, description="chance an appeal wins when the citizen did it"
     )
     decision_days: int = Field(30, ge=1, le=3650, description="days from sanction to decision")
+
+
+class CompanyBlacklist(Section):
+    """Serious violations put a company on a blacklist that many agencies act on.
+
+    Each agency that receives the list acts on a listing with a probability and takes its own
+    points from the company; with joint punishment the legal representative is listed too, and
+    refused wherever blacklisted citizens are, for as long as the company stays listed.
+    """
+
+    triggers: list[Name] = Field(
+        min_length=1, description="company behaviours whose observed acts may list the company"
+    )
+    listing_probability: Probability = Field(
+        0.2, description="chance that an observed act of a trigger lists the company"
+    )
+    term_days: int = Field(1095, ge=1, le=36500, description="days a listing lasts at most")
+    exit_per_year: float = Field(
+        0.0, ge=0.0, le=365.0, description="hazard of leaving early: rectification, repair"
+    )
+    agencies: int = Field(40, ge=0, le=500, description="agencies that receive the list")
+    act_probability: Probability = Field(
+        1.0, description="chance that each agency acts on a listing (an independent channel)"
+    )
+    points_per_agency: Annotated[int, Field(ge=-1000, le=0)] = Field(
+        -5, description="points each acting agency takes (restored when the listing ends)"
+    )
+    joint_punishment: bool = Field(
+        False, description="the legal representative is listed with the company"
+    )
+    representative_points: Annotated[int, Field(ge=-10000, le=0)] = Field(
+        0, description="points the representative loses by joint punishment (restored after)"
+    )
+
+
+class Companies(Section):
+    """Employers: scored entities with their own behaviours, points, grades and blacklist.
+
+    Companies are drawn neighbourhood by neighbourhood (per block of citizens) and employ citizens
+    of their own block, so a shard holds its companies whole. Company sizes are log-normal; each
+    company's legal representative is one of its employees. Sectors work like population groups:
+    their ``income`` weights are revenue quintiles, ``exposure`` the digital footprint and
+    ``awareness`` the share of companies that respond to the system.
+    """
+
+    per_1000_citizens: float = Field(
+        20.0, gt=0.0, le=500.0, description="companies per 1,000 adult citizens"
+    )
+    employed_share: Probability = Field(
+        0.6, description="share of adults employed by a company (the others have no employer)"
+    )
+    size_spread: float = Field(
+        1.5, ge=0.0, le=5.0, description="sigma of the log-normal law of company sizes"
+    )
+    start_points: Points = Field(1000, description="points every company starts with")
+    sectors: list[Group] = Field(min_length=1, max_length=16, description="like groups")
+    behaviours: list[Behaviour] = Field(
+        min_length=1, max_length=64, description="like behaviours, at rates per company-year"
+    )
+    rules: Rules
+    grades: list[Grade] | None = Field(None, description="default: the citizens' grades")
+    responses: Responses = Field(default_factory=Responses)
+    blacklist: CompanyBlacklist | None = None
 
 
 class Panel(Section):
@@ -427,6 +495,7 @@ class Scenario(Section):
     denunciations: Denunciations | None = None
     lending: Lending | None = None
     gates: list[Gate] = Field(default_factory=list, max_length=32)
+    companies: Companies | None = None
     responses: Responses = Field(default_factory=Responses)
     run: Run = Field(default_factory=Run)
 
@@ -589,4 +658,85 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     p = s.run.panel
     if p.sample > p.full_up_to and p.full_up_to > 0:
         errors.append(("run.panel.sample", f"must not exceed full_up_to ({p.full_up_to})"))
+    return errors + _check_companies(s)
+
+
+def company_view(s: Scenario) -> Scenario:
+    """The companies of ``s`` seen as a population of their own, for the same phases to score.
+
+    Sectors play the groups, and the companies' behaviours, rules, grades and responses replace
+    the citizens'; regions, sources and the run are shared. The population size is left to the
+    caller (see :func:`carnet.companies.company_count`).
+    """
+    c = s.companies
+    if c is None:
+        raise ValueError("the scenario has no companies")
+    population = s.population.model_copy(
+        update={"start_points": c.start_points, "groups": c.sectors,
+                "households": Households(adults_mean=1.0, children_mean=0.0)}
+    )  # fmt: skip
+    return s.model_copy(
+        update={
+            "population": population, "behaviours": c.behaviours, "rules": c.rules,
+            "grades": c.grades or s.grades, "lists": Lists(), "appeals": None,
+            "denunciations": None, "lending": None, "gates": [], "responses": c.responses,
+            "companies": None,
+        }
+    )  # fmt: skip
+
+
+#: Where an error found in :func:`company_view` lies in the scenario itself.
+_COMPANY_PATHS = (
+    ("population.groups", "companies.sectors"),
+    ("population.start_points", "companies.start_points"),
+    ("population", "companies.sectors"),
+    ("behaviours", "companies.behaviours"),
+    ("rules", "companies.rules"),
+    ("grades", "companies.grades"),
+    ("responses", "companies.responses"),
+)
+
+
+def _check_companies(s: Scenario) -> list[tuple[str, str]]:
+    c = s.companies
+    errors: list[tuple[str, str]] = []
+    if c is None:
+        if s.responses.coworkers != 1.0:
+            errors.append(("responses.coworkers", "co-workers need a `companies` section"))
+        if s.denunciations is not None and s.denunciations.target == "coworker":
+            errors.append(("denunciations.target", "co-workers need a `companies` section"))
+        return errors
+    for path, message in cross_check(company_view(s)):
+        for inner, outer in _COMPANY_PATHS:
+            if path == inner or path.startswith(inner + ".") or path.startswith(inner + "["):
+                if inner != "grades" or c.grades is not None:  # else reported for the citizens
+                    errors.append((outer + path[len(inner) :], message))
+                break
+    if c.per_1000_citizens / 1000.0 > c.employed_share:
+        errors.append(
+            (
+                "companies.per_1000_citizens",
+                f"every company needs an employee: at most employed_share x 1000 "
+                f"({c.employed_share * 1000:g}), got {c.per_1000_citizens:g}",
+            )
+        )
+    if round(s.run.block_size * c.per_1000_citizens / 1000.0) < 1:
+        errors.append(
+            (
+                "companies.per_1000_citizens",
+                f"fewer than one company per block of run.block_size ({s.run.block_size}) "
+                f"citizens; raise it or the block size",
+            )
+        )
+    bl = c.blacklist
+    if bl is not None:
+        kinds = {b.name: b.kind for b in c.behaviours}
+        for i, name in enumerate(bl.triggers):
+            where = f"companies.blacklist.triggers[{i}]"
+            if name not in kinds:
+                errors.append(
+                    (where, f"unknown company behaviour {name!r}; known: {sorted(kinds)}")
+                )
+            elif kinds[name] != "negative":
+                errors.append((where, f"must be a negative behaviour, {name!r} is {kinds[name]}"))
     return errors

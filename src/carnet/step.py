@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from carnet.employers import Staff
 from carnet.phases.behave import Acts, behave
+from carnet.phases.company_lists import CompanyListings, CompanyListRules, company_list_phase
 from carnet.phases.events import DueQueue
 from carnet.phases.gates import GateDay, GateRules, gate_phase
 from carnet.phases.lending import LendingRules, settle_loans
@@ -37,21 +39,28 @@ class Shard:
     queue: ExpiryQueue = field(default_factory=ExpiryQueue)
     listings: ListState = field(default_factory=lambda: ListState(DueQueue(), DueQueue()))
     today: GateDay = field(default_factory=GateDay)
+    staff: Staff = field(default_factory=Staff.none)  # who works where
+    companies: Shard | None = None  # the shard's companies, scored like citizens
+    company_lists: CompanyListRules | None = None
+    company_listings: CompanyListings = field(default_factory=CompanyListings)
 
 
 def step(shard: Shard, day: int) -> None:
     """One day: behave → observe → score → list → gate → respond → record.
 
-    Seat allocations, which span shards, follow once every shard has stepped
-    (:meth:`carnet.engine.Simulation.advance`).
+    Companies go first through the same phases, and their listings may punish their
+    representatives jointly. Seat allocations, which span shards, follow once every shard has
+    stepped (:meth:`carnet.engine.Simulation.advance`).
     """
-    state, t, rec = shard.state, shard.tables, shard.recorder
-    acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts)
+    state, t, rec, staff = shard.state, shard.tables, shard.recorder, shard.staff
+    acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts, staff)
     seen = observe(state, t, shard.seed, shard.block_size, day, acts, shard.seen)
     shard.seen = seen
     changes = score(
-        state, t, day, acts, seen, shard.queue, shard.block_size, rec.denunciations[day]
+        state, t, day, acts, seen, shard.queue, shard.block_size, rec.denunciations[day], staff
     )
+    if shard.companies is not None:
+        changes = Records.concat([changes, company_day(shard, day)])
     if shard.list_rules is not None:
         listed = list_phase(
             state, t, shard.list_rules, shard.listings, shard.seed, shard.block_size, day,
@@ -92,7 +101,33 @@ def step(shard: Shard, day: int) -> None:
                 shard.loans.push(
                     np.full(len(citizen), day + shard.lending.term_days), citizen, points
                 )
-    respond(state, t, day, changes)
+    respond(state, t, day, changes, shard.block_size, staff)
     rec.record(state, t, day, acts, seen, changes)
     if shard.gate_rules is not None:
         rec.record_gates(state, day, shard.today)
+
+
+def company_day(shard: Shard, day: int) -> Records:
+    """The companies' day: behave → observe → score → list → respond → record.
+
+    Returns the point changes that joint punishment brought on citizens today.
+    """
+    co = shard.companies
+    assert co is not None
+    ct, rec = co.tables, co.recorder
+    acts = behave(co.state, ct, co.seed, co.block_size, day, co.acts)
+    co.seen = observe(co.state, ct, co.seed, co.block_size, day, acts, co.seen)
+    changes = score(
+        co.state, ct, day, acts, co.seen, co.queue, co.block_size, rec.denunciations[day]
+    )
+    joint = Records(0)
+    if shard.company_lists is not None:
+        listed, joint = company_list_phase(
+            co.state, ct, shard.state, shard.tables, shard.staff.representative,
+            shard.company_lists, shard.company_listings, changes, shard.seed, day,
+            rec.lists[day], shard.recorder.joint[day],
+        )  # fmt: skip
+        changes = Records.concat([changes, listed])
+    respond(co.state, ct, day, changes)
+    rec.record(co.state, ct, day, acts, co.seen, changes)
+    return joint

@@ -56,6 +56,7 @@ class Tables:
     lawful: B
     punished: float  # acceptance factor for negative acts of the recently sanctioned
     household_deterred: float  # the same for their household
+    coworkers_deterred: float  # the same for their co-workers
     memory_days: int  # NO_LIMIT when punishment has no lasting effect
     chilling: float
     seen: F64  # [behaviour, group, exposure 0..255] chance that an act is seen by some source
@@ -89,6 +90,7 @@ class Tables:
     den_true: float
     den_verify: float
     den_household: bool
+    den_coworker: bool
     den_width: int
 
     @property
@@ -116,8 +118,12 @@ def region_bounds(shares: list[float], size: int) -> npt.NDArray[np.int64]:
     return np.concatenate(([0], bounds))
 
 
-def build_tables(s: Scenario) -> Tables:
-    """Compile a validated scenario into arrays."""
+def build_tables(s: Scenario, *, stream: str = "") -> Tables:
+    """Compile a validated scenario into arrays.
+
+    ``stream`` prefixes the names of the random streams: companies (a
+    :func:`~carnet.scenario.company_view`) draw from streams of their own.
+    """
     pop = s.population
     G, R, K, S = len(pop.groups), len(pop.regions), len(s.behaviours), len(s.sources)
     groups = [g.name for g in pop.groups]
@@ -176,7 +182,8 @@ def build_tables(s: Scenario) -> Tables:
         return NO_LIMIT if days is None else int(days)
 
     def keys(prefix: str) -> U64:
-        return np.array([component_id(f"{prefix}/{b.name}") for b in s.behaviours], np.uint64)
+        names = [f"{stream}{prefix}/{b.name}" for b in s.behaviours]
+        return np.array([component_id(name) for name in names], np.uint64)
 
     return Tables(
         n_groups=G,
@@ -209,9 +216,10 @@ def build_tables(s: Scenario) -> Tables:
         lawful=np.array([b.kind == "lawful" for b in s.behaviours]),
         punished=s.responses.punished,
         household_deterred=s.responses.household,
+        coworkers_deterred=s.responses.coworkers,
         memory_days=(
             NO_LIMIT
-            if s.responses.punished == 1.0 and s.responses.household == 1.0
+            if s.responses.punished == s.responses.household == s.responses.coworkers == 1.0
             else s.responses.memory_days
         ),
         chilling=s.responses.chilling,
@@ -260,7 +268,8 @@ def _denunciations(s: Scenario) -> dict[str, Any]:
     d = s.denunciations
     if d is None:
         return {"den_behaviour": NO_LIMIT, "den_sanction": NO_LIMIT, "den_true": 0.0,
-                "den_verify": 0.0, "den_household": False, "den_width": 1}  # fmt: skip
+                "den_verify": 0.0, "den_household": False, "den_coworker": False,
+                "den_width": 1}  # fmt: skip
     index = {b.name: k for k, b in enumerate(s.behaviours)}
     return {
         "den_behaviour": index[d.behaviour],
@@ -268,6 +277,7 @@ def _denunciations(s: Scenario) -> dict[str, Any]:
         "den_true": d.true_probability,
         "den_verify": d.verify_probability,
         "den_household": d.target == "household",
+        "den_coworker": d.target == "coworker",
         "den_width": d.neighbourhood,
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from carnet.employers import Staff, employer_of
 from carnet.jit import kernel
 from carnet.population import AWARE, State
 from carnet.rng import stream_key, uniform
@@ -40,6 +41,11 @@ def _behave(
     until_household: npt.NDArray[np.uint16],
     punished: float,
     household_deterred: float,
+    coworkers_deterred: float,
+    until_staff: npt.NDArray[np.uint16],
+    staff_blocks: npt.NDArray[np.int64],
+    staff_start: npt.NDArray[np.int64],
+    per_block: int,
     chilling: float,
     seen: npt.NDArray[np.float64],
     exposure: npt.NDArray[np.uint8],
@@ -73,11 +79,15 @@ def _behave(
                 if negative[k]:
                     if responds:
                         p *= deter_aware[grade_of_points[points[c] + POINTS_OFFSET]]
-                        if len(until_self):  # recently punished, or someone in the household
+                        if len(until_self):  # recently punished, or a housemate or co-worker
                             if day < until_self[c]:
                                 p *= punished
                             elif day < until_household[c]:
                                 p *= household_deterred
+                            elif len(until_staff):
+                                e = employer_of(c, block_size, staff_blocks, staff_start, per_block)
+                                if e >= 0 and day < until_staff[e]:
+                                    p *= coworkers_deterred
                     else:
                         p *= deter_unaware
                 elif lawful[k] and responds and chilling > 0.0:
@@ -101,8 +111,21 @@ class Acts:
         self.n = 0
 
 
-def behave(state: State, t: Tables, seed: int, block_size: int, day: int, acts: Acts) -> Acts:
-    """Fill ``acts`` with today's acts of the shard; grow the buffer if it overflows."""
+def behave(
+    state: State,
+    t: Tables,
+    seed: int,
+    block_size: int,
+    day: int,
+    acts: Acts,
+    staff: Staff | None = None,
+) -> Acts:
+    """Fill ``acts`` with today's acts of the shard; grow the buffer if it overflows.
+
+    ``staff`` links citizens to their employers, for the deterrence of co-workers.
+    """
+    deter = staff is not None and t.coworkers_deterred != 1.0
+    staff = staff if deter and staff is not None else Staff.none()
     while True:
         n = _behave(
             state.points,
@@ -125,6 +148,11 @@ def behave(state: State, t: Tables, seed: int, block_size: int, day: int, acts: 
             state.until_household,
             t.punished,
             t.household_deterred,
+            t.coworkers_deterred,
+            staff.until,
+            staff.blocks,
+            staff.start,
+            staff.per_block,
             t.chilling,
             t.seen,
             state.exposure,

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from carnet.jit import kernel
 from carnet.phases.events import candidates
 from carnet.phases.lists import redlisted_grades
-from carnet.population import DISTRESSED, LISTED, MAX_CHILDREN, PANEL, State
+from carnet.population import DISTRESSED, JOINT, LISTED, MAX_CHILDREN, PANEL, State
 from carnet.rng import component_id, stream_key, uniform
 from carnet.scenario import Scenario
 from carnet.tables import POINTS_OFFSET, Tables
@@ -104,7 +104,7 @@ def _judge(
     worst_grade: npt.NDArray[np.int64],
     redlisted: npt.NDArray[np.bool_],
 ) -> int:  # pragma: no cover - compiled
-    if refuse_listed[gate] and flags & LISTED:
+    if refuse_listed[gate] and flags & (LISTED | JOINT):
         return REFUSED_BLACKLISTED
     if grade > worst_grade[gate] or (require_red[gate] and not redlisted[grade]):
         return REFUSED_GRADE

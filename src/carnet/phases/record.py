@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from carnet.jit import kernel
 from carnet.phases.behave import Acts
+from carnet.phases.company_lists import JOINT_COUNTS
 from carnet.phases.gates import APPROVED, OUTCOMES, REFUSED_CAPACITY, GateDay, SeatPool
 from carnet.phases.lending import COUNTS as LENDING_COUNTS
 from carnet.phases.lists import COUNTS as LIST_COUNTS
@@ -114,6 +115,7 @@ class Recorder:
         n_gates: int = 0,
         redlisted: npt.NDArray[np.bool_] | None = None,
         prices: npt.NDArray[np.float64] | None = None,
+        list_counts: int = len(LIST_COUNTS),
     ) -> None:
         G, K = t.n_groups, t.n_behaviours
         self.block_size = block_size
@@ -130,7 +132,8 @@ class Recorder:
         self.scored = np.zeros((days, G, K), dtype=np.int64)
         self.wrongful = np.zeros((days, G, K), dtype=np.int64)
         self.expired = np.zeros((days, G, K), dtype=np.int64)
-        self.lists = np.zeros((days, G, len(LIST_COUNTS)), dtype=np.int64)
+        self.lists = np.zeros((days, G, list_counts), dtype=np.int64)
+        self.joint = np.zeros((days, G, len(JOINT_COUNTS)), dtype=np.int64)
         self.red = np.zeros((days, G, 2), dtype=np.int64)  # redlist entries, exits
         self.appeals = np.zeros((days, G, len(APPEAL_COUNTS)), dtype=np.int64)
         self.denunciations = np.zeros((days, G, len(DENUNCIATION_COUNTS)), dtype=np.int64)
@@ -144,7 +147,7 @@ class Recorder:
     _ARRAYS = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
         "acts", "scored", "wrongful", "expired", "lists", "red", "gates", "appeals",
-        "denunciations", "lending",
+        "denunciations", "lending", "joint",
     )  # fmt: skip
 
     def snapshot(self) -> dict[str, npt.NDArray[Any]]:

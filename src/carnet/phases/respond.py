@@ -1,9 +1,10 @@
 """respond: what today's sanctions change in tomorrow's behaviour.
 
-A sanctioned citizen holds back from negative acts for ``memory_days``, and so, more weakly, does
-their household (calibration: "punish one, teach a hundred"). Deterrence by grade and the chilling
-of lawful acts need no state: behave reads them from today's points and from how watched a citizen
-is. Only citizens aware of the system respond, unless the scenario says otherwise.
+A sanctioned citizen holds back from negative acts for ``memory_days``, and so, more weakly, do
+their household and their co-workers (calibration: "punish one, teach a hundred"). Deterrence by
+grade and the chilling of lawful acts need no state: behave reads them from today's points and
+from how watched a citizen is. Only citizens aware of the system respond, unless the scenario
+says otherwise.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from carnet.employers import Staff, employer_of
 from carnet.jit import kernel
 from carnet.phases.score import ACT, Records
 from carnet.population import State
@@ -28,6 +30,11 @@ def _remember(
     household: npt.NDArray[np.uint8],
     until_self: npt.NDArray[np.uint16],
     until_household: npt.NDArray[np.uint16],
+    block_size: int,
+    until_staff: npt.NDArray[np.uint16],
+    staff_blocks: npt.NDArray[np.int64],
+    staff_start: npt.NDArray[np.int64],
+    per_block: int,
 ) -> None:  # pragma: no cover - compiled
     size = len(household)
     for j in range(n):
@@ -41,13 +48,27 @@ def _remember(
             if member != c and until_household[member] < until:
                 until_household[member] = until
             member += 1
+        if len(until_staff):
+            e = employer_of(c, block_size, staff_blocks, staff_start, per_block)
+            if e >= 0:
+                until_staff[e] = until  # the sanctioned one holds back as ``punished`` anyway
 
 
-def respond(state: State, t: Tables, day: int, changes: Records) -> None:
-    """Remember today's sanctions: the punished and their households hold back for a while."""
+def respond(
+    state: State,
+    t: Tables,
+    day: int,
+    changes: Records,
+    block_size: int = 1,
+    staff: Staff | None = None,
+) -> None:
+    """Remember today's sanctions: the punished, their households and co-workers hold back."""
     if t.memory_days < 0 or changes.n == 0:
         return
+    deter = staff is not None and t.coworkers_deterred != 1.0
+    staff = staff if deter and staff is not None else Staff.none()
     _remember(
         changes.citizen, changes.before, changes.after, changes.kind, changes.n,
         day + 1 + t.memory_days, state.household, state.until_self, state.until_household,
+        block_size, staff.until, staff.blocks, staff.start, staff.per_block,
     )  # fmt: skip

@@ -12,6 +12,7 @@ from collections import defaultdict
 import numpy as np
 import numpy.typing as npt
 
+from carnet.employers import Staff, coworker_of
 from carnet.jit import kernel
 from carnet.phases.behave import Acts
 from carnet.phases.observe import (
@@ -99,8 +100,17 @@ def _neighbour(
     household: npt.NDArray[np.uint8],
     width: int,
     same_household: bool,
+    coworker: bool,
+    staff_blocks: npt.NDArray[np.int64],
+    staff_start: npt.NDArray[np.int64],
+    staff_end: npt.NDArray[np.int64],
+    per_block: int,
 ) -> int:  # pragma: no cover - compiled
-    """Whom a report by ``c`` accuses: a household member, or a neighbour in the same block."""
+    """Whom a report by ``c`` accuses: a household member, a co-worker, or else a neighbour."""
+    if coworker:
+        other = coworker_of(c, u, block_size, staff_blocks, staff_start, staff_end, per_block)
+        if other >= 0:
+            return other
     if same_household:
         head = c - int(household[c])
         size = 1
@@ -204,6 +214,11 @@ def _score(
     den_true: float,
     den_verify: float,
     den_household: bool,
+    den_coworker: bool,
+    staff_blocks: npt.NDArray[np.int64],
+    staff_start: npt.NDArray[np.int64],
+    staff_end: npt.NDArray[np.int64],
+    per_block: int,
     den_width: int,
     den_counts: npt.NDArray[np.int64],
     c_citizen: npt.NDArray[np.int64],
@@ -238,7 +253,8 @@ def _score(
             # earns nothing, any other puts the accused on record.
             whom = side_uniform(o_branch[j], U_WHOM)
             accused = _neighbour(c, whom, first, block_size, len(points), household, den_width,
-                                 den_household)  # fmt: skip
+                                 den_household, den_coworker, staff_blocks, staff_start,
+                                 staff_end, per_block)  # fmt: skip
             report_true = side_uniform(o_branch[j], U_TRUE) < den_true
             if accused >= 0:
                 den_counts[group_of_profile[profile[accused]], 0] += 1
@@ -368,11 +384,14 @@ def score(
     queue: ExpiryQueue,
     block_size: int,
     denunciations: npt.NDArray[np.int64],
+    staff: Staff | None = None,
 ) -> Records:
     """Apply today's expiries and observations to the points; return every change.
 
-    ``denunciations`` ([group, DENUNCIATION_COUNTS]) receives today's reports, by accused group.
+    ``denunciations`` ([group, DENUNCIATION_COUNTS]) receives today's reports, by accused group;
+    ``staff`` links citizens to employers, for reports that accuse a co-worker.
     """
+    staff = staff if staff is not None and t.den_coworker else Staff.none()
     if day and day % 365 == 0:
         state.earned[:] = 0  # a new year: yearly caps start again
     due = queue.pop(day)
@@ -413,6 +432,11 @@ def score(
         t.den_true,
         t.den_verify,
         t.den_household,
+        t.den_coworker,
+        staff.blocks,
+        staff.start,
+        staff.end,
+        staff.per_block,
         t.den_width,
         denunciations,
         out.citizen,
