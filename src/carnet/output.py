@@ -124,8 +124,9 @@ class RunDirectory:
         # Built aside and renamed into place: a run directory always holds its scenario.
         tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent))
         try:
-            (tmp / LEDGER).mkdir()
-            (tmp / DECISIONS).mkdir()
+            kinds = PART_KINDS if scenario.companies is not None else (LEDGER, DECISIONS)
+            for kind in kinds:
+                (tmp / kind).mkdir()
             atomic_write(tmp / SCENARIO, to_yaml(scenario).encode("utf-8"))
             if path.exists():
                 shutil.rmtree(path)
@@ -215,7 +216,10 @@ class RunDirectory:
                     "lists it; this run cannot be resumed safely, start it again"
                 )
         for kind in PART_KINDS:
-            (self.path / kind).mkdir(exist_ok=True)
+            if kind != COMPANY_LEDGER:  # made at creation, only for runs with companies
+                (self.path / kind).mkdir(exist_ok=True)
+            if not (self.path / kind).is_dir():
+                continue
             for f in sorted((self.path / kind).iterdir()):
                 if f"{kind}/{f.name}" not in keep:
                     f.unlink()

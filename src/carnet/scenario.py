@@ -294,7 +294,9 @@ class Gate(Section):
     by_income: list[Multiplier] | None = Field(
         None, min_length=5, max_length=5, description="application rate by income quintile"
     )
-    refuse_blacklisted: bool = Field(False, description="blacklisted applicants are refused")
+    refuse_blacklisted: bool = Field(
+        False, description="blacklisted applicants are refused (jointly punished ones too)"
+    )
     require_redlist: bool = Field(False, description="only redlisted applicants pass")
     min_grade: GradeName | None = Field(None, description="applicants below this grade are refused")
     price_by_grade: dict[GradeName, Annotated[float, Field(ge=0.0, le=1000.0)]] = Field(
@@ -650,8 +652,15 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                     f"unknown grade {gate.min_grade!r}; known: {sorted(grade_names)}",
                 )
             )
-        if gate.refuse_blacklisted and bl is None:
-            errors.append((f"{where}.refuse_blacklisted", "the scenario has no lists.blacklist"))
+        company_bl = s.companies.blacklist if s.companies is not None else None
+        joint = company_bl is not None and company_bl.joint_punishment
+        if gate.refuse_blacklisted and bl is None and not joint:
+            errors.append(
+                (
+                    f"{where}.refuse_blacklisted",
+                    "the scenario has no lists.blacklist (nor companies' joint punishment)",
+                )
+            )
         if gate.require_redlist and s.lists.redlist is None:
             errors.append((f"{where}.require_redlist", "the scenario has no lists.redlist"))
 
