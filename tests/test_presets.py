@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import re
 
+import pyarrow.compute as pc
 import pytest
 import yaml
 
+import carnet
 from carnet.loading import load_scenario, preset_names, preset_text
 from carnet.scenario import Scenario
 
@@ -323,10 +325,33 @@ def test_china_has_the_national_blacklist_and_its_restrictions() -> None:
     assert all(g.min_grade is None and not g.price_by_grade for g in gates.values())
 
 
+def test_china_lists_companies_with_joint_punishment() -> None:
+    """3.6-3.10, 8.5: 40 agencies act on a company listing; 1.10: representatives are drawn in;
+    3.4: a company's unpaid judgments do not list its representative."""
+    s = load_scenario("china", population=400_000)
+    c = s.companies
+    assert c is not None and c.blacklist is not None
+    assert c.blacklist.agencies == 40 and c.blacklist.joint_punishment
+    assert "unpaid_judgment" not in c.blacklist.triggers
+    m = carnet.simulate(s, days=200).company_metrics
+    assert m is not None
+    entries = pc.sum(m["blacklist_entries"]).as_py()
+    assert entries > 20
+    assert pc.sum(m["joint_punishments"]).as_py() == entries
+    acting = pc.sum(m["agency_sanctions"]).as_py() / entries
+    assert abs(acting - 40 * 0.5) < 4 * math.sqrt(40 * 0.25 / entries)
+
+
 def test_china_copies_rongcheng_rules_behaviours_and_sources() -> None:
     city, nation = load_scenario("rongcheng"), load_scenario("china")
-    for part in ("behaviours", "sources", "rules", "grades", "responses", "appeals"):
+    for part in ("behaviours", "rules", "grades", "responses", "appeals"):
         assert getattr(nation, part) == getattr(city, part), part
+    # The nation adds the two sources that watch its companies.
+    assert nation.sources[: len(city.sources)] == city.sources
+    assert [src.name for src in nation.sources[len(city.sources) :]] == [
+        "tax_office",
+        "market_inspectors",
+    ]
     assert [g.name for g in nation.population.groups] == [g.name for g in city.population.groups]
     assert nation.population.start_points == city.population.start_points
 

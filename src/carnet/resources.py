@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from carnet.employers import company_count, company_scenario
 from carnet.errors import RunError
 from carnet.population import panel_probability
 from carnet.scenario import Scenario
@@ -21,6 +22,7 @@ ACT_BYTES = 10 + 11 + 2 * 26  # acts, observations, and changes (two copies whil
 LEDGER_ROW_BYTES = 2 * 30  # Arrow row, and its numpy columns while the part is cut
 PENDING_BYTES = 26  # a restoration waiting for its day
 DECISION_ROW_BYTES = 2 * 24  # a panel decision: Arrow row, and numpy columns while cut
+STAFF_BYTES = 3 * 8 + 2  # a company's employee places, representative, co-workers' memory
 
 
 def predict_bytes(s: Scenario) -> int:
@@ -37,7 +39,7 @@ def predict_bytes(s: Scenario) -> int:
     )
     lifetime = s.rules.lifetime_days or 0
     r = s.responses
-    remembers = r.punished < 1.0 or r.household < 1.0
+    remembers = r.punished < 1.0 or r.household < 1.0 or r.coworkers < 1.0
     state = n * (STATE_BYTES + EARNED_BYTES * capped + (MEMORY_BYTES if remembers else 0))
     buffers = int(1.25 * n * acts_per_citizen_day * ACT_BYTES)
     pending = int(n * seen_per_citizen_day * min(lifetime, days) * PENDING_BYTES)
@@ -52,7 +54,12 @@ def predict_bytes(s: Scenario) -> int:
     groups, grades, k = len(s.population.groups), len(s.grades), len(s.behaviours)
     metrics = days * groups * (grades + 2 + 6 * k + len(s.sources) + 24) * 8 * 3
     metrics += days * len(s.gates) * 4 * groups * grades * 8 * 3  # gate counts, per shard
-    return FIXED_BYTES + state + buffers + pending + ledger + population + metrics + decisions
+    total = FIXED_BYTES + state + buffers + pending + ledger + population + metrics + decisions
+    if s.companies is not None:
+        # Companies are a population of their own, plus their links to employees.
+        companies = predict_bytes(company_scenario(s)) - FIXED_BYTES
+        total += companies + company_count(s) * STAFF_BYTES
+    return total
 
 
 def available_bytes() -> int | None:
