@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from itertools import pairwise
 from pathlib import Path
@@ -11,11 +12,11 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario, same_files
+from conftest import base_scenario, run_script, same_files
 
 import carnet
 from carnet.employers import company_count, employed_in
-from carnet.errors import ScenarioError
+from carnet.errors import CarnetError, ScenarioError
 from carnet.runner import resume, run_to_directory
 
 Z = 4.0
@@ -301,3 +302,32 @@ def test_errors_in_companies_name_their_path(change: Any, path: str, message: st
     with pytest.raises(ScenarioError) as caught:
         carnet.load_scenario(doc)
     assert any(p == path and message in m for p, m in caught.value.problems), caught.value.render()
+
+
+def test_company_dossiers_on_the_command_line(tmp_path: Path) -> None:
+    doc = with_companies()
+    doc["run"]["days"] = 60
+    run = run_to_directory(carnet.load_scenario(doc), tmp_path / "run").path
+    result = carnet.Result.load(run)
+    led = result.company_ledger
+    listed = led.filter(pc.equal(led["kind"], "listing")).to_pylist()[0]
+    shown = run_script("dossier", str(run), str(listed["company"]), "--company")
+    assert shown.code == 0, shown.text
+    assert f"Company {listed['company']}" in shown.text
+    assert "blacklisted for a serious violation" in shown.text
+    rep = result.company_dossier(listed["company"]).attributes["representative"]
+    assert isinstance(rep, int)
+    theirs = run_script("dossier", str(run), str(rep))
+    assert theirs.code == 0 and "listed with the company they represent" in theirs.text
+    assert re.search(rf"employer\s+│\s+{listed['company']}\s", theirs.text)
+    missing = run_script("dossier", str(run), "99999", "--company")
+    assert missing.code == 2 and "company 99999 is not in the panel" in missing.stderr
+    assert "Traceback" not in missing.text
+
+
+def test_a_run_without_companies_says_so() -> None:
+    plain = carnet.simulate(base_scenario(days=5))
+    assert plain.companies is None and plain.company_ledger is None
+    assert "employer" not in plain.population.column_names
+    with pytest.raises(CarnetError, match="this run has no companies"):
+        plain.company_dossier(0)

@@ -466,10 +466,22 @@ def verify(
 # --- dossier -------------------------------------------------------------------------------------
 
 
-def _truth(row: dict[str, Any], citizen: int) -> tuple[str, str]:
+def _truth(row: dict[str, Any], citizen: int, entity: str = "citizen") -> tuple[str, str]:
     """What really happened behind a ledger row, in words, and the style to show it in."""
     if row.get("kind") == "expiry":
         return "record expired, points restored", "dim"
+    if row.get("source") == "joint_punishment":
+        if row.get("kind") == "delisting":
+            return "the company they represent left its blacklist, points restored", "dim"
+        if row.get("truly_done"):
+            return "listed with the company they represent, for the company's violation", "bold"
+        return "listed with their company, for a violation the company did NOT commit", "bold red"
+    if row.get("source") == "agencies":
+        if row.get("kind") == "delisting":
+            return "left the company blacklist, points restored", "dim"
+        if row.get("truly_done"):
+            return "blacklisted for a serious violation; each acting agency took points", "bold"
+        return "blacklisted for a violation it did NOT commit", "bold red"
     if row.get("kind") == "listing":
         return "blacklisted after a court judgment it owed", "bold"
     if row.get("kind") == "delisting":
@@ -484,7 +496,7 @@ def _truth(row: dict[str, Any], citizen: int) -> tuple[str, str]:
         return "did it", ""
     actor = row.get("true_actor")
     if isinstance(actor, int) and actor >= 0 and actor != citizen:
-        return f"did NOT do it — done by citizen {actor}", "bold red"
+        return f"did NOT do it — done by {entity} {actor}", "bold red"
     return "did NOT do it — it never happened", "bold red"
 
 
@@ -497,7 +509,10 @@ def _print_dossier(dossier: Dossier) -> None:
     from rich.text import Text
 
     out = _console()
-    about = Table(title=f"Citizen {dossier.citizen}", title_justify="left", show_header=False)
+    who = dossier.entity
+    about = Table(
+        title=f"{who.capitalize()} {dossier.citizen}", title_justify="left", show_header=False
+    )
     about.add_column("attribute", style="bold")
     about.add_column("value")
     for key, value in dossier.attributes.items():
@@ -514,7 +529,7 @@ def _print_dossier(dossier: Dossier) -> None:
         timeline.add_column("truth")
         wrongful = 0
         for row in dossier.rows:
-            truth, style = _truth(row, dossier.citizen)
+            truth, style = _truth(row, dossier.citizen, who)
             wrongful += style == "bold red"
             timeline.add_row(
                 _value(row.get("day", "")),
@@ -526,27 +541,27 @@ def _print_dossier(dossier: Dossier) -> None:
             )
         out.print(timeline)
         out.print(
-            f"{len(dossier.rows)} entries; {wrongful} of them for acts this citizen did not do.",
+            f"{len(dossier.rows)} entries; {wrongful} of them for acts this {who} did not do.",
             markup=False,
         )
     else:
-        out.print("The system recorded nothing about this citizen.", markup=False)
+        out.print(f"The system recorded nothing about this {who}.", markup=False)
 
     if dossier.blamed_on_others:
-        others = Table(title="Acts this citizen did, pinned on others", title_justify="left")
+        others = Table(title=f"Acts this {who} did, pinned on others", title_justify="left")
         others.add_column("day", justify="right")
         others.add_column("behaviour", no_wrap=True)
         others.add_column("source", no_wrap=True)
         others.add_column("points", justify="right")
         others.add_column("recorded against", justify="right")
         for row in dossier.blamed_on_others:
-            blamed = row.get("citizen")
+            blamed = row.get(who)
             others.add_row(
                 _value(row.get("day", "")),
                 _value(row.get("behaviour", "")),
                 _value(row.get("source") or ""),
                 _signed(row.get("points")),
-                "" if blamed is None else f"citizen {blamed}",
+                "" if blamed is None else f"{who} {blamed}",
             )
         out.print(others)
 
@@ -575,12 +590,16 @@ def dossier(
     citizen: Annotated[
         int, typer.Argument(min=0, metavar="CITIZEN", help="Citizen number (in the panel).")
     ],
+    company: Annotated[
+        bool, typer.Option("--company", help="CITIZEN is a company number: show its file.")
+    ] = False,
 ) -> None:
     """Show everything the system recorded about one citizen, next to what really happened."""
     with _reported(f"reading {run_dir}", exit_code=EXIT_INPUT):
         from carnet.result import Result
 
-        found = Result.load(run_dir).dossier(citizen)
+        result = Result.load(run_dir)
+        found = result.company_dossier(citizen) if company else result.dossier(citizen)
     _print_dossier(found)
 
 

@@ -79,6 +79,24 @@ class Dossier:
     rows: list[dict[str, Any]]
     blamed_on_others: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)  # at the gates, in day order
+    entity: str = "citizen"  # or "company": ``citizen`` then holds the company's id
+
+
+def _dossier(entity: str, who: int, panel: pa.Table, ledger: pa.Table, where: str) -> Dossier:
+    row = panel.filter(pc.equal(panel[entity], who))
+    if row.num_rows == 0:
+        raise CarnetError(
+            f"{entity} {who} is not in the panel of this run "
+            f"({panel.num_rows} {entity}s are; see {where})".replace("companys", "companies")
+        )
+    attributes = {k: v[0] for k, v in row.to_pydict().items()}
+    mine = ledger.filter(pc.equal(ledger[entity], who))
+    others = ledger.filter(
+        pc.and_(pc.equal(ledger["true_actor"], who), pc.not_equal(ledger[entity], who))
+    )
+    # An entity's rows all sit in one block, which the ledger keeps in day order.
+    blamed = others.filter(pc.equal(others["kind"], "act"))
+    return Dossier(who, attributes, mine.to_pylist(), blamed.to_pylist(), entity=entity)
 
 
 @dataclass
@@ -148,26 +166,18 @@ class Result:
 
     def dossier(self, citizen: int) -> Dossier:
         """One citizen's file: attributes, every recorded change, and acts blamed on others."""
-        pop = self.population.filter(pc.equal(self.population["citizen"], citizen))
-        if pop.num_rows == 0:
-            raise CarnetError(
-                f"citizen {citizen} is not in the panel of this run "
-                f"({self.population.num_rows} citizens are; see population.parquet)"
-            )
-        attributes = {k: v[0] for k, v in pop.to_pydict().items()}
-        ledger = self.ledger
-        mine = ledger.filter(pc.equal(ledger["citizen"], citizen))
-        others = ledger.filter(
-            pc.and_(
-                pc.equal(ledger["true_actor"], citizen), pc.not_equal(ledger["citizen"], citizen)
-            )
-        )
-
-        # A citizen's rows all sit in one block, which the ledger keeps in day order.
-        blamed = others.filter(pc.equal(others["kind"], "act"))
+        found = _dossier("citizen", citizen, self.population, self.ledger, "population.parquet")
         table = self.decisions
-        decisions = table.filter(pc.equal(table["citizen"], citizen)).to_pylist()
-        return Dossier(citizen, attributes, mine.to_pylist(), blamed.to_pylist(), decisions)
+        found.decisions = table.filter(pc.equal(table["citizen"], citizen)).to_pylist()
+        return found
+
+    def company_dossier(self, company: int) -> Dossier:
+        """One company's file, like a citizen's (no decisions: companies apply at no gate)."""
+        if self.companies is None or self.company_ledger is None:
+            raise CarnetError("this run has no companies (the scenario has no `companies` section)")
+        return _dossier(
+            "company", company, self.companies, self.company_ledger, "companies.parquet"
+        )
 
     def summary(self) -> Summary:
         """Grade shares by group, sanctions and how many were wrongful, data collected."""
@@ -212,6 +222,20 @@ class Result:
                     column_total(f"{prefix}exits"),
                     sum(last[stock]),
                 )
+        cm = self.company_metrics
+        if cm is not None and "blacklisted" in cm.column_names:
+            end = cm.filter(pc.equal(cm["day"], s.run.days - 1))
+            lists["company blacklist"] = (
+                int(pc.sum(cm["blacklist_entries"]).as_py() or 0),
+                int(pc.sum(cm["blacklist_exits"]).as_py() or 0),
+                int(pc.sum(end["blacklisted"]).as_py() or 0),
+            )
+        if "jointly_listed" in m.column_names:  # representatives listed with their company
+            lists["joint punishment (representatives)"] = (
+                column_total("joint_punishments"),
+                column_total("joint_releases"),
+                sum(last["jointly_listed"]),
+            )
         decisions: dict[str, dict[str, int]] = {g.name: {} for g in s.gates}
         if self.gates is not None:
             for row in (
