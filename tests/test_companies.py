@@ -331,3 +331,14 @@ def test_a_run_without_companies_says_so() -> None:
     assert "employer" not in plain.population.column_names
     with pytest.raises(CarnetError, match="this run has no companies"):
         plain.company_dossier(0)
+
+
+def test_common_random_numbers_when_company_points_differ() -> None:
+    a, b = with_companies(), with_companies(points_per_agency=-9, representative_points=-200)
+    b["companies"]["rules"]["points"]["tax_arrears"] = -70
+    ma, mb = carnet.simulate(a).company_metrics, carnet.simulate(b).company_metrics
+    assert ma is not None and mb is not None
+    for name in ma.column_names:
+        if name.startswith("acts_") or name in ("blacklist_entries", "blacklist_exits"):
+            assert ma[name].equals(mb[name]), name
+    assert not ma["points_sum"].equals(mb["points_sum"])
