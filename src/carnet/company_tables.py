@@ -17,7 +17,15 @@ import pyarrow as pa
 
 from carnet.employers import Staff, employers
 from carnet.metrics import metrics_table
-from carnet.phases.company_lists import COUNTS, ENTRIES, EXITS, JOINT_IN, JOINT_OUT
+from carnet.phases.company_lists import (
+    COUNTS,
+    ENTRIES,
+    EXITS,
+    JOINT_IN,
+    JOINT_OUT,
+    WRONG_IN,
+    WRONG_OUT,
+)
 from carnet.phases.record import ledger_table
 from carnet.population import PANEL
 from carnet.result import population_table
@@ -73,8 +81,12 @@ def company_tables(s: Scenario, rules: Rules, shards: Sequence[Shard]) -> tuple[
         days, G = counts.shape[:2]
         for i, name in enumerate(COUNTS):
             metrics = metrics.append_column(name, pa.array(counts[:, :, i].reshape(days * G)))
-        for name, (into, out) in {"blacklisted": (ENTRIES, EXITS),
-                                  "jointly_listed": (JOINT_IN, JOINT_OUT)}.items():  # fmt: skip
+        stocks = {
+            "blacklisted": (ENTRIES, EXITS),
+            "jointly_listed": (JOINT_IN, JOINT_OUT),
+            "wrongfully_blacklisted": (WRONG_IN, WRONG_OUT),
+        }
+        for name, (into, out) in stocks.items():
             stock = np.cumsum(counts[:, :, into] - counts[:, :, out], axis=0)
             metrics = metrics.append_column(name, pa.array(stock.reshape(days * G)))
     return _renamed(population), _renamed(metrics)

@@ -107,6 +107,9 @@ def metrics_table(
         for i, name in enumerate(JOINT_COUNTS):
             columns[name] = flat(joint[:, :, i])
         columns["jointly_listed"] = flat(np.cumsum(joint[:, :, 0] - joint[:, :, 1], axis=0))
+        columns["jointly_listed_wrongfully"] = flat(
+            np.cumsum(joint[:, :, 2] - joint[:, :, 3], axis=0)
+        )
     if s.lists.redlist is not None:
         red = total("red")
         columns["redlist_entries"] = flat(red[:, :, 0])
@@ -122,8 +125,16 @@ def ledger_names(s: Scenario) -> tuple[list[str], list[str]]:
 
 
 def gates_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:
-    """Every decision counted by day, gate, outcome, group and grade (rows with a count only)."""
+    """Every decision counted by day, gate, outcome, group and grade (rows with a count only).
+
+    ``wrongful`` counts the refusals among them that would have been approvals had only true
+    records counted (wrongful deductions undone, listings for violations that never happened
+    lifted); refusals for lack of capacity are not judged.
+    """
     counts: npt.NDArray[np.int64] = np.sum([r.gates for r in recorders], axis=0, dtype=np.int64)
+    wrongful: npt.NDArray[np.int64] = np.sum(
+        [r.gates_wrongful for r in recorders], axis=0, dtype=np.int64
+    )
     day, gate, outcome, group, grade = np.nonzero(counts)
     groups = [g.name for g in s.population.groups]
 
@@ -135,6 +146,7 @@ def gates_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:
             "group": dictionary(group, groups),
             "grade": dictionary(grade, [g.name for g in s.grades]),
             "count": pa.array(counts[day, gate, outcome, group, grade], pa.int64()),
+            "wrongful": pa.array(wrongful[day, gate, outcome, group, grade], pa.int64()),
         }
     )
 
@@ -151,6 +163,7 @@ def decisions_table(s: Scenario, cols: dict[str, npt.NDArray[Any]]) -> pa.Table:
             "outcome": dictionary(cols["outcome"][order], list(GATE_OUTCOMES)),
             "grade": dictionary(cols["grade"][order], [g.name for g in s.grades]),
             "price": pa.array(cols["price"][order], pa.float32()),
+            "wrongful": pa.array(cols["wrongful"][order], pa.bool_()),
         }
     )
 
@@ -160,6 +173,7 @@ def empty_decisions(s: Scenario) -> pa.Table:
     cols: dict[str, npt.NDArray[Any]] = {
         name: np.empty(0, dtype)
         for name, dtype in (("day", np.int32), ("citizen", np.int64), ("gate", np.int8),
-                            ("outcome", np.int8), ("grade", np.int8), ("price", np.float32))
+                            ("outcome", np.int8), ("grade", np.int8), ("price", np.float32),
+                            ("wrongful", np.bool_))
     }  # fmt: skip
     return decisions_table(s, cols)

@@ -22,6 +22,9 @@ DISTRESSED = np.uint8(4)  # in financial distress: may be sued
 LISTED = np.uint8(8)  # on the blacklist of judgment defaulters
 PUBLISHED = np.uint8(16)  # listed, and the name published
 JOINT = np.uint8(32)  # listed with the company they represent (joint punishment)
+# The listing (a company's, or a representative's joint listing) rests on a violation that did not
+# happen or was another's: known to carnet, not to the system.
+WRONGFUL = np.uint8(64)
 MAX_CHILDREN = 8
 
 
@@ -33,7 +36,7 @@ class State:
     points: npt.NDArray[np.int16]
     profile: npt.NDArray[np.uint16]
     exposure: npt.NDArray[np.uint8]  # digital exposure, 0..255
-    flags: npt.NDArray[np.uint8]  # AWARE | PANEL | DISTRESSED | LISTED | PUBLISHED | JOINT
+    flags: npt.NDArray[np.uint8]  # AWARE, PANEL, DISTRESSED, LISTED, PUBLISHED, JOINT, WRONGFUL
     earned: npt.NDArray[np.int16]  # [capped rule, citizen] points awarded this year
     household: npt.NDArray[np.uint8]  # how many places after the household's head, 0 for heads
     children: npt.NDArray[np.uint8]  # school-age children of the household, kept by its head
@@ -41,6 +44,10 @@ class State:
     # hold back (empty arrays when punishment has no lasting effect).
     until_self: npt.NDArray[np.uint16]
     until_household: npt.NDArray[np.uint16]
+    # Net points that wrongful records hold against (or for) each citizen now: points minus this is
+    # what the citizen's record would say if only true records counted (empty without gates, its
+    # only reader).
+    wrongful: npt.NDArray[np.int16]
 
     @property
     def size(self) -> int:
@@ -49,7 +56,7 @@ class State:
 
     ARRAYS = (
         "points", "profile", "exposure", "flags", "earned", "household", "children",
-        "until_self", "until_household",
+        "until_self", "until_household", "wrongful",
     )  # fmt: skip
 
     def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
@@ -214,6 +221,7 @@ def synthesise(
         children=children,
         until_self=np.zeros(n if t.memory_days >= 0 else 0, dtype=np.uint16),
         until_household=np.zeros(n if t.memory_days >= 0 else 0, dtype=np.uint16),
+        wrongful=np.zeros(n if s.gates else 0, dtype=np.int16),
     )
 
 

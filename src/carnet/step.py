@@ -10,7 +10,7 @@ from carnet.employers import Staff
 from carnet.phases.behave import Acts, behave
 from carnet.phases.company_lists import CompanyListings, CompanyListRules, company_list_phase
 from carnet.phases.events import DueQueue
-from carnet.phases.gates import GateDay, GateRules, gate_phase
+from carnet.phases.gates import GateDay, GateRules, gate_phase, hold_wrongful
 from carnet.phases.lending import LendingRules, settle_loans
 from carnet.phases.lists import ListRules, ListState, distress_from, list_phase
 from carnet.phases.observe import Observations, observe
@@ -86,10 +86,12 @@ def step(shard: Shard, day: int) -> None:
                 "default",
             )
     if shard.gate_rules is not None:
+        hold_wrongful(state, changes)  # the gates' view of what a truthful record would say
         loan_gate = shard.lending.gate if shard.lending is not None else -1
         today = gate_phase(
-            state, t, shard.gate_rules, shard.seed, shard.block_size, day, rec.gates[day], loan_gate
-        )
+            state, t, shard.gate_rules, shard.seed, shard.block_size, day, rec.gates[day],
+            rec.gates_wrongful[day], loan_gate,
+        )  # fmt: skip
         shard.today = today
         if lists is not None:
             refused = np.concatenate([np.empty(0, np.int64), *today.distressed])

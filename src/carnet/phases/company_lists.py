@@ -6,7 +6,8 @@ list acts on the listing with a probability, as an independent sanction channel,
 points; with joint punishment the company's legal representative is listed too (the JOINT flag),
 loses points, and is refused wherever blacklisted citizens are. Everything comes back when the
 listing ends: at its term, or earlier at the exit hazard. The truth of the violation is kept on
-every row, the representative's included: joint punishment sanctions someone for a company's act.
+every row, the representative's included (joint punishment sanctions someone for a company's act),
+and in the WRONGFUL flag while a listing rests on a violation that never happened.
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ from carnet.jit import kernel
 from carnet.phases.events import DueQueue
 from carnet.phases.lists import DELISTING, LISTING
 from carnet.phases.score import ACT, Records
-from carnet.population import JOINT, LISTED, State
+from carnet.population import JOINT, LISTED, WRONGFUL, State
 from carnet.rng import component_id, side_uniform, stream_key, uniform
 from carnet.scenario import Scenario
 from carnet.tables import Tables
 
 #: Daily counts by sector: the company metrics that this phase feeds.
 COUNTS = ("blacklist_entries", "blacklist_exits", "agency_sanctions", "joint_punishments",
-          "joint_releases")  # fmt: skip
-ENTRIES, EXITS, AGENCY_SANCTIONS, JOINT_IN, JOINT_OUT = range(5)
-#: Daily counts by citizen group: representatives punished for their company, and released.
-JOINT_COUNTS = ("joint_punishments", "joint_releases")
+          "joint_releases", "wrongful_entries", "wrongful_exits")  # fmt: skip
+ENTRIES, EXITS, AGENCY_SANCTIONS, JOINT_IN, JOINT_OUT, WRONG_IN, WRONG_OUT = range(7)
+#: Daily counts by citizen group: representatives punished for their company, and released; and
+#: those of them punished for a violation their company did not commit.
+JOINT_COUNTS = ("joint_punishments", "joint_releases", "joint_wrongful", "joint_wrongful_releases")
 
 I64 = npt.NDArray[np.int64]
 
@@ -97,14 +99,20 @@ def _end(
     group: npt.NDArray[np.uint8],
     counts: I64,
     column: int,
+    wrong_column: int,
     c_citizen: I64,
     c_before: npt.NDArray[np.int16],
     c_after: npt.NDArray[np.int16],
+    c_truly: npt.NDArray[np.bool_],
 ) -> None:  # pragma: no cover - compiled
     for j in range(len(leave)):
         c = leave[j]
-        flags[c] &= ~bit
+        wrongful = flags[c] & WRONGFUL
+        c_truly[j] = not wrongful  # the end of a listing keeps the truth of its start
+        flags[c] &= ~(bit | WRONGFUL)
         counts[group[c], column] += 1
+        if wrongful:
+            counts[group[c], wrong_column] += 1
         before = int(points[c])
         after = min(max(before - int(amount[j]), floor), ceiling)
         points[c] = after
@@ -165,6 +173,9 @@ def _begin(
         flags[e] |= LISTED
         g = sector[e]
         counts[g, ENTRIES] += 1
+        if not truly[j]:
+            flags[e] |= WRONGFUL
+            counts[g, WRONG_IN] += 1
         days = term_days
         if exit_rate > 0.0:
             days = min(days, 1 + int(-np.log1p(-side_uniform(state, 1)) / exit_rate))
@@ -184,6 +195,9 @@ def _begin(
             r = representative[e]
             c_flags[r] |= JOINT
             joint_counts[c_group[r], 0] += 1
+            if not truly[j]:
+                c_flags[r] |= WRONGFUL
+                joint_counts[c_group[r], 2] += 1
             counts[g, JOINT_IN] += 1
             before = int(c_points[r])
             after = min(max(before + representative_points, c_floor), c_ceiling)
@@ -219,11 +233,11 @@ def company_list_phase(
     ended, freed = Records(len(leave)), Records(len(released))
     _end(
         leave, amount, companies.flags, companies.points, LISTED, ct.floor, ct.ceiling, sector,
-        counts, EXITS, ended.citizen, ended.before, ended.after,
+        counts, EXITS, WRONG_OUT, ended.citizen, ended.before, ended.after, ended.truly_done,
     )  # fmt: skip
     _end(
         released, released_amount, citizens.flags, citizens.points, JOINT, t.floor, t.ceiling,
-        group, joint_counts, 1, freed.citizen, freed.before, freed.after,
+        group, joint_counts, 1, 3, freed.citizen, freed.before, freed.after, freed.truly_done,
     )  # fmt: skip
     if rules.joint:
         # Representatives leave with their company: count them by the company's sector too.
@@ -266,12 +280,10 @@ def company_list_phase(
 
 
 def _label(rows: Records, n: int, kind: int, behaviour: int, source: int) -> Records:
-    """Fill in the reason of list rows (truth defaults to a real violation for ends)."""
+    """Fill in the reason of list rows."""
     rows.n = n
     rows.behaviour[:n] = behaviour
     rows.source[:n] = source
     rows.kind[:n] = kind
-    if kind == DELISTING:
-        rows.truly_done[:n] = True
     rows.appeal[:n] = 0
     return rows.head(n)

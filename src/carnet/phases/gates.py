@@ -19,7 +19,8 @@ import numpy.typing as npt
 from carnet.jit import kernel
 from carnet.phases.events import candidates
 from carnet.phases.lists import redlisted_grades
-from carnet.population import DISTRESSED, JOINT, LISTED, MAX_CHILDREN, PANEL, State
+from carnet.phases.score import Records
+from carnet.population import DISTRESSED, JOINT, LISTED, MAX_CHILDREN, PANEL, WRONGFUL, State
 from carnet.rng import component_id, stream_key, uniform
 from carnet.scenario import Scenario
 from carnet.tables import POINTS_OFFSET, Tables
@@ -111,6 +112,58 @@ def _judge(
     return APPROVED
 
 
+@kernel(inline=True)
+def _wrongly_refused(
+    gate: int,
+    c: int,
+    outcome: int,
+    points: npt.NDArray[np.int16],
+    flags: npt.NDArray[np.uint8],
+    wrongful: npt.NDArray[np.int16],
+    grade_of_points: npt.NDArray[np.uint8],
+    refuse_listed: npt.NDArray[np.bool_],
+    require_red: npt.NDArray[np.bool_],
+    worst_grade: npt.NDArray[np.int64],
+    redlisted: npt.NDArray[np.bool_],
+) -> bool:  # pragma: no cover - compiled
+    """Whether a refusal would have been an approval had only true records counted."""
+    if outcome in (APPROVED, REFUSED_CAPACITY):
+        return False
+    f = flags[c]
+    if f & WRONGFUL:  # listed with a company for a violation it did not commit
+        f &= ~(JOINT | WRONGFUL)
+    true_points = min(max(int(points[c]) - int(wrongful[c]), -32768), 32767)
+    grade = int(grade_of_points[true_points + POINTS_OFFSET])
+    return _judge(gate, f, grade, refuse_listed, require_red, worst_grade, redlisted) == APPROVED
+
+
+@kernel()
+def _carry(
+    citizen: I64,
+    before: npt.NDArray[np.int16],
+    after: npt.NDArray[np.int16],
+    truly: npt.NDArray[np.bool_],
+    n: int,
+    wrongful: npt.NDArray[np.int16],
+) -> None:  # pragma: no cover - compiled
+    for j in range(n):
+        if not truly[j]:
+            wrongful[citizen[j]] += after[j] - before[j]
+
+
+def hold_wrongful(state: State, changes: Records) -> None:
+    """Add today's point changes that rest on untrue records to each citizen's wrongful balance.
+
+    A wrongful record's expiry, won appeal or release carries its truth, so it takes back what the
+    record added; the balance is what a truthful record would differ by, for the gates to judge.
+    """
+    if len(state.wrongful) and changes.n:
+        _carry(
+            changes.citizen, changes.before, changes.after, changes.truly_done, changes.n,
+            state.wrongful,
+        )  # fmt: skip
+
+
 @kernel()
 def _decide(
     gate: int,
@@ -132,10 +185,13 @@ def _decide(
     income_up: float,
     distress_refused: float,
     is_loan: bool,
+    wrongful: npt.NDArray[np.int16],
     counts: I64,
+    wrong_counts: I64,
     out_citizen: I64,
     out_outcome: I64,
     out_grade: I64,
+    out_wrong: I64,
     out_distressed: I64,
     out_loan: I64,
     out_loan_points: I64,
@@ -150,9 +206,15 @@ def _decide(
             continue
         grade = int(grade_of_points[points[c] + POINTS_OFFSET])
         outcome = _judge(gate, flags[c], grade, refuse_listed, require_red, worst_grade, redlisted)
-        counts[gate, outcome, group_of_profile[profile[c]], grade] += 1
+        g = group_of_profile[profile[c]]
+        counts[gate, outcome, g, grade] += 1
+        wrong = _wrongly_refused(gate, c, outcome, points, flags, wrongful, grade_of_points,
+                                 refuse_listed, require_red, worst_grade, redlisted)  # fmt: skip
+        if wrong:
+            wrong_counts[gate, outcome, g, grade] += 1
         if flags[c] & PANEL:
             out_citizen[n], out_outcome[n], out_grade[n] = c, outcome, grade
+            out_wrong[n] = wrong
             n += 1
         # Feedback: a job may lift the income class; a refusal may bring financial distress.
         if outcome == APPROVED:
@@ -188,10 +250,13 @@ def _seat_applications(
     require_red: npt.NDArray[np.bool_],
     worst_grade: npt.NDArray[np.int64],
     redlisted: npt.NDArray[np.bool_],
+    wrongful: npt.NDArray[np.int16],
     counts: I64,
+    wrong_counts: I64,
     out_citizen: I64,
     out_outcome: I64,
     out_grade: I64,
+    out_wrong: I64,
     out_region: I64,
     out_lottery: F64,
 ) -> int:  # pragma: no cover - compiled
@@ -210,9 +275,17 @@ def _seat_applications(
             outcome = _judge(
                 gate, flags[c], grade, refuse_listed, require_red, worst_grade, redlisted
             )
+            wrong = _wrongly_refused(
+                gate, c, outcome, points, flags, wrongful, grade_of_points, refuse_listed,
+                require_red, worst_grade, redlisted,
+            )  # fmt: skip
             if outcome != APPROVED:
-                counts[gate, outcome, group_of_profile[profile[c]], grade] += 1
+                g = group_of_profile[profile[c]]
+                counts[gate, outcome, g, grade] += 1
+                if wrong:
+                    wrong_counts[gate, outcome, g, grade] += 1
             out_citizen[n], out_outcome[n], out_grade[n] = c, outcome, grade
+            out_wrong[n] = wrong
             out_region[n], out_lottery[n] = region_of_profile[profile[c]], lottery
             n += 1
     return n
@@ -239,11 +312,13 @@ class GateDay:
     gate: list[I64] = field(default_factory=list)
     outcome: list[I64] = field(default_factory=list)
     grade: list[I64] = field(default_factory=list)
+    wrongful: list[I64] = field(default_factory=list)  # 1 for refusals that true records undo
     pools: list[SeatPool] = field(default_factory=list)
 
-    def add(self, gate: int, citizen: I64, outcome: I64, grade: I64) -> None:
+    def add(self, gate: int, citizen: I64, outcome: I64, grade: I64, wrongful: I64) -> None:
         """Keep the panel's decisions."""
         self.citizen.append(citizen)
+        self.wrongful.append(wrongful)
         self.gate.append(np.full(len(citizen), gate, np.int64))
         self.outcome.append(outcome)
         self.grade.append(grade)
@@ -257,15 +332,22 @@ def gate_phase(
     block_size: int,
     day: int,
     counts: I64,
+    wrong_counts: I64,
     loan_gate: int = -1,
 ) -> GateDay:
-    """Decide today's applications at every gate; pool seat applications on allocation days."""
+    """Decide today's applications at every gate; pool seat applications on allocation days.
+
+    ``counts`` ([gate, outcome, group, grade]) receives every decision, and ``wrong_counts`` the
+    refusals that would have been approvals had only true records counted.
+    """
     out = GateDay()
     for gate in range(len(rules.names)):
         if rules.seats[gate] >= 0:
             if day % 365 == rules.allocation_day[gate]:
                 out.pools.append(
-                    _seat_pool(state, t, rules, seed, block_size, day, gate, counts, out)
+                    _seat_pool(
+                        state, t, rules, seed, block_size, day, gate, counts, wrong_counts, out
+                    )
                 )
             continue
         applicant, u = candidates(
@@ -273,17 +355,18 @@ def gate_phase(
             rules.rate[gate], 2,
         )  # fmt: skip
         m = len(applicant)
-        citizen, outcome, grade, distressed, loan, loan_points = (
-            np.empty(m, np.int64) for _ in range(6)
+        citizen, outcome, grade, wrong, distressed, loan, loan_points = (
+            np.empty(m, np.int64) for _ in range(7)
         )
         n, n_distressed, n_loans = _decide(
             gate, applicant, u, rules.child[gate], state.points, state.profile, state.flags,
             state.children, t.group_of_profile, t.grade_of_points, rules.accept,
             rules.refuse_listed, rules.require_red, rules.worst_grade, rules.redlisted,
             t.income_of_profile, rules.income_up[gate], rules.distress_refused[gate],
-            gate == loan_gate, counts, citizen, outcome, grade, distressed, loan, loan_points,
+            gate == loan_gate, state.wrongful, counts, wrong_counts, citizen, outcome, grade, wrong,
+            distressed, loan, loan_points,
         )  # fmt: skip
-        out.add(gate, citizen[:n], outcome[:n], grade[:n])
+        out.add(gate, citizen[:n], outcome[:n], grade[:n], wrong[:n])
         out.distressed.append(distressed[:n_distressed])
         if n_loans:
             out.loans.append((loan[:n_loans], loan_points[:n_loans]))
@@ -292,22 +375,22 @@ def gate_phase(
 
 def _seat_pool(
     state: State, t: Tables, rules: GateRules, seed: int, block_size: int, day: int, gate: int,
-    counts: I64, out: GateDay,
+    counts: I64, wrong_counts: I64, out: GateDay,
 ) -> SeatPool:  # fmt: skip
     n_max = int(state.children.sum())
-    citizen, outcome, grade, region = (np.empty(n_max, np.int64) for _ in range(4))
+    citizen, outcome, grade, wrong, region = (np.empty(n_max, np.int64) for _ in range(5))
     lottery = np.empty(n_max)
     n = _seat_applications(
         gate, np.uint64(seed), rules.keys[gate], day, state.first_citizen, block_size,
         rules.share[gate], state.points, state.profile, state.flags, state.children,
         t.group_of_profile, t.region_of_profile, t.grade_of_points, rules.refuse_listed,
-        rules.require_red, rules.worst_grade, rules.redlisted, counts,
-        citizen, outcome, grade, region, lottery,
+        rules.require_red, rules.worst_grade, rules.redlisted, state.wrongful, counts,
+        wrong_counts, citizen, outcome, grade, wrong, region, lottery,
     )  # fmt: skip
     refused = outcome[:n] != APPROVED
     panel = (state.flags[citizen[:n]] & PANEL) > 0
     keep = refused & panel
-    out.add(gate, citizen[:n][keep], outcome[:n][keep], grade[:n][keep])
+    out.add(gate, citizen[:n][keep], outcome[:n][keep], grade[:n][keep], wrong[:n][keep])
     waiting = ~refused
     return SeatPool(
         gate, citizen[:n][waiting], grade[:n][waiting], region[:n][waiting], lottery[:n][waiting]

@@ -139,6 +139,8 @@ class Recorder:
         self.denunciations = np.zeros((days, G, len(DENUNCIATION_COUNTS)), dtype=np.int64)
         self.lending = np.zeros((days, G, len(LENDING_COUNTS)), dtype=np.int64)
         self.gates = np.zeros((days, n_gates, len(OUTCOMES), G, t.n_grades), dtype=np.int64)
+        # Refusals that would have been approvals had only true records counted.
+        self.gates_wrongful = np.zeros_like(self.gates)
         self.redlisted = np.zeros(t.n_grades, np.bool_) if redlisted is None else redlisted
         self.prices = np.ones((n_gates, t.n_grades)) if prices is None else prices
         self._ledger: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
@@ -147,7 +149,7 @@ class Recorder:
     _ARRAYS = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
         "acts", "scored", "wrongful", "expired", "lists", "red", "gates", "appeals",
-        "denunciations", "lending", "joint",
+        "denunciations", "lending", "joint", "gates_wrongful",
     )  # fmt: skip
 
     def snapshot(self) -> dict[str, npt.NDArray[Any]]:
@@ -177,7 +179,14 @@ class Recorder:
         return _joined(days) if days else None
 
     def _keep_decisions(
-        self, state: State, day: int, citizen: I64, gate: I64, outcome: I64, grade: I64
+        self,
+        state: State,
+        day: int,
+        citizen: I64,
+        gate: I64,
+        outcome: I64,
+        grade: I64,
+        wrongful: I64,
     ) -> None:
         if len(citizen):
             self._decisions.setdefault(day // self.part_days, []).append(
@@ -188,6 +197,7 @@ class Recorder:
                     "outcome": outcome.astype(np.int8),
                     "grade": grade.astype(np.int8),
                     "price": self.prices[gate, grade].astype(np.float32),
+                    "wrongful": wrongful.astype(np.bool_),
                 }
             )
 
@@ -201,6 +211,7 @@ class Recorder:
                 np.concatenate(today.gate),
                 np.concatenate(today.outcome),
                 np.concatenate(today.grade),
+                np.concatenate(today.wrongful),
             )
 
     def record_seats(
@@ -213,8 +224,9 @@ class Recorder:
         panel = (state.flags[pool.citizen] & PANEL) > 0
         gate = np.full(int(panel.sum()), pool.gate, np.int64)
         self._keep_decisions(
-            state, day, pool.citizen[panel], gate, outcome[panel], pool.grade[panel]
-        )
+            state, day, pool.citizen[panel], gate, outcome[panel], pool.grade[panel],
+            np.zeros(len(gate), np.int64),  # capacity is not judged against the truth
+        )  # fmt: skip
 
     def ledger_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
         """Columns of one ledger part, rows ordered by (block, day, order of the day).
