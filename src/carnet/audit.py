@@ -429,7 +429,11 @@ def _behaviour(s: Scenario, m: pa.Table, groups: list[str], without: Result | No
 
 
 def _appeals(s: Scenario, m: pa.Table, groups: list[str]) -> pa.Table:
-    """Appeals filed and won, and the wrongful sanctions that no appeal overturned."""
+    """Appeals filed and won, and the wrongful sanctions that no appeal overturned.
+
+    Appeals count on the day of the sanction appealed, so a decision due after the last day is
+    counted as it will fall.
+    """
     G = len(groups)
     counts = {
         name: _by_group(m, name, groups) if name in m.column_names else np.zeros(G)
