@@ -14,12 +14,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from rich.console import Console
+    from rich.text import Text
 
     from carnet.result import Dossier, Summary
     from carnet.scenario import Scenario
@@ -466,38 +468,8 @@ def verify(
 # --- dossier -------------------------------------------------------------------------------------
 
 
-def _truth(row: dict[str, Any], citizen: int, entity: str = "citizen") -> tuple[str, str]:
-    """What really happened behind a ledger row, in words, and the style to show it in."""
-    if row.get("kind") == "expiry":
-        return "record expired, points restored", "dim"
-    if row.get("source") == "joint_punishment":
-        if row.get("kind") == "delisting":
-            return "the company they represent left its blacklist, points restored", "dim"
-        if row.get("truly_done"):
-            return "listed with the company they represent, for the company's violation", "bold"
-        return "listed with their company, for a violation the company did NOT commit", "bold red"
-    if row.get("source") == "agencies":
-        if row.get("kind") == "delisting":
-            return "left the company blacklist, points restored", "dim"
-        if row.get("truly_done"):
-            return "blacklisted for a serious violation; each acting agency took points", "bold"
-        return "blacklisted for a violation it did NOT commit", "bold red"
-    if row.get("kind") == "listing":
-        return "blacklisted after a court judgment it owed", "bold"
-    if row.get("kind") == "delisting":
-        return "left the blacklist, points restored", "dim"
-    if row.get("kind") == "appeal_won":
-        wrong = "" if row.get("truly_done") else " (it had not done it)"
-        return f"appeal won, points restored{wrong}", "bold green"
-    if row.get("kind") == "appeal_lost":
-        wrong = "" if row.get("truly_done") else " — it had NOT done it"
-        return f"appeal lost{wrong}", "bold red" if wrong else "dim"
-    if row.get("truly_done"):
-        return "did it", ""
-    actor = row.get("true_actor")
-    if isinstance(actor, int) and actor >= 0 and actor != citizen:
-        return f"did NOT do it — done by {entity} {actor}", "bold red"
-    return "did NOT do it — it never happened", "bold red"
+#: How the terminal shows each tone of :meth:`carnet.result.Dossier.truth`.
+_TONE_STYLES = {"wrongful": "bold red", "serious": "bold", "redress": "bold green", "minor": "dim"}
 
 
 def _value(value: object) -> str:
@@ -529,15 +501,15 @@ def _print_dossier(dossier: Dossier) -> None:
         timeline.add_column("truth")
         wrongful = 0
         for row in dossier.rows:
-            truth, style = _truth(row, dossier.citizen, who)
-            wrongful += style == "bold red"
+            truth, tone = dossier.truth(row)
+            wrongful += tone == "wrongful"
             timeline.add_row(
                 _value(row.get("day", "")),
                 _value(row.get("behaviour", "")),
                 _value(row.get("source") or ""),
                 _signed(row.get("points")),
                 _value(row.get("balance", "")),
-                Text(truth, style=style),
+                Text(truth, style=_TONE_STYLES.get(tone, "")),
             )
         out.print(timeline)
         out.print(
@@ -593,6 +565,10 @@ def dossier(
     company: Annotated[
         bool, typer.Option("--company", help="CITIZEN is a company number: show its file.")
     ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the file as a self-contained HTML page instead."),
+    ] = None,
 ) -> None:
     """Show everything the system recorded about one citizen, next to what really happened."""
     with _reported(f"reading {run_dir}", exit_code=EXIT_INPUT):
@@ -600,7 +576,88 @@ def dossier(
 
         result = Result.load(run_dir)
         found = result.company_dossier(citizen) if company else result.dossier(citizen)
-    _print_dossier(found)
+    if html is None:
+        _print_dossier(found)
+        return
+    with _reported(f"writing {html}"):
+        from carnet.dossier_html import dossier_html
+        from carnet.output import write_outside
+
+        write_outside(run_dir, html, dossier_html(found, result.scenario.name).encode("utf-8"))
+    typer.echo(f"wrote {html}")
+
+
+# --- query ---------------------------------------------------------------------------------------
+
+
+def _cell(value: object) -> Text:
+    from rich.text import Text
+
+    from carnet.errors import clean
+
+    if value is None:
+        return Text("NULL", style="dim")
+    return Text(clean(str(value), 200))
+
+
+def _print_rows(table: pa.Table, limit: int) -> None:
+    import pyarrow.types as pt
+    from rich.table import Table
+
+    from carnet.errors import clean
+
+    shown = Table()
+    for name, kind in zip(table.schema.names, table.schema.types, strict=True):
+        numeric = pt.is_integer(kind) or pt.is_floating(kind) or pt.is_decimal(kind)
+        shown.add_column(clean(name, 60), justify="right" if numeric else "left", overflow="fold")
+    for row in table.slice(0, limit).to_pylist():
+        shown.add_row(*(_cell(v) for v in row.values()))
+    out = _console()
+    out.print(shown)
+    n = table.num_rows
+    total = f"{_n(n)} row{'' if n == 1 else 's'}"
+    if n > limit:
+        total += f"; the first {limit} shown (--limit N for more, --csv or --parquet FILE for all)"
+    out.print(total, markup=False)
+
+
+@app.command()
+def query(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            metavar="SQL",
+            help="One DuckDB query over the tables metrics, ledger, population, decisions, gates "
+            "(and companies, company_metrics, company_ledger).",
+        ),
+    ],
+    limit: Annotated[int, typer.Option(min=0, help="Rows to show on the terminal.")] = 50,
+    csv: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Write the whole result as CSV instead.")
+    ] = None,
+    parquet: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the whole result as Parquet instead."),
+    ] = None,
+) -> None:
+    """Run SQL over a run's Parquet files, read-only and offline; show or save the result."""
+    if csv is not None and parquet is not None:
+        raise _fail("--csv and --parquet: give one of them")
+    with _reported(f"querying {run_dir}", exit_code=EXIT_INPUT):
+        from carnet.query import query as run_query
+
+        table = run_query(run_dir, sql)
+    out = csv or parquet
+    if out is None:
+        _print_rows(table, limit)
+        return
+    with _reported(f"writing {out}"):
+        from carnet.output import write_outside
+        from carnet.query import table_bytes
+
+        write_outside(run_dir, out, table_bytes(table, "csv" if csv else "parquet"))
+    typer.echo(f"wrote {_n(table.num_rows)} rows to {out}")
 
 
 def main() -> None:

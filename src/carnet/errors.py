@@ -71,6 +71,12 @@ class RunError(CarnetError):
     """A run that cannot start or cannot write its outputs."""
 
 
+class InputError(CarnetError):
+    """Input other than a scenario that cannot be used: a query, a path to write to."""
+
+    exit_code = 2
+
+
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carnet import __version__
-from carnet.errors import CarnetError, RunError, ScenarioError
+from carnet.errors import CarnetError, InputError, RunError, ScenarioError
 from carnet.integrity import LedgerPart, build_manifest, sha256_bytes
 from carnet.loading import load_scenario, to_yaml
 from carnet.scenario import Scenario
@@ -309,10 +309,8 @@ def write_run(result: Result, out: Path, *, overwrite: bool = False) -> Path:
     return out
 
 
-def read_run(run_dir: Path) -> Result:
-    """Read a complete run directory back into a Result."""
-    from carnet.result import Result
-
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The manifest of a finished run; a clear error for an unfinished run or another folder."""
     manifest_path = run_dir / MANIFEST
     if not manifest_path.is_file():
         if (run_dir / SCENARIO).is_file():
@@ -323,6 +321,33 @@ def read_run(run_dir: Path) -> Result:
         raise CarnetError(f"{run_dir} is not a carnet run directory (no {MANIFEST})")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CarnetError(f"{run_dir}: unreadable run directory: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise CarnetError(f"{run_dir}: unreadable run directory: {MANIFEST} is not an object")
+    return manifest
+
+
+def write_outside(run_dir: Path, path: Path, data: bytes) -> None:
+    """Write ``path`` atomically with something drawn from a run, outside the run directory.
+
+    A run's files are sealed by its manifest: a file added among them would make
+    ``carnet verify`` fail, so ``path`` may not be inside ``run_dir``.
+    """
+    if path.resolve().is_relative_to(run_dir.resolve()):
+        raise InputError(f"{path} is inside the run directory {run_dir}; write it elsewhere")
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise RunError(describe_os_error(exc, path)) from None
+
+
+def read_run(run_dir: Path) -> Result:
+    """Read a complete run directory back into a Result."""
+    from carnet.result import Result
+
+    manifest = read_manifest(run_dir)
+    try:
         scenario = load_scenario(run_dir / SCENARIO)
         metrics = pq.read_table(run_dir / "metrics.parquet")
         population = pq.read_table(run_dir / "population.parquet")

@@ -66,6 +66,21 @@ def _empty_ledger_columns() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def empty_ledger(s: Scenario) -> pa.Table:
+    """A ledger of scenario ``s`` with no rows: its columns and codes."""
+    from carnet.metrics import ledger_names
+    from carnet.phases.record import ledger_table
+
+    return ledger_table(_empty_ledger_columns(), *ledger_names(s))
+
+
+def empty_company_ledger(s: Scenario) -> pa.Table:
+    """A companies' ledger of scenario ``s`` with no rows: its columns and codes."""
+    from carnet.company_tables import company_ledger_table
+
+    return company_ledger_table(_empty_ledger_columns(), s)
+
+
 @dataclass
 class Dossier:
     """Everything the system recorded about one citizen, in time order, with the truth.
@@ -80,6 +95,47 @@ class Dossier:
     blamed_on_others: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)  # at the gates, in day order
     entity: str = "citizen"  # or "company": ``citizen`` then holds the company's id
+
+    def truth(self, row: dict[str, Any]) -> tuple[str, str]:
+        """What really happened behind one of :attr:`rows`, in words, and its tone.
+
+        The tone is ``"wrongful"`` (recorded against someone who did not do it, or an appeal lost
+        by someone innocent), ``"serious"`` (a deserved listing), ``"redress"`` (an appeal won),
+        ``"minor"`` (an expiry, a delisting, an appeal rightly lost) or ``""`` (an act done).
+        """
+        kind, source, done = row.get("kind"), row.get("source"), row.get("truly_done")
+        listed = "serious" if done else "wrongful"
+        if kind == "expiry":
+            return "record expired, points restored", "minor"
+        if source == "joint_punishment":
+            if kind == "delisting":
+                return "the company they represent left its blacklist, points restored", "minor"
+            if done:
+                return "listed with the company they represent, for the company's violation", listed
+            return "listed with their company, for a violation the company did NOT commit", listed
+        if source == "agencies":
+            if kind == "delisting":
+                return "left the company blacklist, points restored", "minor"
+            if done:
+                return "blacklisted for a serious violation; each acting agency took points", listed
+            return "blacklisted for a violation it did NOT commit", listed
+        if kind == "listing":
+            return "blacklisted after a court judgment it owed", "serious"
+        if kind == "delisting":
+            return "left the blacklist, points restored", "minor"
+        if kind == "appeal_won":
+            innocent = "" if done else " (it had not done it)"
+            return f"appeal won, points restored{innocent}", "redress"
+        if kind == "appeal_lost":
+            if done:
+                return "appeal lost", "minor"
+            return "appeal lost — it had NOT done it", "wrongful"
+        if done:
+            return "did it", ""
+        actor = row.get("true_actor")
+        if isinstance(actor, int) and actor >= 0 and actor != self.citizen:
+            return f"did NOT do it — done by {self.entity} {actor}", "wrongful"
+        return "did NOT do it — it never happened", "wrongful"
 
 
 def _dossier(entity: str, who: int, panel: pa.Table, ledger: pa.Table, where: str) -> Dossier:
@@ -140,9 +196,7 @@ class Result:
         if self.companies is None:
             return None
         if not self.company_ledger_parts:
-            from carnet.company_tables import company_ledger_table
-
-            return company_ledger_table(_empty_ledger_columns(), self.scenario)
+            return empty_company_ledger(self.scenario)
         return pa.concat_tables(self.company_ledger_parts)
 
     @property
@@ -158,10 +212,7 @@ class Result:
     def ledger(self) -> pa.Table:
         """The panel's ledger: every point change with its reason and its ground truth."""
         if not self.ledger_parts:
-            from carnet.metrics import ledger_names
-            from carnet.phases.record import ledger_table
-
-            return ledger_table(_empty_ledger_columns(), *ledger_names(self.scenario))
+            return empty_ledger(self.scenario)
         return pa.concat_tables(self.ledger_parts)
 
     def dossier(self, citizen: int) -> Dossier:
