@@ -59,6 +59,9 @@ def tables(run_dir: str | Path) -> dict[str, ds.Dataset | pa.Table]:
     try:
         files = set(manifest["files"])
         chain = [str(part["file"]) for part in manifest["ledger_chain"]]
+        empty = {LEDGER: empty_ledger, DECISIONS: empty_decisions}
+        if "companies.parquet" in files:
+            empty[COMPANY_LEDGER] = empty_company_ledger
         found: dict[str, ds.Dataset | pa.Table] = {}
         for name, where in TABLES.items():
             parts = [str(run_dir / f) for f in chain if f.startswith(f"{where}/")]
@@ -66,12 +69,8 @@ def tables(run_dir: str | Path) -> dict[str, ds.Dataset | pa.Table]:
                 found[name] = ds.dataset(parts, format="parquet")
             elif where in files:
                 found[name] = ds.dataset(str(run_dir / where), format="parquet")
-            elif where in (LEDGER, DECISIONS) or (
-                where == COMPANY_LEDGER and "companies.parquet" in files
-            ):
-                empty = {LEDGER: empty_ledger, DECISIONS: empty_decisions}
-                scenario = load_scenario(run_dir / SCENARIO)
-                found[name] = empty.get(where, empty_company_ledger)(scenario)
+            elif where in empty:
+                found[name] = empty[where](load_scenario(run_dir / SCENARIO))
     except (OSError, KeyError, TypeError, pa.ArrowException) as exc:
         raise CarnetError(f"{run_dir}: unreadable run directory: {exc}") from None
     return found
@@ -79,7 +78,7 @@ def tables(run_dir: str | Path) -> dict[str, ds.Dataset | pa.Table]:
 
 @contextmanager
 def connect(run_dir: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB connection that sees a run's tables, and no file or network.
+    """An in-memory DuckDB connection (closed on exit): a run's tables, no file, no network.
 
     Large queries spill to a temporary folder of their own, removed on exit, never to the run.
     """
