@@ -195,3 +195,45 @@ def test_audit_tables_are_saved_and_read_back(
     folder = a.save(tmp_path / "audit")
     for name, table in a.tables().items():
         assert pq.read_table(folder / f"{name}.parquet").equals(table), name
+
+
+def test_listings_against_the_ledgers() -> None:
+    from test_companies import with_companies
+
+    doc = with_companies(term_days=20)
+    doc["sources"][-1]["misattribution"] = 0.3  # the tax office blames the wrong firm
+    doc["lists"] = {"blacklist": {"distress_per_year": 1.0, "lawsuits_per_year": 4.0,
+                                  "listing_probability": 0.5, "term_days": 30}}  # fmt: skip
+    result = carnet.simulate(doc)
+    a = audit(result)
+    firms = row(a.listings, list="company blacklist", group="all")
+    rows = result.company_ledger.to_pylist()
+    listed = [r for r in rows if r["kind"] == "listing"]
+    assert firms["entries"] == len(listed)
+    assert firms["wrongful_entries"] == sum(not r["truly_done"] for r in listed) > 0
+    # Listed company-days: each listing counts from its day to the day before it ends (or the
+    # end of the run), as the daily stock does.
+    days = result.scenario.run.days
+    spans: dict[int, int] = {}
+    total = wrong = 0
+    for r in sorted(rows, key=lambda r: (r["company"], r["day"])):
+        if r["kind"] == "listing":
+            spans[r["company"]] = r["day"]
+        elif r["kind"] == "delisting":
+            stay = r["day"] - spans.pop(r["company"])
+            total += stay
+            wrong += 0 if r["truly_done"] else stay
+    for company, start in spans.items():
+        still = days - start
+        total += still
+        wrong += still if not next(r for r in listed if r["company"] == company and r["day"] ==
+                                   start)["truly_done"] else 0  # fmt: skip
+    assert firms["listed_days"] == total and firms["wrongful_days"] == wrong
+    reps = row(a.listings, list="joint punishment", group="all")
+    assert (reps["entries"], reps["wrongful_entries"]) == (firms["entries"],
+                                                           firms["wrongful_entries"])  # fmt: skip
+    citizens = row(a.listings, list="blacklist", group="all")
+    entries = [r for r in result.ledger.to_pylist()
+               if r["kind"] == "listing" and r["source"] == "blacklist"]  # fmt: skip
+    assert citizens["entries"] == len(entries) > 0 and citizens["wrongful_entries"] == 0
+    assert 1 <= citizens["days_per_entry"] <= 30  # no listing outlasts its term
