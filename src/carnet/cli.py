@@ -660,6 +660,39 @@ def query(
     typer.echo(f"wrote {_n(table.num_rows)} rows to {out}")
 
 
+# --- report --------------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the page here instead of RUN/report.html."),
+    ] = None,
+    png: Annotated[
+        bool,
+        typer.Option(
+            "--png",
+            help="Also write every chart as a PNG into figures/ beside the page "
+            "(needs kaleido and Chrome or Chromium: pip install 'carnet[png]').",
+        ),
+    ] = False,
+) -> None:
+    """Write a run's report: one HTML page with every chart, that opens offline."""
+    with _reported(f"reading {run_dir}", exit_code=EXIT_INPUT):
+        from carnet.result import Result
+
+        result = Result.load(run_dir)
+    target = run_dir / "report.html" if out is None else out
+    figures = target.parent / "figures" if png else None
+    with _reported(f"writing {target}"):
+        from carnet.report import write_report
+
+        write_report(result, target, png_dir=figures)
+    typer.echo(f"wrote {target}" + (f" and every chart as a PNG in {figures}" if figures else ""))
+
+
 def main() -> None:
     """Entry point of the ``carnet`` console script."""
     app(prog_name="carnet")
