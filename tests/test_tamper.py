@@ -87,6 +87,19 @@ def test_appended_forged_part(run: Path) -> None:
     assert done.returncode == 1 and "added: ledger/part-00006.parquet" in done.stderr
 
 
+def test_derived_views_are_not_sealed_but_other_additions_are_caught(run: Path) -> None:
+    (run / "report.html").write_text("<html></html>", encoding="utf-8")
+    (run / "figures").mkdir()
+    (run / "figures" / "grades.png").write_bytes(b"png")
+    assert verify(run) == []  # the report is a view that carnet report may write again
+    (run / "notes.txt").write_text("hello", encoding="utf-8")
+    (run / "ledger" / "report.html").write_text("not the report", encoding="utf-8")
+    assert verify(run) == [
+        "added: ledger/report.html (not in the manifest)",
+        "added: notes.txt (not in the manifest)",
+    ]
+
+
 def test_edited_metrics(run: Path) -> None:
     metrics = pq.read_table(run / "metrics.parquet")
     wrongful = pc.multiply(metrics["wrongful_red_light"], 0)  # erase the wrongful sanctions

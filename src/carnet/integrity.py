@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+#: Views that ``carnet report`` derives from the sealed files, and may write again at any time:
+#: they are not sealed, and their presence is not a change to the run.
+DERIVED = ("report.html", "figures/")
 CHAIN_SEED = hashlib.sha256(b"carnet ledger chain v1").hexdigest()
 
 
@@ -108,10 +111,11 @@ def verify(run_dir: Path, expected_head: str | None = None) -> list[str]:
             break
 
     on_disk = {
-        p.relative_to(run_dir).as_posix()
+        name
         for p in run_dir.rglob("*")
         if p.is_file() and p.name != "manifest.json"
-    }
+        and not (name := p.relative_to(run_dir).as_posix()).startswith(DERIVED)
+    }  # fmt: skip
     owner = {digest: name for name, digest in files.items()}
     for name in sorted(files):
         if name not in on_disk:
