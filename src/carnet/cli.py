@@ -348,6 +348,14 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the run directory.")
     ] = False,
+    replicates: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Audit N seeds (run.seed and the next) and report means with 95% intervals.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a scenario into a run directory, with checkpoints, and print what it did."""
     from carnet.loading import load_scenario
@@ -355,7 +363,7 @@ def run(
     limit = _parse_size(max_memory) if max_memory is not None else None
     resolved: Scenario | None = None
     if resume is not None:
-        if any(v is not None for v in (days, seed, population, out)) or overwrite:
+        if any(v is not None for v in (days, seed, population, out, replicates)) or overwrite:
             raise _fail("--resume continues a run as it was started; it takes no other options")
         with _reported(f"reading {resume}", exit_code=EXIT_INPUT):
             from carnet.output import RunDirectory
@@ -368,6 +376,11 @@ def run(
     else:
         with _reported(f"loading {scenario}"):
             resolved = load_scenario(scenario, days=days, seed=seed, population=population)
+        if replicates is not None:
+            from carnet.cli_audit import run_replicates
+
+            run_replicates(resolved, replicates, out, threads, quiet)
+            return
         if out is None:
             target = _default_out(resolved)
         else:
@@ -691,6 +704,17 @@ def report(
 
         write_report(result, target, png_dir=figures)
     typer.echo(f"wrote {target}" + (f" and every chart as a PNG in {figures}" if figures else ""))
+
+
+def _audit_commands() -> None:
+    """The audit's commands live in their own module (imported here: it builds on this one)."""
+    from carnet import cli_audit
+
+    app.command()(cli_audit.audit)
+    app.command()(cli_audit.compare)
+
+
+_audit_commands()
 
 
 def main() -> None:
