@@ -76,3 +76,15 @@ def test_run_replicates(tmp_path: Path) -> None:
     assert rows and all(r["low"] <= r["mean"] <= r["high"] for r in rows)
     refused = run_script("run", "--resume", str(out), "--replicates", "2")
     assert refused.code == 2 and "takes no other options" in refused.stderr
+
+
+def test_run_writes_its_report_unless_told_not_to(tmp_path: Path) -> None:
+    a = scenario_file(tmp_path)
+    shown = run_script("run", str(a), "--out", str(tmp_path / "with"))
+    assert shown.code == 0, shown.text
+    page = tmp_path / "with" / "report.html"
+    assert page.is_file() and f"report: {page}" in shown.stdout
+    assert "<script" in page.read_text(encoding="utf-8")  # plotly, embedded
+    assert run_script("verify", str(tmp_path / "with")).code == 0
+    quiet = run_script("run", str(a), "--out", str(tmp_path / "without"), "--no-report", "-q")
+    assert quiet.code == 0 and not (tmp_path / "without" / "report.html").exists()

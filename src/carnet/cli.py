@@ -356,6 +356,9 @@ def run(
             help="Audit N seeds (run.seed and the next) and report means with 95% intervals.",
         ),
     ] = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Do not write report.html into the run.")
+    ] = False,
 ) -> None:
     """Simulate a scenario into a run directory, with checkpoints, and print what it did."""
     from carnet.loading import load_scenario
@@ -432,6 +435,11 @@ def run(
                 threads=threads, progress=on_day, max_memory=limit,
             )  # fmt: skip
 
+    if not no_report:
+        with _reported(f"writing {finished.path / 'report.html'}"):
+            from carnet.report import write_report
+
+            write_report(finished.result, finished.path / "report.html")
     if quiet:
         typer.echo(str(finished.path))
         return
@@ -450,6 +458,8 @@ def run(
     out_console.print(
         f"dossier of one citizen: carnet dossier {finished.path} CITIZEN", markup=False
     )
+    if not no_report:
+        out_console.print(f"report: {finished.path / 'report.html'}", markup=False)
 
 
 @app.command()
