@@ -13,7 +13,7 @@ from conftest import base_scenario
 from test_denunciations import denouncing
 
 import carnet
-from carnet.audit import Audit, audit, gini, responses_off
+from carnet.audit import Audit, audit, gini, mobility, points_on, responses_off
 
 Z = 4.0
 
@@ -177,13 +177,21 @@ def test_gini_and_time_in_grade() -> None:
     points = result.population["points"].to_numpy().astype(float) + 32768  # the floor
     assert inequality["gini_end"] == pytest.approx(gini(points))
     assert inequality["gini_start"] == 0.0
-    moved = [r for r in a.mobility.to_pylist() if r["group"] == "all"]
+    # From day 0 everyone moves out of the one starting grade (A at 1000 points).
+    moved = [r for r in mobility(result, since=0).to_pylist() if r["group"] == "all"]
     assert sum(r["citizens"] for r in moved) == 20_000
-    assert {r["from_grade"] for r in moved} == {"A"}
+    assert {r["from_grade"] for r in moved if r["citizens"]} == {"A"}
     assert (
         sum(r["citizens"] for r in moved if r["to_grade"] == "A")
         == pc.sum(pc.equal(result.population["grade"], "A")).as_py()
     )
+    # By default from the middle of the run: the grades then, replayed from the ledger.
+    half = [r for r in a.mobility.to_pylist() if r["group"] == "all"]
+    assert {r["since_day"] for r in half} == {30.0}
+    _, then = points_on(result, 30)
+    for grade, low, high in (("A", 1000, 10**6), ("B", 900, 999), ("C", -(10**6), 899)):
+        count = int(((then >= low) & (then <= high)).sum())
+        assert sum(r["citizens"] for r in half if r["from_grade"] == grade) == count
 
 
 def test_audit_tables_are_saved_and_read_back(

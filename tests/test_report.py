@@ -16,10 +16,10 @@ import pytest
 from conftest import base_scenario, run_script
 
 import carnet
-from carnet import charts
-from carnet.audit import _gates
+from carnet import audit, charts
 from carnet.report import PNG_SCALE, PNG_WIDTH, draw, report_html, write_pngs, write_report
 from carnet.result import Result
+from carnet.tables import POINTS_OFFSET, build_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the browser test leaves its screenshot (git-ignored).
@@ -149,14 +149,14 @@ def test_points_histogram_counts_the_panel(known: Result) -> None:
 
 def test_points_on_replays_the_ledger(known: Result) -> None:
     s = known.scenario
-    citizens, at_end = charts.points_on(known, s.run.days)
+    citizens, at_end = audit.points_on(known, s.run.days)
     np.testing.assert_array_equal(citizens, known.population["citizen"].to_numpy())
     np.testing.assert_array_equal(at_end, known.population["points"].to_numpy())
-    _, at_start = charts.points_on(known, 0)
+    _, at_start = audit.points_on(known, 0)
     assert (at_start == s.population.start_points).all()
     # Half-way, a citizen's points are the balance of their last change before that day.
     day = s.run.days // 2
-    _, half = charts.points_on(known, day)
+    _, half = audit.points_on(known, day)
     ledger = known.ledger.filter(pc.less(known.ledger["day"], day)).to_pylist()
     last = {row["citizen"]: row["balance"] for row in ledger}
     expected = [last.get(c, s.population.start_points) for c in citizens.tolist()]
@@ -179,8 +179,9 @@ def test_mobility_counts_grade_moves(known: Result) -> None:
     day = s.run.days // 2
     (moves,) = charts.mobility(known).data
     assert f"day {day}" in charts.mobility(known).layout.title.text
-    _, half = charts.points_on(known, day)
-    before = [grades[i] for i in charts.grade_index(s.grades, half)]
+    _, half = audit.points_on(known, day)
+    grade_of = build_tables(s).grade_of_points
+    before = [grades[i] for i in grade_of[half + POINTS_OFFSET]]
     for i, row in enumerate(grades):
         for j, col in enumerate(grades):
             pairs = sum(1 for x, y in zip(before, end, strict=True) if (x, y) == (row, col))
@@ -201,7 +202,7 @@ def test_list_stocks_are_the_daily_stocks(national: Result) -> None:
 
 def test_disparate_impact_plots_the_audit_gates_table(gated: Result) -> None:
     fig = charts.disparate_impact(gated)
-    table = _gates(gated).to_pylist()
+    table = audit.gates(gated).to_pylist()
     assert table
     plotted = {
         (gate, t.name): (x, x + hi, x - lo)

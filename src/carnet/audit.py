@@ -84,18 +84,16 @@ def responses_off(s: Scenario) -> Scenario:
 
 def audit(result: Result, *, without_responses: Result | None = None) -> Audit:
     """Audit ``result``; ``without_responses`` is the same run under :func:`responses_off`."""
-    m, s = result.metrics, result.scenario
-    groups = _groups(m)
     return Audit(
-        sanctions=_sanctions(s, m, groups),
-        listings=_listings(result, groups),
-        gates=_gates(result),
-        inequality=_inequality(result),
-        mobility=_mobility(result),
-        time_in_grade=_time_in_grade(s, m, groups),
-        privacy=_privacy(s, m, groups),
-        behaviour=_behaviour(s, m, groups, without_responses),
-        appeals=_appeals(s, m, groups),
+        sanctions=sanctions(result),
+        listings=listings(result),
+        gates=gates(result),
+        inequality=inequality(result),
+        mobility=mobility(result),
+        time_in_grade=time_in_grade(result),
+        privacy=privacy(result),
+        behaviour=behaviour(result, without_responses),
+        appeals=appeals(result),
     )
 
 
@@ -127,7 +125,10 @@ def _ratio(a: F64, b: F64) -> F64:
     return out
 
 
-def _sanctions(s: Scenario, m: pa.Table, groups: list[str]) -> pa.Table:
+def sanctions(result: Result) -> pa.Table:
+    """Point deductions by group, the wrongful ones by cause, their share and rate per 100,000."""
+    s, m = result.scenario, result.metrics
+    groups = _groups(m)
     G = len(groups)
     sanctions, wrongful = np.zeros(G), np.zeros(G)
     for b in s.behaviours:
@@ -158,8 +159,9 @@ def _sanctions(s: Scenario, m: pa.Table, groups: list[str]) -> pa.Table:
     )
 
 
-def _listings(result: Result, groups: list[str]) -> pa.Table:
+def listings(result: Result) -> pa.Table:
     """Entries and listed days (sums of the daily stock), the wrongful part, per list and group."""
+    groups = _groups(result.metrics)
     rows: dict[str, list[object]] = {
         k: []
         for k in (
@@ -211,7 +213,7 @@ def _schema(rows: dict[str, list[object]], text: tuple[str, ...]) -> pa.Schema:
     return pa.schema([(k, pa.string() if k in text else pa.float64()) for k in rows])
 
 
-def _gates(result: Result) -> pa.Table:
+def gates(result: Result) -> pa.Table:
     """Approval rates by gate and group, wrongful refusals, and disparate impact.
 
     Impact is each group's approval rate over that of the most favoured group at the gate; its
@@ -250,28 +252,21 @@ def _gates(result: Result) -> pa.Table:
         rate = _ratio(k, n)
         best = int(np.argmax(rate))
         ratio = _ratio(rate, np.full_like(rate, rate[best]))
-        # Var(log p) = (1 - p) / (n p) for each rate; the best group's is shared by every ratio.
-        var_log = _ratio(1 - rate, n * rate)
-        spread = np.sqrt(var_log + (var_log[best] if k[best] else 0.0))
+        # Var(log p) = (1 - p) / (n p) for each rate, the best group's shared by every ratio;
+        # a rate of 0 or 1 gets Haldane and Anscombe's half-count, so its interval has a width.
+        edge = (k == 0) | (k == n)
+        kc, nc = np.where(edge, k + 0.5, k), np.where(edge, n + 1.0, n)
+        pc_ = _ratio(kc, nc)
+        var_log = _ratio(1 - pc_, nc * pc_)
         for i, r in enumerate(part):
             low = high = ratio[i]
-            if k[i] and i != best:
-                low, high = ratio[i] * np.exp(-Z95 * spread[i]), ratio[i] * np.exp(Z95 * spread[i])
-            for col, value in zip(
-                rows,
-                (
-                    gate,
-                    r["group"],
-                    n[i],
-                    k[i],
-                    rate[i],
-                    float(r["wrongful_sum"]),
-                    ratio[i],
-                    low,
-                    high,
-                ),
-                strict=True,
-            ):
+            if i != best:
+                spread = np.exp(Z95 * np.sqrt(var_log[i] + var_log[best]))
+                centre = pc_[i] / pc_[best]
+                low, high = (0.0 if k[i] == 0 else ratio[i] / spread), centre * spread
+            values = (gate, r["group"], n[i], k[i], rate[i], float(r["wrongful_sum"]), ratio[i],
+                      low, high)  # fmt: skip
+            for col, value in zip(rows, values, strict=True):
                 rows[col].append(float(value) if col not in text else value)
     return pa.table(rows, schema=_schema(rows, text))
 
@@ -285,7 +280,7 @@ def gini(values: F64) -> float:
     return float((2.0 * np.arange(1, n + 1) - n - 1) @ x / (n * total))
 
 
-def _inequality(result: Result) -> pa.Table:
+def inequality(result: Result) -> pa.Table:
     """Gini of points by group, region and income quintile (over the panel), start and end.
 
     Points are shifted by the rules' floor so that they are non-negative, as Gini requires.
@@ -298,49 +293,85 @@ def _inequality(result: Result) -> pa.Table:
         k: [] for k in ("by", "value", "citizens", "mean_points", "gini_start", "gini_end")
     }
     for by in ("all", "group", "region", "income_quintile"):
-        labels = np.array(
-            ["all"] * len(points) if by == "all" else [str(v) for v in pop[by].to_pylist()]
-        )
-        for value in sorted(set(labels.tolist())):
-            mine = points[labels == value]
-            for col, v in zip(
-                rows,
-                (
-                    by,
-                    value,
-                    float(len(mine)),
-                    float(mine.mean() + floor),
-                    gini(np.full(len(mine), start)),
-                    gini(mine),
-                ),
-                strict=True,
-            ):
+        if by == "all":
+            names, codes = ["all"], np.zeros(len(points), np.int64)
+        else:
+            names, codes = _codes(pop[by])
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        for i, value in enumerate(names):
+            mine = points[order[bounds[i] : bounds[i + 1]]]
+            row = (by, value, float(len(mine)), float(mine.mean() + floor) if len(mine)
+                   else 0.0, gini(np.full(len(mine), start)), gini(mine))  # fmt: skip
+            for col, v in zip(rows, row, strict=True):
                 rows[col].append(v)
     return pa.table(rows, schema=_schema(rows, ("by", "value")))
 
 
-def _mobility(result: Result) -> pa.Table:
-    """Citizens of the panel by grade at day 0 and grade at the end, by group."""
+def _codes(column: pa.ChunkedArray) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The distinct values of a column, sorted, as text, and each row's index among them."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    names = [str(v) for v in encoded.dictionary.to_pylist()]
+    order = sorted(range(len(names)), key=lambda i: (len(names[i]), names[i]))  # 2 before 10
+    rank = np.empty(len(names), np.int64)
+    rank[order] = np.arange(len(names))
+    return [names[i] for i in order], rank[encoded.indices.to_numpy()]
+
+
+def points_on(result: Result, day: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The panel's citizens and their points at the start of ``day``, read from the ledger.
+
+    The ledger holds every point change of the panel's citizens with the balance after it; a
+    citizen without a change before ``day`` still has the starting points.
+    """
+    citizens = result.population["citizen"].to_numpy().astype(np.int64)
+    points = np.full(len(citizens), result.scenario.population.start_points, np.int64)
+    ledger = result.ledger.select(["day", "citizen", "balance"])
+    before = ledger.filter(pc.less(ledger["day"], day))
+    # Rows are in time order per citizen within each part; a stable sort by day keeps it so.
+    order = np.argsort(before["day"].to_numpy(), kind="stable")
+    who = before["citizen"].to_numpy()[order][::-1]
+    balance = before["balance"].to_numpy()[order][::-1]
+    changed, last = np.unique(who, return_index=True)  # the first from the end: the latest
+    by_id = np.argsort(citizens)
+    at = by_id[np.searchsorted(citizens, changed, sorter=by_id)]
+    points[at] = balance[last]
+    return citizens, points
+
+
+def mobility(result: Result, since: int | None = None) -> pa.Table:
+    """Citizens of the panel by grade on day ``since`` and grade at the end, by group.
+
+    Everyone starts with the same points, so from day 0 the table has a single row of origin;
+    by default it runs from the middle of the run (``since = days // 2``), read from the ledger.
+    """
     s, pop = result.scenario, result.population
+    day = s.run.days // 2 if since is None else since
     t = build_tables(s)
     grades = [g.name for g in s.grades]
-    start = grades[int(t.grade_of_points[s.population.start_points + POINTS_OFFSET])]
-    counted = pop.group_by(["group", "grade"]).aggregate([("citizen", "count")]).to_pylist()
-    rows: dict[str, list[object]] = {"group": [], "from_grade": [], "to_grade": [], "citizens": []}
-    for group in [g.name for g in s.population.groups] + ["all"]:
-        for to in grades:
-            n = sum(
-                r["citizen_count"]
-                for r in counted
-                if r["grade"] == to and group in ("all", r["group"])
-            )
-            for col, v in zip(rows, (group, start, to, float(n)), strict=True):
+    _, before = points_on(result, day)
+    start = t.grade_of_points[before + POINTS_OFFSET].astype(np.int64)
+    end = t.grade_of_points[pop["points"].to_numpy().astype(np.int64) + POINTS_OFFSET]
+    groups = [g.name for g in s.population.groups]
+    code = pc.index_in(pop["group"], value_set=pa.array(groups)).to_numpy(zero_copy_only=False)
+    G = len(grades)
+    rows: dict[str, list[object]] = {
+        "group": [], "since_day": [], "from_grade": [], "to_grade": [], "citizens": []
+    }  # fmt: skip
+    for k, group in enumerate([*groups, "all"]):
+        mine = code == k if group != "all" else np.ones(len(code), np.bool_)
+        counts = np.bincount(start[mine] * G + end[mine], minlength=G * G).reshape(G, G)
+        for i, j in np.ndindex(G, G):
+            for col, v in zip(rows, (group, float(day), grades[i], grades[j],
+                                     float(counts[i, j])), strict=True):  # fmt: skip
                 rows[col].append(v)
     return pa.table(rows, schema=_schema(rows, ("group", "from_grade", "to_grade")))
 
 
-def _time_in_grade(s: Scenario, m: pa.Table, groups: list[str]) -> pa.Table:
+def time_in_grade(result: Result) -> pa.Table:
     """Share of citizen-days spent in each grade, and below each grade's band, by group."""
+    s, m = result.scenario, result.metrics
+    groups = _groups(m)
     grades = [g.name for g in s.grades]
     days = np.array([_by_group(m, f"grade_{g}", groups) for g in grades])  # [grade, group]
     days = np.concatenate([days, days.sum(axis=1, keepdims=True)], axis=1)
@@ -361,8 +392,10 @@ def _time_in_grade(s: Scenario, m: pa.Table, groups: list[str]) -> pa.Table:
     return pa.table(rows, schema=_schema(rows, ("group", "grade")))
 
 
-def _privacy(s: Scenario, m: pa.Table, groups: list[str]) -> pa.Table:
+def privacy(result: Result) -> pa.Table:
     """Data points collected per citizen-year, by group and source (with its sensitivity)."""
+    s, m = result.scenario, result.metrics
+    groups = _groups(m)
     citizens = _last(m, "citizens", groups)
     years = s.run.days / 365.0
     rows: dict[str, list[object]] = {
@@ -393,12 +426,14 @@ def _acts(s: Scenario, m: pa.Table, groups: list[str], behaviour: str) -> F64:
     return np.asarray(done, np.float64)
 
 
-def _behaviour(s: Scenario, m: pa.Table, groups: list[str], without: Result | None) -> pa.Table:
+def behaviour(result: Result, without: Result | None) -> pa.Table:
     """Acts truly done with and without responses to the system, by behaviour and group.
 
     For negative behaviours the difference is deterrence, for lawful ones chilling; positive
     behaviours do not respond, so their difference is zero by construction of the streams.
     """
+    s, m = result.scenario, result.metrics
+    groups = _groups(m)
     text = ("behaviour", "kind", "group")
     rows: dict[str, list[object]] = {
         k: [] for k in (*text, "acts", "acts_without_responses", "change", "change_share")
@@ -428,12 +463,14 @@ def _behaviour(s: Scenario, m: pa.Table, groups: list[str], without: Result | No
     return pa.table(rows, schema=_schema(rows, text))
 
 
-def _appeals(s: Scenario, m: pa.Table, groups: list[str]) -> pa.Table:
+def appeals(result: Result) -> pa.Table:
     """Appeals filed and won, and the wrongful sanctions that no appeal overturned.
 
     Appeals count on the day of the sanction appealed, so a decision due after the last day is
     counted as it will fall.
     """
+    s, m = result.scenario, result.metrics
+    groups = _groups(m)
     G = len(groups)
     counts = {
         name: _by_group(m, name, groups) if name in m.column_names else np.zeros(G)

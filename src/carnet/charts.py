@@ -21,11 +21,11 @@ import pyarrow.compute as pc
 from plotly.colors import DEFAULT_PLOTLY_COLORS, sample_colorscale
 from plotly.subplots import make_subplots
 
-from carnet.audit import _gates, _privacy, _sanctions  # the audit's tables, one at a time
+from carnet import audit
 
 if TYPE_CHECKING:
     from carnet.result import Result
-    from carnet.scenario import Grade, Scenario
+    from carnet.scenario import Scenario
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -66,40 +66,6 @@ def _citizens(result: Result) -> I64:
     s = result.scenario
     grid = _grid(result.metrics, "citizens", "group", _groups(s), s.run.days)
     return np.asarray(grid[0], np.int64)
-
-
-def grade_index(grades: Sequence[Grade], points: npt.NDArray[np.integer]) -> I64:
-    """The position in ``grades`` (0 for the best) of the grade each points balance falls in."""
-    index = np.full(points.shape, len(grades) - 1, np.int64)
-    for i in range(len(grades) - 2, -1, -1):
-        minimum = grades[i].min_points
-        if minimum is not None:
-            index[points >= minimum] = i
-    return index
-
-
-def points_on(result: Result, day: int) -> tuple[I64, I64]:
-    """The panel's citizens and their points at the start of ``day``, read from the ledger.
-
-    The ledger holds every point change of the panel's citizens with the balance after it; a
-    citizen without a change before ``day`` still has the starting points.
-    """
-    citizens = result.population["citizen"].to_numpy().astype(np.int64)
-    points = np.full(len(citizens), result.scenario.population.start_points, np.int64)
-    ledger = result.ledger.select(["day", "citizen", "balance"])
-    before = ledger.filter(pc.less(ledger["day"], day))
-    # Rows are in time order per citizen within each part; a stable sort by day keeps it so.
-    order = np.argsort(before["day"].to_numpy(), kind="stable")
-    who = before["citizen"].to_numpy()[order][::-1]
-    balance = before["balance"].to_numpy()[order][::-1]
-    changed, last = np.unique(who, return_index=True)  # the first from the end: the latest
-    sorted_citizens = np.argsort(citizens)
-    at = sorted_citizens[np.searchsorted(citizens, changed, sorter=sorted_citizens)]
-    points[at] = balance[last]
-    return citizens, points
-
-
-# --- drawing helpers ------------------------------------------------------------------------------
 
 
 def _panels(titles: Sequence[str], *, height: int = 320, **options: object) -> go.Figure:
@@ -240,7 +206,7 @@ def wrongful_sanctions(result: Result) -> go.Figure:
     s = result.scenario
     if not any(s.rules.points[b.name].points < 0 for b in s.behaviours):
         raise NotApplicableError("no behaviour of this scenario is sanctioned")
-    col = _rows(_sanctions(s, result.metrics, _groups(s)))
+    col = _rows(audit.sanctions(result))
     causes = {"misattribution": "misattribution"}
     if s.denunciations is not None:
         causes["false_denunciation"] = "false denunciation"
@@ -268,7 +234,7 @@ def disparate_impact(result: Result) -> go.Figure:
     """
     if not result.scenario.gates:
         raise NotApplicableError("this scenario has no gates")
-    table = _gates(result)
+    table = audit.gates(result)
     if table.num_rows == 0:
         raise NotApplicableError("no decision was taken at any gate")
     col = {name: np.asarray(table[name].to_pylist()) for name in table.column_names}
@@ -321,16 +287,14 @@ def mobility(result: Result, since: int | None = None) -> go.Figure:
     s, pop = result.scenario, result.population
     if pop.num_rows == 0:
         raise NotApplicableError("the run kept no panel of citizens")
-    day = s.run.days // 2 if since is None else since
-    _, before = points_on(result, day)
-    start = grade_index(s.grades, before)
-    end = grade_index(s.grades, pop["points"].to_numpy().astype(np.int64))
+    table = audit.mobility(result, since)
+    day = int(table["since_day"][0].as_py())
     groups, grades = _groups(s), [g.name for g in s.grades]
-    codes, G = _codes(pop["group"], groups), len(grades)
+    G = len(grades)
     fig = _panels(groups, height=360, shared_yaxes=True)
     for k, group in enumerate(groups):
-        mine = codes == k
-        counts = np.bincount(start[mine] * G + end[mine], minlength=G * G).reshape(G, G)
+        mine = table.filter(pc.equal(table["group"], group))
+        counts = mine["citizens"].to_numpy().astype(np.int64).reshape(G, G)  # from x to
         rows = counts.sum(axis=1, keepdims=True)
         shares = np.where(rows > 0, counts / np.maximum(rows, 1), np.nan)
         fig.add_trace(
@@ -357,7 +321,7 @@ def mobility(result: Result, since: int | None = None) -> go.Figure:
 def _exposure(result: Result, key: str) -> go.Figure:
     """Data points per citizen-year by group and ``key`` (the audit's ``privacy`` table)."""
     s = result.scenario
-    col = _rows(_privacy(s, result.metrics, _groups(s)))
+    col = _rows(audit.privacy(result))
     names = list(dict.fromkeys(col[key].tolist()))
     fig = go.Figure()
     for k, group in enumerate(_groups(s)):

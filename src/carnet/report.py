@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from carnet.audit import _gates
+from carnet import audit
 from carnet.charts import CHARTS, FOUR_FIFTHS, Chart, NotApplicableError
 from carnet.errors import CarnetError, RunError
 from carnet.loading import to_yaml
@@ -67,7 +67,7 @@ def _impact_table(result: Result) -> str:
         "95% interval",
     )
     rows = []
-    for r in _gates(result).to_pylist():
+    for r in audit.gates(result).to_pylist():
         cells = (
             r["gate"],
             r["group"],
