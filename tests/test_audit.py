@@ -186,8 +186,9 @@ def test_gini_and_time_in_grade() -> None:
         == pc.sum(pc.equal(result.population["grade"], "A")).as_py()
     )
     # By default from the middle of the run: the grades then, replayed from the ledger.
-    half = [r for r in a.mobility.to_pylist() if r["group"] == "all"]
-    assert {r["since_day"] for r in half} == {30.0}
+    assert {r["since"] for r in a.mobility.to_pylist()} == {"day 0", "day 30"}  # both
+    half = [r for r in mobility(result).to_pylist() if r["group"] == "all"]
+    assert {r["since"] for r in half} == {"day 30"}
     _, then = points_on(result, 30)
     for grade, low, high in (("A", 1000, 10**6), ("B", 900, 999), ("C", -(10**6), 899)):
         count = int(((then >= low) & (then <= high)).sum())

@@ -9,7 +9,7 @@ each by group, and where it applies by region or income quintile:
 ``listings``              blacklist entries and listed days, wrongful ones (citizens, companies)
 ``gates``                 approval rates, wrongful refusals, disparate impact with 95% intervals
 ``inequality``            Gini of points at the start and the end
-``mobility``              grade at day 0 → grade at the end
+``mobility``              grade at day 0, and half-way, → grade at the end
 ``time_in_grade``         share of citizen-days in each grade, and below each band
 ``privacy``               data points collected per citizen-year, by source and sensitivity
 ``behaviour``             acts deterred and lawful acts chilled, against the run without responses
@@ -89,7 +89,7 @@ def audit(result: Result, *, without_responses: Result | None = None) -> Audit:
         listings=listings(result),
         gates=gates(result),
         inequality=inequality(result),
-        mobility=mobility(result),
+        mobility=pa.concat_tables([mobility(result, since=0), mobility(result)]),
         time_in_grade=time_in_grade(result),
         privacy=privacy(result),
         behaviour=behaviour(result, without_responses),
@@ -356,16 +356,16 @@ def mobility(result: Result, since: int | None = None) -> pa.Table:
     code = pc.index_in(pop["group"], value_set=pa.array(groups)).to_numpy(zero_copy_only=False)
     G = len(grades)
     rows: dict[str, list[object]] = {
-        "group": [], "since_day": [], "from_grade": [], "to_grade": [], "citizens": []
+        "group": [], "since": [], "from_grade": [], "to_grade": [], "citizens": []
     }  # fmt: skip
     for k, group in enumerate([*groups, "all"]):
         mine = code == k if group != "all" else np.ones(len(code), np.bool_)
         counts = np.bincount(start[mine] * G + end[mine], minlength=G * G).reshape(G, G)
         for i, j in np.ndindex(G, G):
-            for col, v in zip(rows, (group, float(day), grades[i], grades[j],
+            for col, v in zip(rows, (group, f"day {day}", grades[i], grades[j],
                                      float(counts[i, j])), strict=True):  # fmt: skip
                 rows[col].append(v)
-    return pa.table(rows, schema=_schema(rows, ("group", "from_grade", "to_grade")))
+    return pa.table(rows, schema=_schema(rows, ("group", "since", "from_grade", "to_grade")))
 
 
 def time_in_grade(result: Result) -> pa.Table:

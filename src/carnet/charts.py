@@ -287,8 +287,8 @@ def mobility(result: Result, since: int | None = None) -> go.Figure:
     s, pop = result.scenario, result.population
     if pop.num_rows == 0:
         raise NotApplicableError("the run kept no panel of citizens")
-    table = audit.mobility(result, since)
-    day = int(table["since_day"][0].as_py())
+    day = s.run.days // 2 if since is None else since
+    table = audit.mobility(result, day)
     groups, grades = _groups(s), [g.name for g in s.grades]
     G = len(grades)
     fig = _panels(groups, height=360, shared_yaxes=True)
