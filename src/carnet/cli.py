@@ -359,6 +359,22 @@ def run(
     no_report: Annotated[
         bool, typer.Option("--no-report", help="Do not write report.html into the run.")
     ] = False,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="K",
+            help="Run as K shards in parallel processes (Dask; the same result as one process).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run the shards on the Dask cluster at tcp://HOST:PORT (--out must be a path "
+            "every worker shares).",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a scenario into a run directory, with checkpoints, and print what it did."""
     from carnet.loading import load_scenario
@@ -366,7 +382,8 @@ def run(
     limit = _parse_size(max_memory) if max_memory is not None else None
     resolved: Scenario | None = None
     if resume is not None:
-        if any(v is not None for v in (days, seed, population, out, replicates)) or overwrite:
+        options = (days, seed, population, out, replicates, shards)
+        if any(v is not None for v in options) or overwrite:
             raise _fail("--resume continues a run as it was started; it takes no other options")
         with _reported(f"reading {resume}", exit_code=EXIT_INPUT):
             from carnet.output import RunDirectory
@@ -394,6 +411,7 @@ def run(
             target = out
 
     with _reported("starting the engine"):
+        from carnet.distributed import is_sharded, resume_sharded, run_sharded
         from carnet.runner import resume as resume_run
         from carnet.runner import run_to_directory
 
@@ -424,10 +442,17 @@ def run(
 
     action = f"running {resolved.name} into {target}; continue with: carnet run --resume {target}"
     with progress, _reported(action):
-        if resume is not None:
+        if resume is not None and is_sharded(resume):
+            finished = resume_sharded(resume, scheduler=scheduler)
+        elif resume is not None:
             finished = resume_run(
                 resume, checkpoint_every=checkpoint_every, threads=threads, progress=on_day,
                 max_memory=limit,
+            )  # fmt: skip
+        elif shards is not None or scheduler is not None:
+            finished = run_sharded(
+                resolved, target, shards=shards, scheduler=scheduler, overwrite=overwrite,
+                checkpoint_every=checkpoint_every,
             )  # fmt: skip
         else:
             finished = run_to_directory(
@@ -714,6 +739,23 @@ def report(
 
         write_report(result, target, png_dir=figures)
     typer.echo(f"wrote {target}" + (f" and every chart as a PNG in {figures}" if figures else ""))
+
+
+# --- lab -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def lab(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve the lab on.")] = 8501,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (default: this machine only).")
+    ] = "127.0.0.1",
+) -> None:
+    """Open the lab: a web page to turn a scenario's knobs and watch who is punished."""
+    with _reported("starting the lab"):
+        from carnet.lab import serve
+
+        serve(host, port)
 
 
 def _audit_commands() -> None:

@@ -27,13 +27,12 @@ from carnet.phases.company_lists import (
     WRONG_OUT,
 )
 from carnet.phases.record import ledger_table
-from carnet.population import PANEL
-from carnet.result import population_table
+from carnet.population import State
+from carnet.result import panel_columns, population_table
 from carnet.scenario import Scenario
 
 if TYPE_CHECKING:
     from carnet.engine import Rules
-    from carnet.step import Shard
 
 _RENAME = {"citizen": "company", "group": "sector", "citizens": "companies"}
 
@@ -57,22 +56,28 @@ def company_ledger_table(cols: dict[str, npt.NDArray[Any]], s: Scenario) -> pa.T
     return _renamed(ledger_table(cols, *company_ledger_names(s)))
 
 
-def company_tables(s: Scenario, rules: Rules, shards: Sequence[Shard]) -> tuple[pa.Table, pa.Table]:
-    """The companies in the panel (one row each), and their metrics by day and sector."""
+def company_panel(companies: State, staff: Staff, first_citizen: int) -> dict[str, Any]:
+    """The panel's rows of a shard's companies, with their size and legal representative."""
+    columns = panel_columns(companies)
+    idx = columns["citizen"] - companies.first_citizen
+    columns["employees"] = (staff.end - staff.start)[idx]
+    columns["representative"] = staff.representative[idx] + first_citizen
+    return columns
+
+
+def company_tables(
+    s: Scenario, rules: Rules, recorders: Sequence[Any], panels: Sequence[dict[str, Any]]
+) -> tuple[pa.Table, pa.Table]:
+    """The companies in the panel (one row each), and their metrics by day and sector.
+
+    ``recorders`` hold each shard's company aggregates, ``panels`` its :func:`company_panel`.
+    """
     cs, ct = rules.companies, rules.company_tables
     assert cs is not None and ct is not None
-    companies = [sh.companies for sh in shards if sh.companies is not None]
-    states = [co.state for co in companies]
-    population = population_table(cs, ct, states).drop_columns(["household", "children"])
-    employees, representative = [], []
-    for sh, co in zip(shards, companies, strict=True):
-        panel = np.flatnonzero(co.state.flags & PANEL)
-        employees.append((sh.staff.end - sh.staff.start)[panel])
-        representative.append(sh.staff.representative[panel] + sh.state.first_citizen)
-    population = population.append_column(
-        "employees", pa.array(np.concatenate(employees), pa.int64())
-    ).append_column("representative", pa.array(np.concatenate(representative), pa.int64()))
-    recorders = [co.recorder for co in companies]
+    population = population_table(cs, ct, panels).drop_columns(["household", "children"])
+    for name in ("employees", "representative"):
+        column = np.concatenate([p[name] for p in panels]) if panels else np.empty(0, np.int64)
+        population = population.append_column(name, pa.array(column, pa.int64()))
     no_data = np.zeros((ct.n_groups, len(s.sources)), np.int64)  # data is counted on citizens
     metrics = metrics_table(cs, recorders, no_data)
     metrics = metrics.drop_columns([c for c in metrics.column_names if c.startswith("data_")])
@@ -92,13 +97,6 @@ def company_tables(s: Scenario, rules: Rules, shards: Sequence[Shard]) -> tuple[
     return _renamed(population), _renamed(metrics)
 
 
-def with_employers(
-    population: pa.Table, staffs: Sequence[tuple[int, Staff]], block_size: int
-) -> pa.Table:
-    """The citizens' panel with each one's employer (a company id, or -1 for none)."""
-    citizen = population["citizen"].to_numpy()
-    employer = np.full(len(citizen), -1, np.int64)
-    for first, staff in staffs:
-        mine = (citizen >= first) & (citizen < first + len(staff.blocks) * block_size)
-        employer[mine] = employers(staff, citizen[mine] - first, block_size)
-    return population.append_column("employer", pa.array(employer, pa.int64()))
+def employer_column(panel: dict[str, Any], staff: Staff, first: int, block_size: int) -> Any:
+    """Each panel citizen's employer (a global company id, or -1 for none)."""
+    return employers(staff, panel["citizen"] - first, block_size)

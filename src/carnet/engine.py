@@ -14,25 +14,31 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from carnet.company_tables import company_ledger_table, company_tables, with_employers
+from carnet.company_tables import (
+    company_ledger_table,
+    company_panel,
+    company_tables,
+    employer_column,
+)
 from carnet.employers import build_staff, company_scenario
 from carnet.loading import load_scenario
 from carnet.metrics import decisions_table, gates_table, ledger_names, metrics_table
 from carnet.phases.company_lists import COUNTS as COMPANY_COUNTS
 from carnet.phases.company_lists import CompanyListings, CompanyListRules
 from carnet.phases.events import DueQueue
-from carnet.phases.gates import GateRules, allocate_seats
+from carnet.phases.gates import GateRules, SeatPool, allocate_seats
 from carnet.phases.lending import LendingRules
 from carnet.phases.lists import ListRules, ListState, redlisted_grades
-from carnet.phases.record import Recorder, ledger_table
+from carnet.phases.record import Recorder, count_seats, ledger_table
 from carnet.phases.score import ExpiryQueue
 from carnet.population import data_points_per_day, synthesise
-from carnet.result import Result, population_table
+from carnet.result import Result, panel_columns, population_table
 from carnet.scenario import Scenario
 from carnet.step import Shard, step
 from carnet.tables import Tables, build_tables
 
 Progress = Callable[[int, int], None]
+SEAT_POOL_ARRAYS = ("citizen", "grade", "region", "lottery", "group", "panel")
 Arrays = dict[str, npt.NDArray[Any]]
 
 
@@ -111,6 +117,108 @@ def make_shard(s: Scenario, rules: Rules, first: int, n: int) -> Shard:
     return shard
 
 
+@dataclass
+class ShardOutput:
+    """What the result needs from one shard once it has run: small, and picklable.
+
+    Aggregates are exact integers that add across shards; the panel's rows are few. A shard run
+    in another process hands this back instead of its state.
+    """
+
+    first: int  # the shard's first citizen
+    recorder: Arrays  # Recorder.aggregates()
+    panel: Arrays  # result.panel_columns(), with each citizen's employer where there are companies
+    data_per_day: npt.NDArray[np.int64]  # [group, source]
+    company_recorder: Arrays | None = None
+    company_panel: Arrays | None = None
+
+
+def shard_output(sh: Shard) -> ShardOutput:
+    """The output of a shard that has run."""
+    s_block = sh.block_size
+    panel = panel_columns(sh.state)
+    out = ShardOutput(
+        first=sh.state.first_citizen,
+        recorder=sh.recorder.aggregates(),
+        panel=panel,
+        data_per_day=data_points_per_day(sh.state, sh.tables, s_block),
+    )
+    if sh.companies is not None:
+        panel["employer"] = employer_column(panel, sh.staff, sh.state.first_citizen, s_block)
+        out.company_recorder = sh.companies.recorder.aggregates()
+        out.company_panel = company_panel(sh.companies.state, sh.staff, sh.state.first_citizen)
+    return out
+
+
+def assemble(
+    s: Scenario,
+    rules: Rules,
+    outputs: list[ShardOutput],
+    pending_seats: list[list[tuple[int, SeatPool]]],
+    parts: list[pa.Table],
+    decision_parts: list[pa.Table],
+    company_parts: list[pa.Table],
+) -> Result:
+    """The result of a run from its shards' outputs, in shard order, and its parts so far.
+
+    Seat applications that were left pending (shards run apart) are allocated here, across all
+    shards at once, exactly as a run in one process allocates them day by day.
+    """
+    from types import SimpleNamespace
+
+    recorders = [SimpleNamespace(**{k: v.copy() for k, v in o.recorder.items()}) for o in outputs]
+    seat_rows = _allocate_pending(rules, outputs, pending_seats, recorders)
+    panels = [o.panel for o in outputs]
+    population = population_table(s, rules.tables, panels)
+    if panels and all("employer" in p for p in panels):
+        employer = np.concatenate([p["employer"] for p in panels])
+        population = population.append_column("employer", pa.array(employer, pa.int64()))
+    decisions = list(decision_parts)
+    if seat_rows:
+        merged = {k: np.concatenate([r[k] for r in seat_rows]) for k in seat_rows[0]}
+        decisions.append(decisions_table(s, merged))
+    result = Result(
+        scenario=s,
+        metrics=metrics_table(s, recorders, np.sum([o.data_per_day for o in outputs], axis=0)),
+        ledger_parts=list(parts),
+        population=population,
+        gates=gates_table(s, recorders),
+        decision_parts=decisions,
+    )
+    if rules.companies is not None:
+        company_recorders = [SimpleNamespace(**o.company_recorder) for o in outputs
+                             if o.company_recorder is not None]  # fmt: skip
+        company_panels = [o.company_panel for o in outputs if o.company_panel is not None]
+        result.companies, result.company_metrics = company_tables(
+            s, rules, company_recorders, company_panels
+        )
+        result.company_ledger_parts = list(company_parts)
+    return result
+
+
+def _allocate_pending(
+    rules: Rules,
+    outputs: list[ShardOutput],
+    pending: list[list[tuple[int, SeatPool]]],
+    recorders: list[Any],
+) -> list[Arrays]:
+    """Allocate deferred seats; count them in ``recorders`` and return the panel's rows."""
+    gates = rules.gates
+    if gates is None or not any(pending):
+        return []
+    firsts = [o.first for o in outputs]
+    rows: list[Arrays] = []
+    when = sorted({(day, pool.gate) for shard in pending for day, pool in shard})
+    for day, gate in when:
+        pools = [next(p for d, p in shard if (d, p.gate) == (day, gate)) for shard in pending]
+        won = allocate_seats(pools, firsts, int(gates.seats[gate]))
+        for r, pool, w, first in zip(recorders, pools, won, firsts, strict=True):
+            found = count_seats(r.gates, gates.price, first, day, pool, w)
+            if len(found["day"]):
+                rows.append(found)
+    return rows
+
+
 class Simulation:
     """A run in progress: its shards, the next day to simulate, and the ledger parts cut so far.
 
@@ -118,19 +226,26 @@ class Simulation:
     continue, so that a resumed run ends byte for byte where an uninterrupted one does.
     """
 
-    def __init__(self, scenario: Scenario, plan: list[tuple[int, int]], pool: ThreadPoolExecutor):
+    def __init__(
+        self,
+        scenario: Scenario,
+        plan: list[tuple[int, int]],
+        pool: ThreadPoolExecutor,
+        *,
+        defer_seats: bool = False,
+    ):
         self.scenario = scenario
+        # A run split across processes allocates seats once every shard has run (allocation
+        # changes no state, only what is recorded): until then its pools wait here.
+        self.defer_seats = defer_seats
+        self.pending_seats: list[tuple[int, int, SeatPool]] = []  # day, shard, pool
         self.rules = Rules.build(scenario)
         self.tables = self.rules.tables
         self.plan = plan
         self._pool = pool
-        s, t, rules = scenario, self.tables, self.rules
+        s, rules = scenario, self.rules
         self.gate_rules = rules.gates
         self.shards = list(pool.map(lambda p: make_shard(s, rules, p[0], p[1]), plan))
-        per_shard = pool.map(
-            lambda sh: data_points_per_day(sh.state, t, s.run.block_size), self.shards
-        )
-        self.data_per_day: npt.NDArray[np.int64] = np.sum(list(per_shard), axis=0)
         self.day = 0  # the next day to simulate
         self.parts: list[pa.Table] = []  # ledger parts cut so far
         self.decision_parts: list[pa.Table] = []
@@ -178,6 +293,10 @@ class Simulation:
         rules = self.gate_rules
         if rules is None:
             return
+        if self.defer_seats:
+            for i, sh in enumerate(self.shards):
+                self.pending_seats += [(day, i, p) for p in sh.today.pools]
+            return
         for gate in np.flatnonzero(rules.seats >= 0):
             pools = [
                 next((p for p in sh.today.pools if p.gate == gate), None) for sh in self.shards
@@ -188,26 +307,25 @@ class Simulation:
             firsts = [sh.state.first_citizen for sh in self.shards]
             won = allocate_seats(ready, firsts, int(rules.seats[gate]))
             for sh, pool, w in zip(self.shards, ready, won, strict=True):
-                sh.recorder.record_seats(sh.state, self.tables, day, pool, w)
+                sh.recorder.record_seats(sh.state.first_citizen, day, pool, w)
+
+    def outputs(self) -> list[ShardOutput]:
+        """What the result needs from each shard (see :func:`assemble`)."""
+        return [shard_output(sh) for sh in self.shards]
 
     def result(self) -> Result:
         """The result of the days simulated so far (all of them, once ``done``)."""
-        s, t = self.scenario, self.tables
-        recorders = [sh.recorder for sh in self.shards]
-        result = Result(
-            scenario=s,
-            metrics=metrics_table(s, recorders, self.data_per_day),
-            ledger_parts=list(self.parts),
-            population=population_table(s, t, [sh.state for sh in self.shards]),
-            gates=gates_table(s, recorders),
-            decision_parts=list(self.decision_parts),
-        )
-        if self.rules.companies is not None:
-            result.companies, result.company_metrics = company_tables(s, self.rules, self.shards)
-            result.company_ledger_parts = list(self.company_parts)
-            staffs = [(sh.state.first_citizen, sh.staff) for sh in self.shards]
-            result.population = with_employers(result.population, staffs, s.run.block_size)
-        return result
+        return assemble(
+            self.scenario, self.rules, self.outputs(), self.pending_seats_by_shard(),
+            self.parts, self.decision_parts, self.company_parts,
+        )  # fmt: skip
+
+    def pending_seats_by_shard(self) -> list[list[tuple[int, SeatPool]]]:
+        """Deferred seat applications, grouped by shard (empty unless ``defer_seats``)."""
+        return [
+            [(d, p) for d, i, p in self.pending_seats if i == shard]
+            for shard in range(len(self.shards))
+        ]
 
     def snapshot(self) -> Arrays:
         """Every array the run needs to continue, keyed ``shard<i>/<part>/<name>``."""
@@ -223,6 +341,9 @@ class Simulation:
                 *company_arrays(sh),
             ):
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
+        for j, (day, i, pool) in enumerate(self.pending_seats):
+            out[f"seats/{j}/where"] = np.array([day, i, pool.gate], np.int64)
+            out.update({f"seats/{j}/{k}": getattr(pool, k) for k in SEAT_POOL_ARRAYS})
         return out
 
     def restore(
@@ -257,6 +378,11 @@ class Simulation:
                     DueQueue.restore(section("companies/releases")),
                 )
                 sh.staff.until[...] = section("companies/staff")["until"]
+        self.pending_seats = []
+        for j in range(sum(1 for k in arrays if k.startswith("seats/") and k.endswith("/where"))):
+            day, i, gate = (int(v) for v in arrays[f"seats/{j}/where"])
+            pool = SeatPool(gate, **{k: arrays[f"seats/{j}/{k}"] for k in SEAT_POOL_ARRAYS})
+            self.pending_seats.append((day, i, pool))
         self.day = int(arrays["day"])
         self.parts = list(parts)
         self.decision_parts = list(decision_parts)
@@ -280,13 +406,23 @@ def company_arrays(sh: Shard) -> list[tuple[str, Arrays]]:
 
 @contextmanager
 def started(
-    scenario: Scenario, *, threads: int | None = None, shards: int | None = None
+    scenario: Scenario,
+    *,
+    threads: int | None = None,
+    shards: int | None = None,
+    plan: list[tuple[int, int]] | None = None,
+    defer_seats: bool = False,
 ) -> Iterator[Simulation]:
-    """A new Simulation whose shards step in parallel threads (the kernels release the GIL)."""
+    """A new Simulation whose shards step in parallel threads (the kernels release the GIL).
+
+    ``plan`` runs only these ranges of whole blocks, as (first, count): a part of a run split
+    across processes, which also ``defer_seats`` (see :class:`Simulation`).
+    """
     threads = max(1, threads or os.cpu_count() or 1)
-    plan = plan_shards(scenario.population.size, scenario.run.block_size, shards or threads)
+    if plan is None:
+        plan = plan_shards(scenario.population.size, scenario.run.block_size, shards or threads)
     with ThreadPoolExecutor(min(threads, len(plan))) as pool:
-        yield Simulation(scenario, plan, pool)
+        yield Simulation(scenario, plan, pool, defer_seats=defer_seats)
 
 
 def simulate(

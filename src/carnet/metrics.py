@@ -25,13 +25,13 @@ from carnet.phases.lists import (
     redlisted_grades,
 )
 from carnet.phases.observe import OUTCOMES
-from carnet.phases.record import APPEAL_COUNTS, Recorder, dictionary
+from carnet.phases.record import APPEAL_COUNTS, dictionary
 from carnet.phases.score import DENUNCIATION_COUNTS
 from carnet.scenario import Scenario
 
 
 def metrics_table(
-    s: Scenario, recorders: Sequence[Recorder], data_per_day: npt.NDArray[np.int64]
+    s: Scenario, recorders: Sequence[Any], data_per_day: npt.NDArray[np.int64]
 ) -> pa.Table:
     """One row per (day, group) with every aggregate as a column.
 
@@ -124,7 +124,7 @@ def ledger_names(s: Scenario) -> tuple[list[str], list[str]]:
     return behaviours, [src.name for src in s.sources] + ["blacklist", "lender", "joint_punishment"]
 
 
-def gates_table(s: Scenario, recorders: Sequence[Recorder]) -> pa.Table:
+def gates_table(s: Scenario, recorders: Sequence[Any]) -> pa.Table:
     """Every decision counted by day, gate, outcome, group and grade (rows with a count only).
 
     ``wrongful`` counts the refusals among them that would have been approvals had only true

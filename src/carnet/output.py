@@ -30,9 +30,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,6 +57,15 @@ DECISIONS = "decisions"
 COMPANY_LEDGER = "company_ledger"
 PART_KINDS = (LEDGER, DECISIONS, COMPANY_LEDGER)
 TEMP_PREFIX = ".tmp-"
+
+
+def part_kind(file: str) -> str:
+    """The kind of a part from its path: ``ledger``, ``decisions`` or ``company_ledger``.
+
+    Parts of a run in one process lie in ``<kind>/``; those of a sharded run's shards in
+    ``shards/<shard>/<kind>/``.
+    """
+    return PurePosixPath(file).parent.name
 
 
 def part_name(kind: str, index: int) -> str:
@@ -228,11 +237,15 @@ class RunDirectory:
 
     def read_parts(self, parts: list[LedgerPart], kind: str) -> list[pa.Table]:
         """The parts of ``kind`` already written, read back in order."""
-        return [pq.read_table(self.path / p.file) for p in parts if p.file.startswith(f"{kind}/")]
+        return [pq.read_table(self.path / p.file) for p in parts if part_kind(p.file) == kind]
 
-    def finish(self, result: Result, parts: list[LedgerPart]) -> str:
-        """Write metrics, population and manifest; remove the checkpoint; return the head hash."""
+    def finish(self, result: Result, parts: list[LedgerPart], kept: Sequence[str] = ()) -> str:
+        """Write metrics, population and manifest; remove the checkpoint; return the head hash.
+
+        ``kept`` names other files of the run (relative paths) that the manifest seals too.
+        """
         files = {SCENARIO: self.scenario_hash()}
+        files.update({name: sha256_bytes((self.path / name).read_bytes()) for name in kept})
         tables = {
             "metrics.parquet": result.metrics,
             "population.parquet": result.population,
@@ -352,14 +365,14 @@ def read_run(run_dir: Path) -> Result:
         metrics = pq.read_table(run_dir / "metrics.parquet")
         population = pq.read_table(run_dir / "population.parquet")
         chain = [str(p["file"]) for p in manifest["ledger_chain"]]
-        parts = [pq.read_table(run_dir / f) for f in chain if f.startswith(f"{LEDGER}/")]
-        decided = [pq.read_table(run_dir / f) for f in chain if f.startswith(f"{DECISIONS}/")]
+        parts = [pq.read_table(run_dir / f) for f in chain if part_kind(f) == LEDGER]
+        decided = [pq.read_table(run_dir / f) for f in chain if part_kind(f) == DECISIONS]
         companies, company_metrics, gates = (
             pq.read_table(run_dir / name) if name in manifest["files"] else None
             for name in ("companies.parquet", "company_metrics.parquet", "gates.parquet")
         )
         company_parts = [
-            pq.read_table(run_dir / f) for f in chain if f.startswith(f"{COMPANY_LEDGER}/")
+            pq.read_table(run_dir / f) for f in chain if part_kind(f) == COMPANY_LEDGER
         ]
     except ScenarioError:
         raise

@@ -22,7 +22,15 @@ import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 
 from carnet.errors import CarnetError, InputError, clean
-from carnet.output import COMPANY_LEDGER, DECISIONS, LEDGER, SCENARIO, parquet_bytes, read_manifest
+from carnet.output import (
+    COMPANY_LEDGER,
+    DECISIONS,
+    LEDGER,
+    SCENARIO,
+    parquet_bytes,
+    part_kind,
+    read_manifest,
+)
 
 #: The tables a query sees, and the file (or the folder of parts) each one reads.
 TABLES = {
@@ -64,7 +72,7 @@ def tables(run_dir: str | Path) -> dict[str, ds.Dataset | pa.Table]:
             empty[COMPANY_LEDGER] = empty_company_ledger
         found: dict[str, ds.Dataset | pa.Table] = {}
         for name, where in TABLES.items():
-            parts = [str(run_dir / f) for f in chain if f.startswith(f"{where}/")]
+            parts = [str(run_dir / f) for f in chain if part_kind(f) == where]
             if parts:
                 found[name] = ds.dataset(parts, format="parquet")
             elif where in files:

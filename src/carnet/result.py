@@ -17,18 +17,27 @@ from carnet.population import AWARE, LISTED, PANEL, State
 from carnet.scenario import Scenario
 from carnet.tables import POINTS_OFFSET, Tables
 
+PANEL_FIELDS = ("profile", "exposure", "flags", "points", "household", "children")
 
-def population_table(s: Scenario, t: Tables, states: Sequence[State]) -> pa.Table:
-    """The panel's citizens: who they are and where they ended, one row each."""
-    fields = ("profile", "exposure", "flags", "points", "household", "children")
-    chunks: dict[str, list[Any]] = {k: [] for k in ("citizen", "head", *fields)}
-    for st in states:
-        idx = np.flatnonzero(st.flags & PANEL)
-        chunks["citizen"].append(idx + st.first_citizen)
-        chunks["head"].append(idx + st.first_citizen - st.household[idx])
-        for name in fields:
-            chunks[name].append(getattr(st, name)[idx])
-    col = {k: np.concatenate(v) if v else np.empty(0) for k, v in chunks.items()}
+
+def panel_columns(state: State) -> dict[str, Any]:
+    """The panel's rows of a shard's state: its citizens' ids, households and attributes."""
+    idx = np.flatnonzero(state.flags & PANEL)
+    columns = {name: getattr(state, name)[idx] for name in PANEL_FIELDS}
+    columns["citizen"] = idx + state.first_citizen
+    columns["head"] = idx + state.first_citizen - state.household[idx]
+    return columns
+
+
+def population_table(s: Scenario, t: Tables, panels: Sequence[dict[str, Any]]) -> pa.Table:
+    """The panel's citizens: who they are and where they ended, one row each.
+
+    ``panels`` are the shards' :func:`panel_columns`, in shard order.
+    """
+    col = {
+        k: np.concatenate([p[k] for p in panels]) if panels else np.empty(0)
+        for k in ("citizen", "head", *PANEL_FIELDS)
+    }
     profile = col["profile"].astype(np.int64)
 
     points = col["points"].astype(np.int16)

@@ -300,6 +300,8 @@ class SeatPool:
     grade: I64
     region: I64
     lottery: F64
+    group: I64
+    panel: npt.NDArray[np.bool_]  # whether each applicant's decision goes into the ledger
 
 
 @dataclass
@@ -392,9 +394,12 @@ def _seat_pool(
     keep = refused & panel
     out.add(gate, citizen[:n][keep], outcome[:n][keep], grade[:n][keep], wrong[:n][keep])
     waiting = ~refused
+    kept = citizen[:n][waiting]
     return SeatPool(
-        gate, citizen[:n][waiting], grade[:n][waiting], region[:n][waiting], lottery[:n][waiting]
-    )
+        gate, kept, grade[:n][waiting], region[:n][waiting], lottery[:n][waiting],
+        t.group_of_profile[state.profile[kept]].astype(np.int64),
+        (state.flags[kept] & PANEL) > 0,
+    )  # fmt: skip
 
 
 def allocate_seats(

@@ -215,18 +215,16 @@ class Recorder:
             )
 
     def record_seats(
-        self, state: State, t: Tables, day: int, pool: SeatPool, won: npt.NDArray[np.bool_]
+        self, first_citizen: int, day: int, pool: SeatPool, won: npt.NDArray[np.bool_]
     ) -> None:
         """Count a seat allocation's outcomes for this shard's applicants; keep the panel's."""
-        outcome = np.where(won, APPROVED, REFUSED_CAPACITY).astype(np.int64)
-        group = t.group_of_profile[state.profile[pool.citizen]].astype(np.int64)
-        np.add.at(self.gates[day, pool.gate], (outcome, group, pool.grade), 1)
-        panel = (state.flags[pool.citizen] & PANEL) > 0
-        gate = np.full(int(panel.sum()), pool.gate, np.int64)
-        self._keep_decisions(
-            state, day, pool.citizen[panel], gate, outcome[panel], pool.grade[panel],
-            np.zeros(len(gate), np.int64),  # capacity is not judged against the truth
-        )  # fmt: skip
+        rows = count_seats(self.gates, self.prices, first_citizen, day, pool, won)
+        if len(rows["day"]):
+            self._decisions.setdefault(day // self.part_days, []).append(rows)
+
+    def aggregates(self) -> dict[str, npt.NDArray[Any]]:
+        """The exact aggregates (no ledger rows): all the result needs from this recorder."""
+        return {name: getattr(self, name) for name in self._ARRAYS}
 
     def ledger_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
         """Columns of one ledger part, rows ordered by (block, day, order of the day).
@@ -301,6 +299,34 @@ class Recorder:
                     "true_actor": rows.actor,
                 }
             )
+
+
+def count_seats(
+    gates: I64,
+    prices: npt.NDArray[np.float64],
+    first_citizen: int,
+    day: int,
+    pool: SeatPool,
+    won: npt.NDArray[np.bool_],
+) -> dict[str, npt.NDArray[np.generic]]:
+    """Add a seat allocation's outcomes to ``gates`` counts; return the panel's decision rows.
+
+    Capacity is not judged against the truth: these refusals are never counted wrongful.
+    """
+    outcome = np.where(won, APPROVED, REFUSED_CAPACITY).astype(np.int64)
+    np.add.at(gates[day, pool.gate], (outcome, pool.group, pool.grade), 1)
+    panel = pool.panel
+    citizen, grade = pool.citizen[panel], pool.grade[panel]
+    gate = np.full(len(citizen), pool.gate, np.int64)
+    return {
+        "day": np.full(len(citizen), day, np.int32),
+        "citizen": citizen + first_citizen,
+        "gate": gate.astype(np.int8),
+        "outcome": outcome[panel].astype(np.int8),
+        "grade": grade.astype(np.int8),
+        "price": prices[gate, grade].astype(np.float32),
+        "wrongful": np.zeros(len(citizen), np.bool_),
+    }
 
 
 def dictionary(codes: npt.ArrayLike, names: list[str]) -> pa.DictionaryArray:
