@@ -1,0 +1,154 @@
+"""The minimal model (shared/bench-minimal.md) in Starsim 3: per-citizen states and Bernoulli draws.
+
+Idiomatic Starsim, as its user guide writes a custom module: an ``ss.Module`` whose states
+(``ss.IntArr`` points and grade) live on ``ss.People``, one ``ss.bernoulli`` per behaviour for doing
+it, with a callable probability that applies the deterrence of each citizen's grade, and one per
+behaviour for observing it (Starsim's random-number machinery, common random numbers included, as
+by default), a ``step`` that applies the day's points, clamps them and updates grades, and one
+``ss.Result`` per grade filled in ``update_results``. ``ss.Sim`` runs it with a time step of one
+day.
+
+Runs in the peers' environment (bench/peers/setup.sh), not carnet's:
+
+    bench/.venv-peers/bin/python bench/peers/starsim_minimal.py --population 200000 --days 365
+
+prints one JSON object: the final grade counts, mean and variance of the final points, and the
+wall time of ``sim.run()`` (building the sim reported separately as setup).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import starsim as ss
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from model import (  # the shared table, beside this file
+    BEHAVIOURS,
+    CEILING,
+    DETERRENCE,
+    FLOOR,
+    GRADE_MIN,
+    GRADES,
+    START_POINTS,
+    Behaviour,
+    daily_probability,
+)
+
+
+def act_probability(behaviour: Behaviour) -> float | Callable[[Any, Any], Any]:
+    """The daily probability of an act: a constant, or by grade for deterred (negative) acts."""
+    p = daily_probability(behaviour)
+    if not behaviour.negative:
+        return p
+
+    def by_grade(module: Any, uids: Any) -> Any:
+        return p * module.deterrence[module.grade[uids]]
+
+    return by_grade
+
+
+class SocialCredit(ss.Module):
+    """Points from observed acts, clamped to [floor, ceiling], and the grades they give."""
+
+    def __init__(self, pars: Any = None, **kwargs: Any) -> None:
+        super().__init__()
+        self.define_pars(
+            start_points=START_POINTS,
+            floor=FLOOR,
+            ceiling=CEILING,
+        )
+        self.update_pars(pars, **kwargs)
+        self.define_states(
+            ss.IntArr("points", default=START_POINTS, label="Points"),
+            ss.IntArr("grade", default=int(np.searchsorted(GRADE_MIN, START_POINTS, "right") - 1)),
+        )
+        self.deterrence = np.array(DETERRENCE)
+        self.thresholds = np.array(GRADE_MIN[1:])
+        self.deltas = [b.delta for b in BEHAVIOURS]
+        self.acts = [ss.bernoulli(p=act_probability(b), name=f"do_{b.name}") for b in BEHAVIOURS]
+        self.seen = [ss.bernoulli(p=b.detect, name=f"see_{b.name}") for b in BEHAVIOURS]
+
+    def init_results(self) -> None:
+        """One count per grade and day."""
+        super().init_results()
+        self.define_results(*[ss.Result(f"n_{g}", dtype=int, label=g) for g in GRADES])
+
+    def step(self) -> None:
+        """Draw today's acts from everyone's grade of yesterday, then score them."""
+        change = np.zeros(len(self.points.raw), dtype=np.int64)
+        everyone = self.sim.people.auids
+        for act, seen, delta in zip(self.acts, self.seen, self.deltas, strict=True):
+            observed = seen.filter(act.filter(everyone))
+            change[observed] += delta
+        changed = ss.uids(np.flatnonzero(change))
+        if len(changed):
+            points = np.clip(
+                self.points[changed] + change[changed], self.pars.floor, self.pars.ceiling
+            )
+            self.points[changed] = points
+            self.grade[changed] = np.searchsorted(self.thresholds, points, side="right")
+
+    def update_results(self) -> None:
+        """The number of citizens in each grade at the end of the day."""
+        super().update_results()
+        counts = np.bincount(self.grade.values, minlength=len(GRADES))
+        for g, name in enumerate(GRADES):
+            self.results[f"n_{name}"][self.ti] = counts[g]
+
+
+def run(population: int, days: int, seed: int) -> dict[str, Any]:
+    """Build and run the sim; return its final grades and timings."""
+    start = time.perf_counter()
+    sim = ss.Sim(
+        n_agents=population,
+        custom=SocialCredit(),
+        start=0,
+        dur=ss.days(days - 1),  # the time vector includes both ends: dur + 1 steps of a day
+        dt=ss.days(1),
+        rand_seed=seed,
+        verbose=0,
+    )
+    sim.init()
+    built = time.perf_counter()
+    cpu_start = time.process_time()
+    sim.run()
+    done = time.perf_counter()
+    cpu = time.process_time() - cpu_start
+    module = sim.custom.socialcredit
+    steps = len(module.results.timevec)
+    points = module.points.values.astype(np.float64)
+    return {
+        "implementation": "starsim",
+        "version": ss.__version__,
+        "population": population,
+        "days": steps,
+        "seed": seed,
+        "grades": {g: int(module.results[f"n_{g}"][-1]) for g in GRADES},
+        "points_mean": float(points.mean()),
+        "points_var": float(points.var(ddof=1)),
+        "setup_s": built - start,
+        "run_s": done - built,
+        "cpu_s": cpu,  # CPU time of the run, all threads
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--population", type=int, default=200_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    print(json.dumps(run(args.population, args.days, args.seed)))
+
+
+if __name__ == "__main__":
+    main()
