@@ -100,9 +100,17 @@ def write_yaml(doc: dict[str, Any], path: Any) -> Any:
 
 
 def same_files(a: Any, b: Any) -> list[str]:
-    """Relative paths whose bytes differ between two folders, or that only one has."""
-    fa = {p.relative_to(a).as_posix(): p for p in a.rglob("*") if p.is_file()}
-    fb = {p.relative_to(b).as_posix(): p for p in b.rglob("*") if p.is_file()}
+    """Relative paths whose bytes differ between two folders, or that only one has.
+
+    The report (a view that ``carnet run`` derives, unless --no-report) is left out.
+    """
+    from carnet.integrity import DERIVED
+
+    def files(root: Any) -> dict[str, Any]:
+        found = {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+        return {name: p for name, p in found.items() if not name.startswith(DERIVED)}
+
+    fa, fb = files(a), files(b)
     differ = sorted(set(fa) ^ set(fb))
     differ += [n for n in sorted(set(fa) & set(fb)) if fa[n].read_bytes() != fb[n].read_bytes()]
     return differ

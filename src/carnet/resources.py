@@ -14,14 +14,17 @@ from carnet.errors import RunError
 from carnet.population import panel_probability
 from carnet.scenario import Scenario
 
-FIXED_BYTES = 300 * 2**20  # Python, numpy, numba, pyarrow and compiled kernels
-STATE_BYTES = 8  # points int16, profile uint16, exposure, flags, household, children uint8
+FIXED_BYTES = 230 * 2**20  # Python, numpy, numba, pyarrow and compiled kernels
+# Points int16, profile uint16, exposure, flags, household, children uint8 (8 bytes), and the
+# temporaries of counting a new shard's citizens by group and grade (12).
+STATE_BYTES = 20
 MEMORY_BYTES = 4  # deterrence memory of the punished and their households, when on
 EARNED_BYTES = 2  # per capped rule
 ACT_BYTES = 10 + 11 + 2 * 26  # acts, observations, and changes (two copies while recorded)
-LEDGER_ROW_BYTES = 2 * 30  # Arrow row, and its numpy columns while the part is cut
+LEDGER_ROW_BYTES = 40  # an Arrow row of a part kept in memory (Result.ledger_parts)
+PANEL_BYTES = 90  # a row of the population table, and its columns while it is built
 PENDING_BYTES = 26  # a restoration waiting for its day
-DECISION_ROW_BYTES = 2 * 24  # a panel decision: Arrow row, and numpy columns while cut
+DECISION_ROW_BYTES = 33  # a panel decision: an Arrow row of a part kept in memory
 STAFF_BYTES = 3 * 8 + 2  # a company's employee places, representative, co-workers' memory
 
 
@@ -45,7 +48,7 @@ def predict_bytes(s: Scenario) -> int:
     pending = int(n * seen_per_citizen_day * min(lifetime, days) * PENDING_BYTES)
     panel = n * panel_probability(s)
     ledger = int(panel * seen_per_citizen_day * days * LEDGER_ROW_BYTES)
-    population = int(panel * 40)
+    population = int(panel * PANEL_BYTES)
     children = s.population.households.children_mean / s.population.households.adults_mean
     per_year = sum(
         g.applications_per_year * (children if g.applicant == "child" else 1.0) for g in s.gates
@@ -97,9 +100,12 @@ def check_memory(s: Scenario, limit: int | None = None) -> int:
     need = predict_bytes(s)
     room = limit if limit is not None else available_bytes()
     if room is not None and need > room:
+        # Shards on a cluster split the citizens; each worker also loads the libraries.
+        machines = -(-(need - FIXED_BYTES) // max(1, room - FIXED_BYTES))
         raise RunError(
             f"scenario {s.name} with {s.population.size:,} citizens needs about {gib(need)} "
             f"of memory; {gib(room)} is available. Lower --population, or split the run into "
-            "shards on several machines (a Dask cluster; not yet supported by this version)."
+            f"shards on a Dask cluster of {machines} or more such machines: carnet run "
+            f"{s.name} --shards {2 * machines} --scheduler tcp://HOST:PORT"
         )
     return need

@@ -1,0 +1,36 @@
+"""The memory a run is predicted to need, against the peak it really reaches."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from carnet.loading import load_scenario
+from carnet.resources import predict_bytes
+
+PEAK = (
+    "import resource, carnet; carnet.simulate({name!r}, population={n}); "
+    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "n"),
+    [
+        ("minimal", 300_000),  # every citizen in the panel
+        ("minimal", 1_000_000),
+        ("minimal", 3_000_000),  # a sampled panel
+        ("rongcheng-gated", 200_000),  # lists, gates, decisions, appeals, denunciations
+    ],
+)
+def test_prediction_is_within_15_percent_of_the_peak(name: str, n: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK.format(name=name, n=n)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    peak = int(done.stdout.split()[-1]) * 1024  # ru_maxrss is in KiB on Linux
+    predicted = predict_bytes(load_scenario(name, population=n))
+    print(f"{name} {n:,}: predicted {predicted >> 20} MiB, peak {peak >> 20} MiB")
+    assert abs(predicted - peak) <= 0.15 * peak
