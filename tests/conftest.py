@@ -5,8 +5,12 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -114,3 +118,57 @@ def same_files(a: Any, b: Any) -> list[str]:
     differ = sorted(set(fa) ^ set(fb))
     differ += [n for n in sorted(set(fa) & set(fb)) if fa[n].read_bytes() != fb[n].read_bytes()]
     return differ
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path / "dask-logs"
+    logs.mkdir()
+    procs: list[subprocess.Popen[bytes]] = []
+    dask = str(Path(sys.executable).with_name("dask"))
+
+    def start(*args: str, log: str) -> subprocess.Popen[bytes]:
+        with open(logs / log, "wb") as out:
+            proc = subprocess.Popen([dask, *args], stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, cwd=tmp_path)  # fmt: skip
+        procs.append(proc)
+        return proc
+
+    start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
+          log="scheduler.log")  # fmt: skip
+    for name in ("w1", "w2"):
+        start("worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+              "--name", name, "--host", "127.0.0.1", log=f"{name}.log")  # fmt: skip
+    from distributed import Client
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with Client(address, timeout=5) as client:
+                client.wait_for_workers(2, timeout=max(1, deadline - time.monotonic()))
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        yield address, procs
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)

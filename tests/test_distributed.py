@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,6 @@ from carnet.runner import run_to_directory
 
 pytest.importorskip("distributed")
 
-DASK = str(Path(sys.executable).with_name("dask"))
 SAME_BYTES = ("metrics.parquet", "population.parquet", "gates.parquet", "companies.parquet",
               "company_metrics.parquet")  # fmt: skip
 
@@ -66,59 +62,6 @@ def assert_same_run(one: Path, sharded: Path) -> None:
 def one_process(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("one") / "run"
     return run_to_directory(scenario(), out, shards=1, threads=1).path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    logs = tmp_path / "dask-logs"
-    logs.mkdir()
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str, log: str) -> subprocess.Popen[bytes]:
-        with open(logs / log, "wb") as out:
-            proc = subprocess.Popen([DASK, *args], stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, cwd=tmp_path)  # fmt: skip
-        procs.append(proc)
-        return proc
-
-    start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
-          log="scheduler.log")  # fmt: skip
-    for name in ("w1", "w2"):
-        start("worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
-              "--name", name, "--host", "127.0.0.1", log=f"{name}.log")  # fmt: skip
-    from distributed import Client
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with Client(address, timeout=5) as client:
-                client.wait_for_workers(2, timeout=max(1, deadline - time.monotonic()))
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-    try:
-        yield address, procs
-    finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_local_shards_equal_one_process(one_process: Path, tmp_path: Path) -> None:

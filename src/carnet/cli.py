@@ -764,6 +764,7 @@ def _audit_commands() -> None:
 
     app.command()(cli_audit.audit)
     app.command()(cli_audit.compare)
+    app.command()(cli_audit.sweep)
 
 
 _audit_commands()

@@ -198,3 +198,36 @@ def compare(
     print_tables(
         tables, "difference", f"B - A over {replicates} seeds [95% interval]; A = {a}, B = {b}"
     )
+
+
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP", help="A sweep YAML file.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Sweep folder (default: sweeps/<sweep file name>); run again to resume."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(metavar="ADDRESS", help="Run the cells on the Dask cluster at this address."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Local worker processes (default: all cores).")
+    ] = None,
+) -> None:
+    """Run a grid of scenario overrides x seeds on Dask; one Parquet table of every cell's figures.
+
+    A sweep that stops is finished by running the same command again: done cells are kept.
+    """
+    from carnet.sweep import Sweep, run_sweep
+
+    with _reported(f"reading {sweep_file}"):
+        plan = Sweep(sweep_file)
+    target = out or Path("sweeps") / sweep_file.stem
+    cells = len(plan.cells())
+    bar, task = _progress(f"{sweep_file.name}: {cells} cells", cells, False)
+    with bar, _reported(f"running the sweep into {target}; run it again to resume"):
+        table = run_sweep(
+            plan, target, scheduler=scheduler, workers=workers,
+            progress=lambda d, t: bar.update(task, completed=d),
+        )  # fmt: skip
+    _console().print(f"every cell's figures: {table}", markup=False)
