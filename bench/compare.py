@@ -147,7 +147,14 @@ def peers_missing() -> str | None:
     return None
 
 
-def peer_run(name: str, population: int, days: int, seed: int, timeout: float = 900) -> Run:
+def peer_run(
+    name: str,
+    population: int,
+    days: int,
+    seed: int,
+    timeout: float = 900,
+    options: tuple[str, ...] = (),
+) -> Run:
     """Run one peer in its environment; raise RuntimeError with its output if it fails."""
     command = [
         str(PEERS_PYTHON),
@@ -155,6 +162,7 @@ def peer_run(name: str, population: int, days: int, seed: int, timeout: float = 
         f"--population={population}",
         f"--days={days}",
         f"--seed={seed}",
+        *options,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
