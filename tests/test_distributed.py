@@ -119,3 +119,18 @@ def test_a_killed_worker_s_shard_is_retried_and_nothing_is_lost(
     assert killed, "the run ended before a worker could be killed"
     assert procs[1].wait(timeout=10) != 0
     assert_same_run(one_process, finished.path)
+
+
+def test_a_stopped_sharded_run_resumes(one_process: Path, tmp_path: Path) -> None:
+    from carnet.distributed import run_sharded
+
+    out = run_sharded(scenario(), tmp_path / "run", shards=3).path
+    # The coordinator stopped before sealing the run, and one shard had not finished.
+    (out / "manifest.json").unlink()
+    (out / "metrics.parquet").unlink()
+    (out / "shards" / "0001" / "output.npz").unlink()
+    kept = (out / "shards" / "0000" / "output.npz").stat().st_mtime_ns
+    shown = run_script("run", "--resume", str(out), "--no-report", timeout=300)
+    assert shown.code == 0, shown.text
+    assert (out / "shards" / "0000" / "output.npz").stat().st_mtime_ns == kept  # not run again
+    assert_same_run(one_process, out)
