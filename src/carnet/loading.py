@@ -401,6 +401,17 @@ def _read(src: str | Path) -> tuple[dict[str, Any], str]:
     return parse_yaml(_decode(data, text_src), text_src), text_src
 
 
+def parse_bytes(data: bytes, source: str) -> dict[str, Any]:
+    """Parse scenario YAML held in memory (an upload) within the same bounds as a file.
+
+    Bytes over :data:`MAX_SCENARIO_BYTES` are refused before they are decoded; the text must be
+    UTF-8. Nothing is written anywhere.
+    """
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(source, [("", _too_large(len(data), "bytes"))])
+    return parse_yaml(_decode(data, source), source)
+
+
 def _decode(data: bytes, source: str) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         message = "UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8"

@@ -9,7 +9,7 @@ what the scenarios change — a scenario compared with itself differs by exactly
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -130,6 +130,16 @@ def compare(
         pairs.append((audit_seed(a, seed, threads=threads), audit_seed(b, seed, threads=threads)))
         if progress is not None:
             progress(i + 1, n)
+    return differences(pairs)
+
+
+def differences(pairs: Sequence[tuple[Audit, Audit]]) -> Tables:
+    """Paired differences b - a of every number of every audit table, over ``(a, b)`` pairs.
+
+    Each pair holds the audits of two scenarios run on the same seed; :func:`compare` makes
+    them, and the lab gives one pair of runs it already has. Tables come back long, as
+    :func:`compare` describes; with a single pair, each interval is the difference itself.
+    """
     out: Tables = {}
     for name, first in pairs[0][0].tables().items():
         keys = _keys(first)
