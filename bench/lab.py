@@ -1,6 +1,6 @@
 """The lab's run button: seconds from pressing Run to the charts on screen (issue 6: 3 s).
 
-    python bench/lab.py [--runs N] [--chromium PATH]
+    python bench/lab.py [--runs N] [--behaviour] [--chromium PATH]
 
 Starts ``carnet lab`` on a free localhost port, opens it in Debian's headless Chromium (through
 Playwright), waits for the run that a new session opens on, then N times: nudges a slider,
@@ -8,6 +8,8 @@ presses Run, and times until every chart of the new run is on screen (the run's 
 there, no element is still stale, and two frames have been painted). The scenario is the lab's
 default: the ``rongcheng`` preset at 100,000 citizens x 365 days. Prints each time with the
 server's own split (simulation, charts), their median, and exits 1 if the median exceeds 3 s.
+``--behaviour`` ticks "Also count the acts deterred and chilled" first (a second simulation per
+run, without responses); the 3 s target is for the default, without it.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ def wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 120
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--behaviour", action="store_true", help="count deterrence too")
     parser.add_argument(
         "--chromium", default=os.environ.get("CARNET_CHROMIUM", "/usr/bin/chromium")
     )
@@ -97,6 +100,9 @@ def main() -> int:
             page.goto(url)
             page.wait_for_function(CHARTS_SHOWN, arg=1, timeout=300_000, polling=20)
             print(f"page open, first run on screen: {time.perf_counter() - start:.2f} s")
+            if args.behaviour:
+                page.get_by_text("Also count the acts deterred and chilled").click()
+                page.wait_for_timeout(1500)
             page.get_by_text("Detection and misattribution").click()
             slider = page.get_by_role("slider", name=SLIDER)
             for i in range(args.runs):
@@ -116,10 +122,14 @@ def main() -> int:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     median = statistics.median(times)
+    what = " (and again without responses)" if args.behaviour else ""
     print(
-        f"pressing Run to the charts on screen, 100,000 citizens x 365 days: median "
+        f"pressing Run to the charts on screen, 100,000 citizens x 365 days{what}: median "
         f"{median:.2f} s, best {min(times):.2f} s, worst {max(times):.2f} s over {len(times)} runs"
     )
+    if args.behaviour:
+        print(f"(the {TARGET_SECONDS:.0f} s target is for runs without --behaviour)")
+        return 0
     holds = median <= TARGET_SECONDS
     print(f"target <= {TARGET_SECONDS:.0f} s: {'holds' if holds else 'MISSED'}")
     return 0 if holds else 1

@@ -22,7 +22,7 @@ from conftest import base_scenario, run_script, script_path
 
 import carnet
 from carnet.errors import ScenarioError
-from carnet.lab import app_path, knobs, session
+from carnet.lab import app_path, command, knobs, session
 from carnet.lab.knobs import SECTIONS, edit, expand, field_at
 from carnet.loading import MAX_SCENARIO_BYTES, load_scenario, parse_yaml, preset_text, to_yaml
 from carnet.replicates import compare
@@ -380,6 +380,11 @@ def test_page_compares_with_a_pinned_baseline() -> None:
     expected = session.differences(baseline, current)
     for name, table in tables.items():
         assert table.equals(expected[name])
+    changes = [m.value for m in at.markdown if m.value.startswith("**What changed")]
+    assert len(changes) == 1 and "`sources[0].misattribution`" in changes[0]
+    assert session.scenario_changes(baseline.scenario, current.scenario) == [
+        ("sources[0].misattribution", baseline.scenario.sources[0].misattribution, 0.2)
+    ]
     wrongful = {m.label: m for m in at.metric}["wrongful sanctions"]
     assert wrongful.delta.startswith("+") and wrongful.delta != "+0"
     assert len(at.dataframe) >= 3
@@ -403,6 +408,20 @@ def test_page_reads_a_dossier() -> None:
 
 
 # --- the page in a real browser -----------------------------------------------------------------
+
+
+def test_carnet_lab_command_line() -> None:
+    args = command("127.0.0.1", 8123)
+    assert args[:5] == [sys.executable, "-m", "streamlit", "run", str(app_path())]
+    options = dict(zip(args[5::2], args[6::2], strict=True))
+    assert options["--server.address"] == "127.0.0.1" and options["--server.port"] == "8123"
+    assert options["--server.headless"] == "true"
+    assert options["--browser.gatherUsageStats"] == "false"
+    assert int(options["--server.maxUploadSize"]) * 2**20 == MAX_SCENARIO_BYTES
+    done = run_script("lab", "--help")
+    assert done.code == 0 and "--port" in done.stdout and "127.0.0.1" in done.stdout
+    done = run_script("lab", "--port", "0")
+    assert done.code == 2 and "Traceback" not in done.text
 
 
 def _free_port() -> int:

@@ -23,6 +23,8 @@ from carnet.scenario import Scenario
 
 #: Most wrongfully sanctioned citizens offered in the dossier picker.
 PICKS = 300
+#: Most changes of the scenario listed against the baseline.
+SHOWN_CHANGES = 20
 ABOUT = {chart.name: chart for chart in CHARTS}
 #: The audit figures shown as headline numbers: (table, key column, key, metric, label).
 HEADLINES = (
@@ -207,9 +209,11 @@ def charts(run: session.LabRun) -> None:
             drawn, theme=None, key=f"chart-{name}", config={"displaylogo": False}, width="stretch"
         )
     sec = run.seconds
+    again = sec.get("without responses")
+    without = "" if again is None else f" (and without responses in {again:.2f} s)"
     caption.caption(
         f"Run {run.number}: {s.population.size:,} synthetic citizens × {s.run.days:,} days, "
-        f"seed {s.run.seed}: simulated in {sec['simulate']:.2f} s, charts drawn in "
+        f"seed {s.run.seed}: simulated in {sec['simulate']:.2f} s{without}, charts drawn in "
         f"{sec['charts']:.2f} s."
     )
 
@@ -246,6 +250,18 @@ def compare(run: session.LabRun) -> None:
     if baseline is run:
         st.info("This run is the baseline. Change some knobs and press Run to compare.")
         return
+    changes = session.scenario_changes(baseline.scenario, run.scenario)
+    if changes:
+        shown = [f"- `{path}`: {widgets.text(str(a))} → {widgets.text(str(b))}"
+                 for path, a, b in changes[:SHOWN_CHANGES]]  # fmt: skip
+        more = len(changes) - SHOWN_CHANGES
+        st.markdown(
+            "**What changed since the baseline:**\n"
+            + "\n".join(shown)
+            + (f"\n- … and {more} more" if more > 0 else "")
+        )
+    else:
+        st.markdown("**The same scenario as the baseline**: every difference below is zero.")
     if baseline.scenario.run.seed != run.scenario.run.seed:
         st.warning(
             f"The seeds differ ({baseline.scenario.run.seed} and {run.scenario.run.seed}): the "
@@ -322,7 +338,9 @@ def dossiers(run: session.LabRun) -> None:
         st.warning(str(exc))
         return
     st.subheader(f"Citizen {dossier.citizen}")
-    about = {k: str(v) for k, v in dossier.attributes.items()}
+    about = {
+        k: f"{v:.3g}" if isinstance(v, float) else str(v) for k, v in dossier.attributes.items()
+    }
     st.dataframe(pa.table({"attribute": list(about), "value": list(about.values())}),
                  hide_index=True, key="dossier-about")  # fmt: skip
     timeline = session.timeline(dossier)

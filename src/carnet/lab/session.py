@@ -175,6 +175,29 @@ def differences(baseline: LabRun, current: LabRun) -> dict[str, pa.Table]:
     return {name: t.drop_columns(["low", "high"]) for name, t in tables.items()}
 
 
+def scenario_changes(a: Scenario, b: Scenario) -> list[tuple[str, Any, Any]]:
+    """What differs between two scenarios: each value's path, its value in ``a`` and in ``b``.
+
+    A list or mapping that only one of them has, or whose length differs, is one change.
+    """
+    from carnet.errors import format_path
+
+    changes: list[tuple[str, Any, Any]] = []
+
+    def walk(x: Any, y: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(x, dict) and isinstance(y, dict) and x.keys() == y.keys():
+            for key in x:
+                walk(x[key], y[key], (*path, key))
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (u, v) in enumerate(zip(x, y, strict=True)):
+                walk(u, v, (*path, i))
+        elif x != y:
+            changes.append((format_path(path), x, y))
+
+    walk(a.model_dump(mode="python"), b.model_dump(mode="python"), ())
+    return changes
+
+
 def changed_only(table: pa.Table) -> pa.Table:
     """The rows of a differences table whose difference is not zero."""
     return table.filter(pc.not_equal(table["difference"], 0.0))
