@@ -246,3 +246,26 @@ def test_listings_against_the_ledgers() -> None:
                if r["kind"] == "listing" and r["source"] == "blacklist"]  # fmt: skip
     assert citizens["entries"] == len(entries) > 0 and citizens["wrongful_entries"] == 0
     assert 1 <= citizens["days_per_entry"] <= 30  # no listing outlasts its term
+
+
+def test_sanctions_by_region_and_income_from_the_ledger(
+    audited: tuple[carnet.Result, Audit],
+) -> None:
+    result, a = audited
+    pop = {r["citizen"]: r for r in result.population.to_pylist()}
+    counts: dict[tuple[str, str], list[int]] = {}
+    for r in result.ledger.to_pylist():
+        if r["kind"] == "act" and r["points"] < 0:
+            for by in ("region", "income_quintile"):
+                c = counts.setdefault((by, str(pop[r["citizen"]][by])), [0, 0])
+                c[0] += 1
+                c[1] += not r["truly_done"]
+    got = {(r["by"], r["value"]): r for r in a.sanctions_by_place.to_pylist()}
+    assert {k for k, v in got.items() if v["sanctions"]} == set(counts)
+    for key, (n, wrong) in counts.items():
+        assert (got[key]["sanctions"], got[key]["wrongful"]) == (n, wrong)
+    by_income = [r for r in a.sanctions_by_place.to_pylist() if r["by"] == "income_quintile"]
+    assert [r["value"] for r in by_income] == ["1", "2", "3", "4", "5"]
+    assert sum(r["panel"] for r in by_income) == result.population.num_rows
+    total = row(a.sanctions, group="all")
+    assert sum(r["wrongful"] for r in by_income) == total["wrongful"]  # the panel is everyone

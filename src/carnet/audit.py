@@ -14,6 +14,7 @@ each by group, and where it applies by region or income quintile:
 ``privacy``               data points collected per citizen-year, by source and sensitivity
 ``behaviour``             acts deterred and lawful acts chilled, against the run without responses
 ``appeals``               appeals filed and won, wrongful sanctions left standing
+``sanctions_by_place``    sanctions and wrongful ones by region and income quintile (panel)
 ========================  ====================================================================
 
 Every table is long and plain (text keys, numeric values), so that replicates stack and compare
@@ -51,6 +52,7 @@ class Audit:
     privacy: pa.Table
     behaviour: pa.Table  # empty unless the run without responses was given
     appeals: pa.Table
+    sanctions_by_place: pa.Table  # by region and income quintile, from the panel's ledger
 
     def tables(self) -> dict[str, pa.Table]:
         """Every table, by name."""
@@ -94,6 +96,7 @@ def audit(result: Result, *, without_responses: Result | None = None) -> Audit:
         privacy=privacy(result),
         behaviour=behaviour(result, without_responses),
         appeals=appeals(result),
+        sanctions_by_place=sanctions_by_place(result),
     )
 
 
@@ -498,3 +501,32 @@ def appeals(result: Result) -> pa.Table:
             "wrongful_left_standing": wrong - won_wrong,
         }
     )
+
+
+def sanctions_by_place(result: Result) -> pa.Table:
+    """Sanctions and wrongful ones by region and by income quintile, from the panel's ledger.
+
+    The metrics count by group only; region and income quintile come from the panel (everyone,
+    up to ``run.panel.full_up_to`` citizens; a uniform sample above, whose counts are then
+    estimates: ``panel`` says how many citizens they rest on). Income is the quintile at the end.
+    """
+    pop, ledger = result.population, result.ledger
+    acts = ledger.filter(pc.and_(pc.equal(ledger["kind"], "act"), pc.less(ledger["points"], 0)))
+    citizens = pop["citizen"].to_numpy()
+    where = np.searchsorted(citizens, acts["citizen"].to_numpy())
+    wrong = ~acts["truly_done"].to_numpy(zero_copy_only=False)
+    rows: dict[str, list[object]] = {
+        k: [] for k in ("by", "value", "panel", "sanctions", "wrongful", "wrongful_share",
+                        "wrongful_per_100k")
+    }  # fmt: skip
+    for by in ("region", "income_quintile"):
+        names, codes = _codes(pop[by])
+        panel = np.bincount(codes, minlength=len(names)).astype(np.float64)
+        sanctioned = np.bincount(codes[where], minlength=len(names)).astype(np.float64)
+        wrongful = np.bincount(codes[where[wrong]], minlength=len(names)).astype(np.float64)
+        share, per = _ratio(wrongful, sanctioned), _ratio(wrongful * 1e5, panel)
+        for i, value in enumerate(names):
+            row = (by, value, panel[i], sanctioned[i], wrongful[i], share[i], per[i])
+            for col, v in zip(rows, row, strict=True):
+                rows[col].append(v)
+    return pa.table(rows, schema=_schema(rows, ("by", "value")))

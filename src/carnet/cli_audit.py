@@ -24,6 +24,7 @@ HEADLINES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "privacy": ({"group": "all"}, ("per_citizen_year",)),
     "behaviour": ({"group": "all"}, ("acts", "acts_without_responses", "change_share")),
     "appeals": ({}, ("filed", "won", "wrongful_left_standing")),
+    "sanctions_by_place": ({}, ("sanctions", "wrongful", "wrongful_share")),
 }
 TITLES = {
     "sanctions": "Sanctions (point deductions) and the wrongful ones",
@@ -32,6 +33,7 @@ TITLES = {
     "privacy": "Data collected per citizen-year",
     "behaviour": "Behaviour with responses vs without (deterred, chilled)",
     "appeals": "Appeals, and wrongful sanctions left standing",
+    "sanctions_by_place": "Sanctions by region and income quintile (the panel)",
 }
 
 
