@@ -72,11 +72,16 @@ def _reset() -> None:
     _set_base(state["base"], state["base_source"])
 
 
+def _path(path: str) -> str:
+    """A path of a scenario's value as Markdown code (escaped text if it holds a backtick)."""
+    return f"`{path}`" if "`" not in path else widgets.text(path)
+
+
 def _problems(error: ScenarioError) -> str:
     """Every problem, one Markdown line each, with its path as carnet's CLI prints it."""
-    lines = [f"**{len(error.problems)} problem(s)** in {error.source}:"]
-    lines += [f"- `{path}`: {widgets.text(message)}" if path else f"- {widgets.text(message)}"
-              for path, message in error.problems]  # fmt: skip
+    lines = [f"**{len(error.problems)} problem(s)** in {widgets.text(error.source)}:"]
+    lines += [f"- {_path(path)}: {widgets.text(message)}" if path
+              else f"- {widgets.text(message)}" for path, message in error.problems]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -126,7 +131,7 @@ def scenario_panel() -> tuple[Scenario | None, ScenarioError | None, Any]:
     except ScenarioError as exc:
         for path, message in exc.problems:
             if path in slots:
-                slots[path].error(message)
+                slots[path].error(widgets.text(message))
         return None, exc, controls
     return edited, None, controls
 
@@ -149,7 +154,7 @@ def run_controls(edited: Scenario | None, controls: Any) -> bool:
         if edited is not None:
             st.download_button(
                 "Download the scenario (YAML)",
-                data=to_yaml(edited),
+                data=lambda: to_yaml(edited),
                 file_name=f"{edited.name}.yaml",
                 mime="application/x-yaml",
                 key="download-yaml",
@@ -252,7 +257,7 @@ def compare(run: session.LabRun) -> None:
         return
     changes = session.scenario_changes(baseline.scenario, run.scenario)
     if changes:
-        shown = [f"- `{path}`: {widgets.text(str(a))} → {widgets.text(str(b))}"
+        shown = [f"- {_path(path)}: {widgets.text(str(a))} → {widgets.text(str(b))}"
                  for path, a, b in changes[:SHOWN_CHANGES]]  # fmt: skip
         more = len(changes) - SHOWN_CHANGES
         st.markdown(
@@ -278,15 +283,17 @@ def compare(run: session.LabRun) -> None:
     ):
         now = _figure(tables[table], key_col, value, metric, "b")
         diff = _figure(tables[table], key_col, value, metric, "difference")
-        delta = _shown(diff, metric) if metric.endswith("share") else f"{diff:+,.0f}"
+        delta = f"{diff:+.2%}" if metric.endswith("share") else f"{diff:+,.0f}"
         column.metric(text, _shown(now, metric), delta=delta, delta_color="inverse")
     only = st.toggle("Only the numbers that changed", value=True, key="only-changed")
     for name, table in tables.items():
         shown = session.changed_only(table) if only else table
         st.markdown(f"**{name}** — {shown.num_rows:,} of {table.num_rows:,} numbers")
         if shown.num_rows:
+            names = {"a": "baseline", "b": "this run", "difference": "this run - baseline"}
+            shown = shown.rename_columns([names.get(c, c) for c in shown.column_names])
             st.dataframe(shown, hide_index=True, key=f"diff-{name}")
-    if not state.get("behaviour") or run.without_responses is None:
+    if run.without_responses is None or baseline.without_responses is None:
         st.caption(
             "The behaviour table (acts deterred and chilled) needs both runs made with "
             "'Also count the acts deterred and chilled'."
