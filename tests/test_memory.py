@@ -16,6 +16,14 @@ PEAK = (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def compiled_kernels() -> None:
+    """Fill numba's cache first: compiling the kernels takes memory that a run does not."""
+    for name in ("minimal", "rongcheng-gated"):
+        code = f"import carnet; carnet.simulate({name!r}, population=2000, days=3)"
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=600)
+
+
 @pytest.mark.parametrize(
     ("name", "n"),
     [
