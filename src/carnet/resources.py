@@ -15,9 +15,9 @@ from carnet.population import panel_probability
 from carnet.scenario import Scenario
 
 FIXED_BYTES = 230 * 2**20  # Python, numpy, numba, pyarrow and compiled kernels
-# Points int16, profile uint16, exposure, flags, household, children uint8 (8 bytes), and the
-# temporaries of counting a new shard's citizens by group and grade (12).
-STATE_BYTES = 20
+# Points int16, profile uint16, exposure, flags, household, children uint8 (8 bytes), and what
+# the days add per citizen on average (measured: 9-10 bytes in all).
+STATE_BYTES = 10
 MEMORY_BYTES = 4  # deterrence memory of the punished and their households, when on
 EARNED_BYTES = 2  # per capped rule
 ACT_BYTES = 10 + 11 + 2 * 26  # acts, observations, and changes (two copies while recorded)
