@@ -428,14 +428,21 @@ def run(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("days"),
+        TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=_console(stderr=True),
         disable=quiet,
     )
     size = resolved.population.size
-    task = progress.add_task(f"{resolved.name}, {_n(size)} citizens", total=resolved.run.days)
+    sharded = shards is not None or scheduler is not None or (
+        resume is not None and is_sharded(resume)
+    )
+    task = progress.add_task(
+        f"{resolved.name}, {_n(size)} citizens",
+        total=resolved.run.days,
+        unit="shards done" if sharded else "days",
+    )
 
     def on_day(done_days: int, total_days: int) -> None:
         progress.update(task, completed=done_days, total=total_days)
@@ -443,7 +450,7 @@ def run(
     action = f"running {resolved.name} into {target}; continue with: carnet run --resume {target}"
     with progress, _reported(action):
         if resume is not None and is_sharded(resume):
-            finished = resume_sharded(resume, scheduler=scheduler)
+            finished = resume_sharded(resume, scheduler=scheduler, progress=on_day)
         elif resume is not None:
             finished = resume_run(
                 resume, checkpoint_every=checkpoint_every, threads=threads, progress=on_day,
@@ -452,7 +459,7 @@ def run(
         elif shards is not None or scheduler is not None:
             finished = run_sharded(
                 resolved, target, shards=shards, scheduler=scheduler, overwrite=overwrite,
-                checkpoint_every=checkpoint_every,
+                checkpoint_every=checkpoint_every, progress=on_day,
             )  # fmt: skip
         else:
             finished = run_to_directory(
