@@ -134,3 +134,14 @@ def test_a_stopped_sharded_run_resumes(one_process: Path, tmp_path: Path) -> Non
     assert shown.code == 0, shown.text
     assert (out / "shards" / "0000" / "output.npz").stat().st_mtime_ns == kept  # not run again
     assert_same_run(one_process, out)
+
+
+def test_a_shard_that_cannot_fit_is_refused_before_it_starts() -> None:
+    from carnet.errors import RunError
+    from carnet.resources import check_memory, predict_bytes
+
+    s = carnet.load_scenario("china")
+    whole = predict_bytes(s)
+    with pytest.raises(RunError, match="run more, smaller shards"):
+        check_memory(s, 2**30, share=0.5)
+    assert check_memory(s, whole, share=0.25) < whole / 3  # a quarter fits where all would

@@ -41,6 +41,7 @@ from carnet.output import (
     describe_os_error,
 )
 from carnet.phases.gates import SeatPool
+from carnet.resources import check_memory
 from carnet.runner import Finished
 from carnet.scenario import Scenario
 
@@ -65,6 +66,7 @@ def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> 
     root = Path(run_dir)
     scenario = load_scenario(root / "scenario.yaml")
     plan = _plan(root)
+    check_memory(scenario, share=plan[index][1] / scenario.population.size)
     folder = shard_dir(root, index)
     if (folder / OUTPUT).is_file():
         return str(folder / OUTPUT)

@@ -95,10 +95,18 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def check_memory(s: Scenario, limit: int | None = None) -> int:
-    """Refuse, before anything is allocated, a run predicted not to fit; return the prediction."""
-    need = predict_bytes(s)
+def check_memory(s: Scenario, limit: int | None = None, *, share: float = 1.0) -> int:
+    """Refuse, before anything is allocated, a run predicted not to fit; return the prediction.
+
+    ``share`` is the part of the citizens this process runs (a shard of a sharded run).
+    """
+    need = FIXED_BYTES + int((predict_bytes(s) - FIXED_BYTES) * share)
     room = limit if limit is not None else available_bytes()
+    if room is not None and need > room and share < 1.0:
+        raise RunError(
+            f"a shard of {s.name} ({share:.1%} of its citizens) needs about {gib(need)} of "
+            f"memory and this worker has {gib(room)} available: run more, smaller shards"
+        )
     if room is not None and need > room:
         # Shards on a cluster split the citizens; each worker also loads the libraries.
         machines = -(-(need - FIXED_BYTES) // max(1, room - FIXED_BYTES))
