@@ -435,8 +435,8 @@ def run(
         disable=quiet,
     )
     size = resolved.population.size
-    sharded = shards is not None or scheduler is not None or (
-        resume is not None and is_sharded(resume)
+    sharded = (
+        shards is not None or scheduler is not None or (resume is not None and is_sharded(resume))
     )
     task = progress.add_task(
         f"{resolved.name}, {_n(size)} citizens",
