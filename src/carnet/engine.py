@@ -259,7 +259,10 @@ class Simulation:
     def advance(self) -> list[tuple[str, pa.Table]]:
         """Simulate one day; return the parts it completed: ("ledger" | "decisions", table)."""
         day, shards = self.day, self.shards
-        list(self._pool.map(lambda sh: step(sh, day), shards))
+        if len(shards) == 1:
+            step(shards[0], day)  # no hand-off to a thread for a single shard
+        else:
+            list(self._pool.map(lambda sh: step(sh, day), shards))
         self._allocate_seats(day)
         self.day += 1
         part_days = self.scenario.run.ledger_part_days
