@@ -28,7 +28,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from carnet.engine import SEAT_POOL_ARRAYS, Rules, ShardOutput, assemble, plan_shards, started
+from carnet.engine import (
+    Rules,
+    ShardOutput,
+    assemble,
+    plan_shards,
+    seats_from_arrays,
+    seats_to_arrays,
+    started,
+)
 from carnet.errors import RunError
 from carnet.integrity import LedgerPart
 from carnet.loading import load_scenario
@@ -42,7 +50,7 @@ from carnet.output import (
 )
 from carnet.phases.gates import SeatPool
 from carnet.resources import check_memory
-from carnet.runner import Finished
+from carnet.runner import Finished, advance_to_end, continue_from
 from carnet.scenario import Scenario
 
 SHARDS = "shards"
@@ -76,20 +84,8 @@ def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> 
         run = RunDirectory.create(folder, scenario, overwrite=folder.exists())
     every = scenario.run.checkpoint_days if checkpoint_every is None else checkpoint_every
     with run.locked(), started(scenario, threads=1, plan=[plan[index]], defer_seats=True) as sim:
-        saved = run.load_checkpoint()
-        parts: list[LedgerPart] = []
-        if saved is not None:
-            arrays, parts = saved
-            run.discard_after(parts)
-            sim.restore(arrays, *(run.read_parts(parts, kind)
-                                  for kind in (LEDGER, DECISIONS, COMPANY_LEDGER)))  # fmt: skip
-        else:
-            run.discard_after([])
-        while not sim.done:
-            for kind, table in sim.advance():
-                parts.append(run.write_part(kind, table, parts))
-            if every and sim.day % every == 0 and not sim.done:
-                run.save_checkpoint(sim.snapshot(), parts)
+        parts = continue_from(run, sim, run.load_checkpoint())
+        advance_to_end(run, sim, parts, every)
         (output,) = sim.outputs()
         (pending,) = sim.pending_seats_by_shard()
         flat: dict[str, Any] = _flatten(output, pending, parts)
@@ -107,9 +103,7 @@ def _flatten(
         arrays = getattr(output, section)
         if arrays is not None:
             out.update({f"{section}/{k}": v for k, v in arrays.items()})
-    for j, (day, pool) in enumerate(pending):
-        out[f"seats/{j}/where"] = np.array([day, pool.gate], np.int64)
-        out.update({f"seats/{j}/{k}": getattr(pool, k) for k in SEAT_POOL_ARRAYS})
+    out.update(seats_to_arrays([(day, 0, pool) for day, pool in pending]))
     meta = json.dumps([p.as_dict() for p in parts]).encode("utf-8")
     out["parts"] = np.frombuffer(meta, dtype=np.uint8)
     return out
@@ -132,13 +126,7 @@ def _unflatten(
         company_recorder=sections.get("company_recorder"),
         company_panel=sections.get("company_panel"),
     )
-    pending = []
-    j = 0
-    while f"seats/{j}/where" in arrays:
-        day, gate = (int(v) for v in arrays[f"seats/{j}/where"])
-        pool = SeatPool(gate, **{k: arrays[f"seats/{j}/{k}"] for k in SEAT_POOL_ARRAYS})
-        pending.append((day, pool))
-        j += 1
+    pending = [(day, pool) for day, _, pool in seats_from_arrays(arrays)]
     parts = [
         LedgerPart(**{**p, "file": f"{prefix}/{p['file']}"})
         for p in json.loads(arrays["parts"].tobytes().decode("utf-8"))

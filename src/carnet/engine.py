@@ -117,6 +117,27 @@ def make_shard(s: Scenario, rules: Rules, first: int, n: int) -> Shard:
     return shard
 
 
+def seats_to_arrays(pending: list[tuple[int, int, SeatPool]]) -> Arrays:
+    """Deferred seat applications, as (day, shard, pool), as flat arrays ``seats/<j>/...``."""
+    out: Arrays = {}
+    for j, (day, shard, pool) in enumerate(pending):
+        out[f"seats/{j}/where"] = np.array([day, shard, pool.gate], np.int64)
+        out.update({f"seats/{j}/{k}": getattr(pool, k) for k in SEAT_POOL_ARRAYS})
+    return out
+
+
+def seats_from_arrays(arrays: Arrays) -> list[tuple[int, int, SeatPool]]:
+    """The deferred seat applications that :func:`seats_to_arrays` saved."""
+    pending = []
+    j = 0
+    while f"seats/{j}/where" in arrays:
+        day, shard, gate = (int(v) for v in arrays[f"seats/{j}/where"])
+        pool = SeatPool(gate, **{k: arrays[f"seats/{j}/{k}"] for k in SEAT_POOL_ARRAYS})
+        pending.append((day, shard, pool))
+        j += 1
+    return pending
+
+
 @dataclass
 class ShardOutput:
     """What the result needs from one shard once it has run: small, and picklable.
@@ -344,9 +365,7 @@ class Simulation:
                 *company_arrays(sh),
             ):
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
-        for j, (day, i, pool) in enumerate(self.pending_seats):
-            out[f"seats/{j}/where"] = np.array([day, i, pool.gate], np.int64)
-            out.update({f"seats/{j}/{k}": getattr(pool, k) for k in SEAT_POOL_ARRAYS})
+        out.update(seats_to_arrays(self.pending_seats))
         return out
 
     def restore(
@@ -381,11 +400,7 @@ class Simulation:
                     DueQueue.restore(section("companies/releases")),
                 )
                 sh.staff.until[...] = section("companies/staff")["until"]
-        self.pending_seats = []
-        for j in range(sum(1 for k in arrays if k.startswith("seats/") and k.endswith("/where"))):
-            day, i, gate = (int(v) for v in arrays[f"seats/{j}/where"])
-            pool = SeatPool(gate, **{k: arrays[f"seats/{j}/{k}"] for k in SEAT_POOL_ARRAYS})
-            self.pending_seats.append((day, i, pool))
+        self.pending_seats = seats_from_arrays(arrays)
         self.day = int(arrays["day"])
         self.parts = list(parts)
         self.decision_parts = list(decision_parts)

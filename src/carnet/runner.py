@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from carnet.engine import Progress, Simulation, started
 from carnet.errors import RunError
@@ -107,21 +108,50 @@ def _resume(
     shards = None if saved is None else len(saved[0]["plan"])
     try:
         with started(scenario, threads=threads, shards=shards) as sim:
-            parts: list[LedgerPart] = []
-            if saved is not None:
-                arrays, parts = saved
-                if [tuple(p) for p in arrays["plan"].tolist()] != sim.plan:
-                    raise RunError(f"{run_dir}: the checkpoint's shards do not match the scenario")
-                run.discard_after(parts)
-                sim.restore(arrays, *(run.read_parts(parts, kind) for kind in PART_KINDS))
-            else:
-                run.discard_after([])
+            if saved is not None and [tuple(p) for p in saved[0]["plan"].tolist()] != sim.plan:
+                raise RunError(f"{run_dir}: the checkpoint's shards do not match the scenario")
+            parts = continue_from(run, sim, saved)
             start = sim.day
             finished = _go_on(run, sim, parts, checkpoint_every, progress)
     except OSError as exc:
         raise RunError(describe_os_error(exc, Path(exc.filename or run_dir))) from None
     finished.resumed_from = start
     return finished
+
+
+def continue_from(
+    run: RunDirectory,
+    sim: Simulation,
+    saved: tuple[dict[str, Any], list[LedgerPart]] | None,
+) -> list[LedgerPart]:
+    """Bring ``sim`` to its ``saved`` checkpoint (or the start): parts after it are discarded.
+
+    Returns the parts the run keeps, to which the next ones are added.
+    """
+    if saved is None:
+        run.discard_after([])
+        return []
+    arrays, parts = saved
+    run.discard_after(parts)
+    sim.restore(arrays, *(run.read_parts(parts, kind) for kind in PART_KINDS))
+    return parts
+
+
+def advance_to_end(
+    run: RunDirectory,
+    sim: Simulation,
+    parts: list[LedgerPart],
+    every: int,
+    progress: Progress | None = None,
+) -> None:
+    """Step ``sim`` to its last day, writing parts as they are cut and a checkpoint ``every``."""
+    while not sim.done:
+        for kind, table in sim.advance():
+            parts.append(run.write_part(kind, table, parts))
+        if every and sim.day % every == 0 and not sim.done:
+            run.save_checkpoint(sim.snapshot(), parts)
+        if progress is not None:
+            progress(sim.day, sim.scenario.run.days)
 
 
 def _go_on(
@@ -136,13 +166,7 @@ def _go_on(
     try:
         if progress is not None and sim.day:
             progress(sim.day, s.run.days)
-        while not sim.done:
-            for kind, table in sim.advance():
-                parts.append(run.write_part(kind, table, parts))
-            if every and sim.day % every == 0 and not sim.done:
-                run.save_checkpoint(sim.snapshot(), parts)
-            if progress is not None:
-                progress(sim.day, s.run.days)
+        advance_to_end(run, sim, parts, every, progress)
         result = sim.result()
         head = run.finish(result, parts)
     except OSError as exc:
