@@ -207,16 +207,9 @@ class Recorder:
     ) -> None:
         if len(citizen):
             self._decisions.setdefault(day // self.part_days, []).append(
-                {
-                    "day": np.full(len(citizen), day, np.int32),
-                    "citizen": citizen + state.first_citizen,
-                    "gate": gate.astype(np.int8),
-                    "outcome": outcome.astype(np.int8),
-                    "grade": grade.astype(np.int8),
-                    "price": self.prices[gate, grade].astype(np.float32),
-                    "wrongful": wrongful.astype(np.bool_),
-                }
-            )
+                decision_rows(self.prices, state.first_citizen, day, citizen, gate, outcome,
+                              grade, wrongful)
+            )  # fmt: skip
 
     def record_gates(self, state: State, day: int, today: GateDay) -> None:
         """Keep the panel's decisions of the day (the counts are already in ``gates``)."""
@@ -333,16 +326,32 @@ def count_seats(
     outcome = np.where(won, APPROVED, REFUSED_CAPACITY).astype(np.int64)
     np.add.at(gates[day, pool.gate], (outcome, pool.group, pool.grade), 1)
     panel = pool.panel
-    citizen, grade = pool.citizen[panel], pool.grade[panel]
+    citizen = pool.citizen[panel]
     gate = np.full(len(citizen), pool.gate, np.int64)
+    wrongful = np.zeros(len(citizen), np.int64)
+    return decision_rows(prices, first_citizen, day, citizen, gate, outcome[panel],
+                         pool.grade[panel], wrongful)  # fmt: skip
+
+
+def decision_rows(
+    prices: npt.NDArray[np.float64],
+    first_citizen: int,
+    day: int,
+    citizen: I64,
+    gate: I64,
+    outcome: I64,
+    grade: I64,
+    wrongful: I64,
+) -> dict[str, npt.NDArray[np.generic]]:
+    """The panel's decisions of one day as columns, with each decision's price."""
     return {
         "day": np.full(len(citizen), day, np.int32),
         "citizen": citizen + first_citizen,
         "gate": gate.astype(np.int8),
-        "outcome": outcome[panel].astype(np.int8),
+        "outcome": outcome.astype(np.int8),
         "grade": grade.astype(np.int8),
         "price": prices[gate, grade].astype(np.float32),
-        "wrongful": np.zeros(len(citizen), np.bool_),
+        "wrongful": wrongful.astype(np.bool_),
     }
 
 
