@@ -60,13 +60,9 @@ class Audit:
 
     def save(self, folder: str | Path) -> Path:
         """Write each table as ``<folder>/<name>.parquet`` (atomically); return the folder."""
-        from carnet.output import atomic_write, parquet_bytes
+        from carnet.output import write_tables
 
-        path = Path(folder)
-        path.mkdir(parents=True, exist_ok=True)
-        for name, table in self.tables().items():
-            atomic_write(path / f"{name}.parquet", parquet_bytes(table))
-        return path
+        return write_tables(self.tables(), Path(folder))
 
 
 def responses_off(s: Scenario) -> Scenario:

@@ -81,13 +81,11 @@ def print_tables(tables: dict[str, pa.Table], centre: str, caption: str) -> None
 
 def _save(tables: dict[str, pa.Table], folder: Path, scenario: Scenario | None = None) -> None:
     from carnet.loading import to_yaml
-    from carnet.output import atomic_write, parquet_bytes
+    from carnet.output import atomic_write, write_tables
 
-    folder.mkdir(parents=True, exist_ok=True)
+    write_tables(tables, folder)
     if scenario is not None:
         atomic_write(folder / "scenario.yaml", to_yaml(scenario).encode("utf-8"))
-    for name, table in tables.items():
-        atomic_write(folder / f"{name}.parquet", parquet_bytes(table))
 
 
 def _progress(label: str, total: int, quiet: bool) -> Any:

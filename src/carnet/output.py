@@ -278,6 +278,14 @@ class RunDirectory:
         return str(manifest["head"])
 
 
+def write_tables(tables: dict[str, pa.Table], folder: Path) -> Path:
+    """Write each table as ``<folder>/<name>.parquet`` (atomically); return the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        atomic_write(folder / f"{name}.parquet", parquet_bytes(table))
+    return folder
+
+
 def check_out(out: Path, *, overwrite: bool) -> None:
     """Refuse an output folder that holds anything but a carnet run we may replace."""
     if out.exists() and not out.is_dir():
