@@ -96,7 +96,8 @@ def _end(
     bit: np.uint8,
     floor: int,
     ceiling: int,
-    group: npt.NDArray[np.uint8],
+    profile: npt.NDArray[np.uint16],
+    group_of_profile: npt.NDArray[np.uint8],
     counts: I64,
     column: int,
     wrong_column: int,
@@ -110,9 +111,10 @@ def _end(
         wrongful = flags[c] & WRONGFUL
         c_truly[j] = not wrongful  # the end of a listing keeps the truth of its start
         flags[c] &= ~(bit | WRONGFUL)
-        counts[group[c], column] += 1
+        g = group_of_profile[profile[c]]
+        counts[g, column] += 1
         if wrongful:
-            counts[group[c], wrong_column] += 1
+            counts[g, wrong_column] += 1
         before = int(points[c])
         after = min(max(before - int(amount[j]), floor), ceiling)
         points[c] = after
@@ -141,13 +143,15 @@ def _begin(
     representative_points: int,
     flags: npt.NDArray[np.uint8],
     points: npt.NDArray[np.int16],
-    sector: npt.NDArray[np.uint8],
+    profile: npt.NDArray[np.uint16],
+    sector_of_profile: npt.NDArray[np.uint8],
     floor: int,
     ceiling: int,
     representative: I64,
     c_flags: npt.NDArray[np.uint8],
     c_points: npt.NDArray[np.int16],
-    c_group: npt.NDArray[np.uint8],
+    c_profile: npt.NDArray[np.uint16],
+    c_group_of_profile: npt.NDArray[np.uint8],
     c_floor: int,
     c_ceiling: int,
     counts: I64,
@@ -171,7 +175,7 @@ def _begin(
         if side_uniform(state, 0) >= p_list:
             continue
         flags[e] |= LISTED
-        g = sector[e]
+        g = sector_of_profile[profile[e]]
         counts[g, ENTRIES] += 1
         if not truly[j]:
             flags[e] |= WRONGFUL
@@ -194,10 +198,11 @@ def _begin(
         if joint:
             r = representative[e]
             c_flags[r] |= JOINT
-            joint_counts[c_group[r], 0] += 1
+            rg = c_group_of_profile[c_profile[r]]
+            joint_counts[rg, 0] += 1
             if not truly[j]:
                 c_flags[r] |= WRONGFUL
-                joint_counts[c_group[r], 2] += 1
+                joint_counts[rg, 2] += 1
             counts[g, JOINT_IN] += 1
             before = int(c_points[r])
             after = min(max(before + representative_points, c_floor), c_ceiling)
@@ -226,22 +231,25 @@ def company_list_phase(
     ``today`` holds the companies' point changes of the day; returns the companies' and the
     citizens' (representatives') list point changes.
     """
-    sector = ct.group_of_profile[companies.profile]
-    group = t.group_of_profile[citizens.profile]
+    # Groups are looked up per entity inside the kernels: a gather over every citizen here would
+    # be a dense pass each day (it was a third of `china`'s run time).
     leave, amount = queues.exits.pop(day)
     released, released_amount = queues.releases.pop(day)
     ended, freed = Records(len(leave)), Records(len(released))
     _end(
-        leave, amount, companies.flags, companies.points, LISTED, ct.floor, ct.ceiling, sector,
-        counts, EXITS, WRONG_OUT, ended.citizen, ended.before, ended.after, ended.truly_done,
+        leave, amount, companies.flags, companies.points, LISTED, ct.floor, ct.ceiling,
+        companies.profile, ct.group_of_profile, counts, EXITS, WRONG_OUT, ended.citizen,
+        ended.before, ended.after, ended.truly_done,
     )  # fmt: skip
     _end(
         released, released_amount, citizens.flags, citizens.points, JOINT, t.floor, t.ceiling,
-        group, joint_counts, 1, 3, freed.citizen, freed.before, freed.after, freed.truly_done,
+        citizens.profile, t.group_of_profile, joint_counts, 1, 3, freed.citizen, freed.before,
+        freed.after, freed.truly_done,
     )  # fmt: skip
     if rules.joint:
         # Representatives leave with their company: count them by the company's sector too.
-        np.add.at(counts[:, JOINT_OUT], sector[leave].astype(np.int64), 1)
+        sector = ct.group_of_profile[companies.profile[leave]]
+        np.add.at(counts[:, JOINT_OUT], sector.astype(np.int64), 1)
     first_company = companies.first_citizen
     m = today.n
     listed = Records(m)
@@ -251,8 +259,9 @@ def company_list_phase(
         today.citizen, today.behaviour, today.kind, today.truly_done, m, np.uint64(seed),
         component_id("companies/blacklist"), day, first_company, rules.triggers, rules.p_list,
         rules.term_days, rules.exit_rate, rules.agencies, rules.act_p, rules.points_per_agency,
-        rules.joint, rules.representative_points, companies.flags, companies.points, sector,
-        ct.floor, ct.ceiling, representative, citizens.flags, citizens.points, group, t.floor,
+        rules.joint, rules.representative_points, companies.flags, companies.points,
+        companies.profile, ct.group_of_profile, ct.floor, ct.ceiling, representative,
+        citizens.flags, citizens.points, citizens.profile, t.group_of_profile, t.floor,
         t.ceiling, counts, joint_counts, listed.citizen, listed.before, listed.after,
         listed.truly_done, due, rep.citizen, rep.before, rep.after,
     )  # fmt: skip
