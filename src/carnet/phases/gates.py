@@ -95,46 +95,46 @@ class GateRules:
         )
 
 
+# The helpers below take scalars only: numba counts references to every array passed to a
+# function, inlined or not, and those atomic counts per application cost more than the decision
+# (and made two threads, which share the tables, contend for the same counters).
 @kernel(inline=True)
 def _judge(
-    gate: int,
-    flags: np.uint8,
-    grade: int,
-    refuse_listed: npt.NDArray[np.bool_],
-    require_red: npt.NDArray[np.bool_],
-    worst_grade: npt.NDArray[np.int64],
-    redlisted: npt.NDArray[np.bool_],
+    flags: np.uint8, grade: int, refuse_listed: bool, worst: int, require_red: bool, red: bool
 ) -> int:  # pragma: no cover - compiled
-    if refuse_listed[gate] and flags & (LISTED | JOINT):
+    """A gate's decision for a citizen with these flags and this grade (``red``: redlisted)."""
+    if refuse_listed and flags & (LISTED | JOINT):
         return REFUSED_BLACKLISTED
-    if grade > worst_grade[gate] or (require_red[gate] and not redlisted[grade]):
+    if grade > worst or (require_red and not red):
         return REFUSED_GRADE
     return APPROVED
 
 
 @kernel(inline=True)
 def _wrongly_refused(
-    gate: int,
-    c: int,
     outcome: int,
-    points: npt.NDArray[np.int16],
-    flags: npt.NDArray[np.uint8],
-    wrongful: npt.NDArray[np.int16],
-    grade_of_points: npt.NDArray[np.uint8],
-    refuse_listed: npt.NDArray[np.bool_],
-    require_red: npt.NDArray[np.bool_],
-    worst_grade: npt.NDArray[np.int64],
-    redlisted: npt.NDArray[np.bool_],
+    flags: np.uint8,
+    true_grade: int,
+    true_red: bool,
+    refuse_listed: bool,
+    worst: int,
+    require_red: bool,
 ) -> bool:  # pragma: no cover - compiled
-    """Whether a refusal would have been an approval had only true records counted."""
+    """Whether a refusal would have been an approval had only true records counted.
+
+    ``true_grade`` is the grade of the points minus the citizen's wrongful balance.
+    """
     if outcome in (APPROVED, REFUSED_CAPACITY):
         return False
-    f = flags[c]
-    if f & WRONGFUL:  # listed with a company for a violation it did not commit
-        f &= ~(JOINT | WRONGFUL)
-    true_points = min(max(int(points[c]) - int(wrongful[c]), -32768), 32767)
-    grade = int(grade_of_points[true_points + POINTS_OFFSET])
-    return _judge(gate, f, grade, refuse_listed, require_red, worst_grade, redlisted) == APPROVED
+    if flags & WRONGFUL:  # listed with a company for a violation it did not commit
+        flags &= ~(JOINT | WRONGFUL)
+    return _judge(flags, true_grade, refuse_listed, worst, require_red, true_red) == APPROVED
+
+
+@kernel(inline=True)
+def _true_points(points: int, wrongful: int) -> int:  # pragma: no cover - compiled
+    """Points without the wrongful balance, within int16."""
+    return min(max(int(points) - int(wrongful), -32768), 32767)
 
 
 @kernel()
@@ -205,11 +205,20 @@ def _decide(
         if u[j, 0] >= p:
             continue
         grade = int(grade_of_points[points[c] + POINTS_OFFSET])
-        outcome = _judge(gate, flags[c], grade, refuse_listed, require_red, worst_grade, redlisted)
+        f, listed_out, worst, red_only = (
+            flags[c],
+            refuse_listed[gate],
+            worst_grade[gate],
+            require_red[gate],
+        )
+        outcome = _judge(f, grade, listed_out, worst, red_only, redlisted[grade])
         g = group_of_profile[profile[c]]
         counts[gate, outcome, g, grade] += 1
-        wrong = _wrongly_refused(gate, c, outcome, points, flags, wrongful, grade_of_points,
-                                 refuse_listed, require_red, worst_grade, redlisted)  # fmt: skip
+        wrong = False
+        if outcome != APPROVED:
+            true_grade = int(grade_of_points[_true_points(points[c], wrongful[c]) + POINTS_OFFSET])
+            wrong = _wrongly_refused(outcome, f, true_grade, redlisted[true_grade], listed_out,
+                                     worst, red_only)  # fmt: skip
         if wrong:
             wrong_counts[gate, outcome, g, grade] += 1
         if flags[c] & PANEL:
@@ -272,13 +281,19 @@ def _seat_applications(
             if u >= share:
                 continue
             grade = int(grade_of_points[points[c] + POINTS_OFFSET])
-            outcome = _judge(
-                gate, flags[c], grade, refuse_listed, require_red, worst_grade, redlisted
+            f, listed_out, worst, red_only = (
+                flags[c],
+                refuse_listed[gate],
+                worst_grade[gate],
+                require_red[gate],
             )
-            wrong = _wrongly_refused(
-                gate, c, outcome, points, flags, wrongful, grade_of_points, refuse_listed,
-                require_red, worst_grade, redlisted,
-            )  # fmt: skip
+            outcome = _judge(f, grade, listed_out, worst, red_only, redlisted[grade])
+            wrong = False
+            if outcome != APPROVED:
+                true_points = _true_points(points[c], wrongful[c])
+                true_grade = int(grade_of_points[true_points + POINTS_OFFSET])
+                wrong = _wrongly_refused(outcome, f, true_grade, redlisted[true_grade],
+                                         listed_out, worst, red_only)  # fmt: skip
             if outcome != APPROVED:
                 g = group_of_profile[profile[c]]
                 counts[gate, outcome, g, grade] += 1
