@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carnet.jit import kernel
-from carnet.rng import beta, component_id, stream_key, uniform
+from carnet.rng import component_id, stream_key, uniform
 from carnet.scenario import Scenario
 from carnet.tables import Tables
 
@@ -84,7 +84,7 @@ def _synthesise(
     key: np.uint64,
     group_cum: npt.NDArray[np.float64],
     income_cum: npt.NDArray[np.float64],
-    exposure_ab: npt.NDArray[np.float64],
+    exposure_cdf: npt.NDArray[np.float64],
     awareness: npt.NDArray[np.float64],
     region_bounds: npt.NDArray[np.int64],
     urban_share: npt.NDArray[np.float64],
@@ -94,32 +94,49 @@ def _synthesise(
     exposure: npt.NDArray[np.uint8],
     flags: npt.NDArray[np.uint8],
 ) -> None:  # pragma: no cover - compiled
+    # Draws are counted and compared arithmetically, without branches: a draw's outcome is
+    # unpredictable, and a mispredicted branch costs more than the rest of the citizen's work.
     region = 0
     state = np.uint64(0)
+    next_block = first  # the modulo per citizen was a 64-bit division: once per block instead
     for local in range(n):
         citizen = first + local
-        if citizen % block_size == 0 or local == 0:
-            state = stream_key(seed, key, 0, citizen // block_size)
+        if citizen == next_block:
+            block = citizen // block_size
+            state = stream_key(seed, key, 0, block)
+            next_block = (block + 1) * block_size
         while citizen >= region_bounds[region + 1]:
             region += 1
+        # The cumulative tables are non-decreasing, so the first index whose cumulative exceeds
+        # u is the count of cumulatives <= u (the last is 1 and never counts).
         state, u = uniform(state)
         group = 0
-        while u >= group_cum[group] and group < len(group_cum) - 1:
-            group += 1
+        for j in range(len(group_cum) - 1):
+            group += group_cum[j] <= u
         state, u = uniform(state)
-        urban = 1 if u < urban_share[region] else 0
+        urban = np.int64(u < urban_share[region])
         state, u = uniform(state)
         income = 0
-        while u >= income_cum[group, income] and income < 4:
-            income += 1
+        for j in range(4):
+            income += income_cum[group, j] <= u
         state, u = uniform(state)
-        flag = AWARE if u < awareness[group] else np.uint8(0)
+        aware = u < awareness[group]
         state, u = uniform(state)
-        if u < panel_p:
-            flag |= PANEL
-        state, x = beta(state, exposure_ab[group, 0], exposure_ab[group, 1])
-        exposure[local] = np.uint8(np.rint(x * 255.0))
-        flags[local] = flag
+        panel = u < panel_p
+        # Only the level rint(255 x) of a Beta draw x is kept, so the level is drawn directly
+        # and exactly, by inversion of its law: a search of the level's cumulative table, 4-ary
+        # (each round's three compares are independent, so the chain of loads is 4 long, not 8).
+        state, u = uniform(state)
+        row = exposure_cdf[group]
+        level = 0
+        for step in (64, 16, 4, 1):
+            level += step * (
+                (row[level + step - 1] <= u)
+                + (row[level + 2 * step - 1] <= u)
+                + (row[level + 3 * step - 1] <= u)
+            )
+        exposure[local] = np.uint8(level)
+        flags[local] = np.uint8(AWARE * aware + PANEL * panel)
         profile[local] = np.uint16(((group * n_regions + region) * 2 + urban) * 5 + income)
 
 
@@ -185,7 +202,7 @@ def synthesise(
             component_id("companies" if companies_per_block else "population"),
             t.group_cum,
             t.income_cum,
-            t.exposure_ab,
+            t.exposure_cdf,
             t.awareness,
             t.region_bounds,
             t.urban_share,

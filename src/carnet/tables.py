@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from carnet.betalaw import quantised_beta_cdf
 from carnet.rng import component_id
 from carnet.scenario import POINTS_MAX, POINTS_MIN, Scenario
 
@@ -45,6 +46,7 @@ class Tables:
     group_cum: F64  # cumulative group shares
     income_cum: F64  # [group, 5] cumulative quintile weights
     exposure_ab: F64  # [group, 2] Beta parameters
+    exposure_cdf: F64  # [group, 256] P(exposure level <= l), levels rint(255 x) of those Betas
     awareness: F64  # [group]
     region_bounds: npt.NDArray[np.int64]  # first citizen of each region, plus the size
     urban_share: F64  # [region]
@@ -185,6 +187,15 @@ def build_tables(s: Scenario, *, stream: str = "") -> Tables:
         names = [f"{stream}{prefix}/{b.name}" for b in s.behaviours]
         return np.array([component_id(name) for name in names], np.uint64)
 
+    exposure_ab = np.array(
+        [
+            [
+                g.exposure.mean * g.exposure.concentration,
+                (1 - g.exposure.mean) * g.exposure.concentration,
+            ]
+            for g in pop.groups
+        ]
+    )
     return Tables(
         n_groups=G,
         n_regions=R,
@@ -197,15 +208,8 @@ def build_tables(s: Scenario, *, stream: str = "") -> Tables:
         income_of_profile=i_p.ravel().astype(np.uint8),
         group_cum=_cumulative([g.share for g in pop.groups]),
         income_cum=np.array([_cumulative(g.income) for g in pop.groups]),
-        exposure_ab=np.array(
-            [
-                [
-                    g.exposure.mean * g.exposure.concentration,
-                    (1 - g.exposure.mean) * g.exposure.concentration,
-                ]
-                for g in pop.groups
-            ]
-        ),
+        exposure_ab=exposure_ab,
+        exposure_cdf=np.array([quantised_beta_cdf(a, b) for a, b in exposure_ab]),
         awareness=np.array([g.awareness for g in pop.groups]),
         region_bounds=region_bounds([r.share for r in pop.regions], pop.size),
         urban_share=np.array([r.urban_share for r in pop.regions]),
