@@ -90,9 +90,15 @@ class DueQueue:
 
     def push(self, due: I64, citizen: I64, amount: I64) -> None:
         """Schedule ``citizen[i]`` for day ``due[i]``, with an amount to undo (or 0)."""
-        for day in np.unique(due):
-            at = due == day
-            self._due[int(day)].append((citizen[at], amount[at]))
+        if len(due) == 0:
+            return
+        # One stable sort, then a slice per day: a mask per distinct day cost days x entries.
+        order = np.argsort(due, kind="stable")
+        days = due[order]
+        citizen, amount = citizen[order], amount[order]
+        cuts = np.flatnonzero(days[1:] != days[:-1]) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(days)], strict=True):
+            self._due[int(days[lo])].append((citizen[lo:hi], amount[lo:hi]))
 
     def pop(self, day: int) -> tuple[I64, I64]:
         """Citizens due on ``day`` and their amounts, in the order they were scheduled."""
