@@ -63,11 +63,12 @@ def _behave(
             rate = rate_max[k]
             if rate <= 0.0:
                 continue
+            scale = 1.0 / rate  # a product per candidate, not a division
             state = stream_key(seed, keys[k], day, block)
             x = 0.0
             while True:
                 state, u = uniform(state)
-                x -= np.log1p(-u) / rate
+                x -= np.log(1.0 - u) * scale  # an exponential gap (1 - u is exact)
                 if x >= length:
                     break
                 c = lo + int(x)

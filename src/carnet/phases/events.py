@@ -34,6 +34,7 @@ def _candidates(
     out_uniform: F64,
 ) -> int:  # pragma: no cover - compiled
     capacity, width = out_uniform.shape
+    scale = 1.0 / rate  # a product per candidate, not a division
     count = 0
     for lo in range(0, n, block_size):
         length = min(block_size, n - lo)
@@ -41,7 +42,7 @@ def _candidates(
         x = 0.0
         while True:
             state, u = uniform(state)
-            x -= np.log1p(-u) / rate
+            x -= np.log(1.0 - u) * scale  # an exponential gap (1 - u is exact)
             if x >= length:
                 break
             if count < capacity:
