@@ -7,14 +7,13 @@ A record's restoration undoes exactly the points its act changed (after caps and
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 import numpy.typing as npt
 
 from carnet.employers import Staff, coworker_of
 from carnet.jit import kernel
 from carnet.phases.behave import Acts
+from carnet.phases.expiry import ExpiryQueue as ExpiryQueue  # re-exported: step, engine
 from carnet.phases.observe import (
     DETECTED,
     MISSED,
@@ -308,73 +307,6 @@ def _score(
     return n
 
 
-class ExpiryQueue:
-    """Restorations waiting for their day: records whose points come back when they expire."""
-
-    def __init__(self) -> None:
-        self._due: defaultdict[int, list[Records]] = defaultdict(list)
-
-    def pop(self, day: int) -> Records:
-        """The restorations due on ``day``, in the order they were scheduled."""
-        parts = self._due.pop(day, [])
-        return Records.concat(parts) if parts else Records(0)
-
-    def push(
-        self, changes: Records, lifetime: npt.NDArray[np.int32], day: int, appeal_days: int
-    ) -> None:
-        """Schedule what today's act changes lead to: appeal decisions, then expiries.
-
-        A won appeal brings the record's restoration forward to the decision day; a lost one
-        leaves a note in the ledger on that day and the record expires as it would have.
-        """
-        n = changes.n
-        amount = changes.after[:n].astype(np.int32) - changes.before[:n]
-        life = lifetime[changes.behaviour[:n]].astype(np.int64)
-        act = (changes.kind[:n] == ACT) & (amount != 0)
-        appeal = changes.appeal[:n]
-        decided_first = (life < 0) | (life > appeal_days)
-        won = act & (appeal == APPEALED_WON) & decided_first
-        lost = act & (appeal == APPEALED_LOST) & decided_first
-        expires = act & (life >= 0) & ~won
-        for mask, kind, undo in (
-            (won, APPEAL_WON, True),
-            (lost, APPEAL_LOST, False),
-            (expires, EXPIRY, True),
-        ):
-            if not mask.any():
-                continue
-            due = np.where(kind == EXPIRY, life, appeal_days)
-            for days in np.unique(due[mask]):
-                pending = changes.take(np.flatnonzero(mask & (due == days)))
-                # A pending entry keeps the amount to undo in ``after`` (0: a note only).
-                undo_by = pending.after.astype(np.int32) - pending.before
-                pending.after = (undo_by if undo else 0 * undo_by).astype(np.int16)
-                pending.kind[:] = kind
-                self._due[day + int(days)].append(pending)
-
-    def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
-        """Every pending restoration as flat arrays, by due day then order of scheduling."""
-        days = sorted(self._due)
-        pending = Records.concat([p for d in days for p in self._due[d]])
-        due = np.repeat(
-            np.array(days, dtype=np.int64), [sum(p.n for p in self._due[d]) for d in days]
-        )
-        return {"due": due, **{name: getattr(pending, name) for name in Records.FIELDS}}
-
-    @classmethod
-    def restore(cls, arrays: dict[str, npt.NDArray[np.generic]]) -> ExpiryQueue:
-        """The queue that :meth:`snapshot` saved."""
-        queue = cls()
-        due = arrays["due"]
-        whole = Records(0)
-        for name in Records.FIELDS:
-            setattr(whole, name, arrays[name])
-        whole.n = len(due)
-        for d in np.unique(due):
-            queue._due[int(d)].append(whole.take(np.flatnonzero(due == d)))
-        return queue
-
-
 def score(
     state: State,
     t: Tables,
@@ -450,5 +382,5 @@ def score(
         out.appeal,
     )
     changes = out.head(n)
-    queue.push(changes, t.rule_lifetime, day, t.appeal_days)
+    queue.push(changes, t.rule_lifetime, day, t.appeal_days, state.flags)
     return changes
