@@ -285,7 +285,9 @@ def _score(
         c_citizen[n], c_before[n], c_after[n] = c, before, after
         c_behaviour[n], c_source[n], c_kind[n] = k, o_source[j], ACT
         c_truly[n], c_actor[n], c_appeal[n] = truly, first + a_citizen[j], NO_APPEAL
-        if after < before and side_uniform(o_branch[j], U_APPEAL) < appeal_p[profile[c]]:
+        # The chance of an appeal is read first: without appeals, no uniform need be drawn.
+        p_appeal = appeal_p[profile[c]] if after < before else 0.0
+        if p_appeal > 0.0 and side_uniform(o_branch[j], U_APPEAL) < p_appeal:
             win = win_deserved if truly else win_wrongful
             won = side_uniform(o_branch[j], U_WIN) < win
             c_appeal[n] = APPEALED_WON if won else APPEALED_LOST
