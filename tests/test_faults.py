@@ -130,12 +130,15 @@ def test_unreadable_scenario_file() -> None:
 
 
 def test_population_that_cannot_fit_is_refused_before_it_starts(tmp_path: Path) -> None:
+    # 700 MiB cannot hold even two shard processes and a coordinator: refused outright (a run
+    # that fits as shards runs as shards: tests/test_fit.py).
     start = time.perf_counter()
     done = run_cli(
-        "run", "china", "--max-memory", "4G", "--out", str(tmp_path / "run"), cwd=tmp_path
+        "run", "china", "--max-memory", "700M", "--out", str(tmp_path / "run"), cwd=tmp_path
     )
     assert done.returncode == 1
-    assert "needs about" in done.stderr and "4.0 GiB is available" in done.stderr
+    assert "needs about" in done.stderr and "700 MiB is available" in done.stderr
+    assert "too little even for shards" in done.stderr and "--scheduler" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()
     assert time.perf_counter() - start < 30  # refused at once, not after synthesising anyone

@@ -438,6 +438,26 @@ def run(
     sharded = (
         shards is not None or scheduler is not None or (resume is not None and is_sharded(resume))
     )
+    if not sharded and resume is None:
+        # A run too large for one process runs as shards, a few at a time, each within memory.
+        with _reported("checking memory"):
+            from carnet.resources import shards_to_fit
+
+            fit = shards_to_fit(resolved, limit)
+        if fit is not None:
+            import importlib.util
+
+            if importlib.util.find_spec("distributed") is None:
+                raise _fail(
+                    f"{fit.why(resolved)}: it can run as {fit.shards} shards, {fit.workers} at "
+                    "a time, with Dask: pip install 'carnet[distributed]'",
+                    1,
+                )
+            shards, sharded = fit.shards, True
+            if checkpoint_every is None:
+                checkpoint_every = 0  # a shard is the unit of recovery: re-run whole if lost
+            if not quiet:
+                _console(stderr=True).print(fit.describe(resolved), markup=False)
     task = progress.add_task(
         f"{resolved.name}, {_n(size)} citizens",
         total=resolved.run.days,

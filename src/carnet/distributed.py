@@ -149,9 +149,11 @@ def client_for(scheduler: str | None, workers: int) -> Iterator[Any]:
         with client:
             yield client
         return
+    # The scheduler serves HTTP whatever its dashboard: on a free loopback port, not 8787
+    # (which another cluster may hold).
     cluster = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-        host="127.0.0.1", memory_limit=0,
+        n_workers=workers, threads_per_worker=1, processes=True,
+        dashboard_address="127.0.0.1:0", host="127.0.0.1", memory_limit=0,
     )  # fmt: skip
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
@@ -211,7 +213,10 @@ def _coordinate(
     from distributed import as_completed
 
     out = run.path
-    with client_for(scheduler, len(plan)) as client:
+    # Locally, one worker process per core: more would only compete for the cores, and each
+    # holds a shard in memory, so shards beyond the cores wait their turn (a run too large for
+    # memory runs as many small shards, a few at a time).
+    with client_for(scheduler, min(len(plan), os.cpu_count() or 1)) as client:
         futures = client.map(
             run_shard, [str(out)] * len(plan), list(range(len(plan))),
             [checkpoint_every] * len(plan), pure=False,

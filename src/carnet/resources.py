@@ -7,6 +7,7 @@ ledger and population tables kept in memory; and a fixed cost for the interprete
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from carnet.employers import company_count, company_scenario
@@ -123,3 +124,65 @@ def check_memory(s: Scenario, limit: int | None = None, *, share: float = 1.0) -
             f"{s.name} --shards {2 * machines} --scheduler tcp://HOST:PORT"
         )
     return need
+
+
+@dataclass(frozen=True)
+class ShardFit:
+    """How a run too large for one process fits: as shards, ``workers`` of them at a time."""
+
+    shards: int
+    workers: int
+    need: int  # bytes the run would need in one process
+    room: int  # bytes available
+    per_shard: int  # bytes one shard's process is predicted to need
+
+    def why(self, s: Scenario) -> str:
+        """Why the run needs shards."""
+        return (
+            f"{s.name} with {s.population.size:,} citizens needs about "
+            f"{self.need / 2**30:.2f} GiB in one process and {self.room / 2**30:.2f} GiB is "
+            "available"
+        )
+
+    def describe(self, s: Scenario) -> str:
+        """One line for the person who started the run."""
+        return (
+            f"{self.why(s)}: running it as {self.shards} shards, {self.workers} at a time, "
+            f"about {gib(self.per_shard)} each (the same results)"
+        )
+
+
+def shards_to_fit(
+    s: Scenario, limit: int | None = None, workers: int | None = None
+) -> ShardFit | None:
+    """None if ``s`` fits in one process; else the fewest shards that fit ``workers`` at a time.
+
+    Each worker process holds one shard and the libraries; the coordinator holds the libraries.
+    Shards come in whole rounds of workers (so that no round runs half empty), and are whole
+    blocks of citizens, so there are at most as many shards as blocks.
+
+    Raises:
+        RunError: not even shards of one block each would fit (the message says what would).
+    """
+    need = predict_bytes(s)
+    room = limit if limit is not None else available_bytes()
+    if room is None or need <= room:
+        return None
+    workers = max(1, workers or os.cpu_count() or 1)
+    blocks = -(-s.population.size // s.run.block_size)
+    # A margin for what the prediction misses (it is within 15% of the measured peak).
+    spare = int(0.85 * room) - (workers + 1) * FIXED_BYTES
+    if spare > 0:
+        shards = -(-workers * (need - FIXED_BYTES) // spare)
+        shards = max(workers, -(-shards // workers) * workers)
+        if shards <= blocks:
+            per_shard = FIXED_BYTES + (need - FIXED_BYTES) // shards
+            return ShardFit(shards, min(workers, shards), need, room, per_shard)
+    machines = -(-(need - FIXED_BYTES) // max(1, room - FIXED_BYTES))
+    raise RunError(
+        f"scenario {s.name} with {s.population.size:,} citizens needs about {gib(need)} of "
+        f"memory; {gib(room)} is available, too little even for shards of one block each "
+        f"{workers} at a time. Lower --population, or split the run into shards on a Dask "
+        f"cluster of {machines} or more such machines: carnet run {s.name} --shards "
+        f"{2 * machines} --scheduler tcp://HOST:PORT"
+    )
