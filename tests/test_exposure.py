@@ -94,7 +94,7 @@ def test_cdf_is_a_distribution_function_with_the_right_mean(a: float, b: float) 
 
 
 def test_degenerate_laws() -> None:
-    # As rng.beta: a <= 0 is the point mass at 0 (even when b <= 0 too), b <= 0 at 1.
+    # As the Beta draw it replaced: a <= 0 is the point mass at 0 (even if b <= 0), b <= 0 at 1.
     for a, b in [(0.0, 3.0), (-1.0, 3.0), (0.0, 0.0)]:
         np.testing.assert_array_equal(quantised_beta_cdf(a, b), np.ones(256))
     for a, b in [(3.0, 0.0), (3.0, -1.0)]:

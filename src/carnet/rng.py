@@ -61,39 +61,6 @@ def normal(state: np.uint64) -> tuple[np.uint64, float]:  # pragma: no cover - c
     return state, np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
 
 
-@kernel()
-def gamma(state: np.uint64, shape: float) -> tuple[np.uint64, float]:  # pragma: no cover
-    """Gamma(shape, 1) by Marsaglia and Tsang (2000), boosted for shape < 1."""
-    boost = 1.0
-    if shape < 1.0:
-        state, u = uniform(state)
-        boost = (1.0 - u) ** (1.0 / shape)
-        shape += 1.0
-    d = shape - 1.0 / 3.0
-    c = 1.0 / np.sqrt(9.0 * d)
-    while True:
-        state, x = normal(state)
-        v = 1.0 + c * x
-        if v <= 0.0:
-            continue
-        v = v * v * v
-        state, u = uniform(state)
-        if np.log1p(-u) < 0.5 * x * x + d - d * v + d * np.log(v):
-            return state, d * v * boost
-
-
-@kernel()
-def beta(state: np.uint64, a: float, b: float) -> tuple[np.uint64, float]:  # pragma: no cover
-    """Beta(a, b) as a ratio of gammas; a or b of 0 gives the degenerate 0 or 1."""
-    if a <= 0.0:
-        return state, 0.0
-    if b <= 0.0:
-        return state, 1.0
-    state, x = gamma(state, a)
-    state, y = gamma(state, b)
-    return state, x / (x + y)
-
-
 _SALT = np.uint64(0xD1B54A32D192ED03)
 
 
