@@ -115,15 +115,20 @@ def check_memory(s: Scenario, limit: int | None = None, *, share: float = 1.0) -
             f"memory and this worker has {gib(room)} available: run more, smaller shards"
         )
     if room is not None and need > room:
-        # Shards on a cluster split the citizens; each worker also loads the libraries.
-        machines = -(-(need - FIXED_BYTES) // max(1, room - FIXED_BYTES))
-        raise RunError(
-            f"scenario {s.name} with {s.population.size:,} citizens needs about {gib(need)} "
-            f"of memory; {gib(room)} is available. Lower --population, or split the run into "
-            f"shards on a Dask cluster of {machines} or more such machines: carnet run "
-            f"{s.name} --shards {2 * machines} --scheduler tcp://HOST:PORT"
-        )
+        raise RunError(_too_large(s, need, room, "."))
     return need
+
+
+def _too_large(s: Scenario, need: int, room: int, why: str) -> str:
+    """The refusal of a run that cannot fit here: what it needs, and the cluster it would take."""
+    # Shards on a cluster split the citizens; each worker also loads the libraries.
+    machines = -(-(need - FIXED_BYTES) // max(1, room - FIXED_BYTES))
+    return (
+        f"scenario {s.name} with {s.population.size:,} citizens needs about {gib(need)} of "
+        f"memory; {gib(room)} is available{why} Lower --population, or split the run into "
+        f"shards on a Dask cluster of {machines} or more such machines: carnet run {s.name} "
+        f"--shards {2 * machines} --scheduler tcp://HOST:PORT"
+    )
 
 
 @dataclass(frozen=True)
@@ -178,11 +183,5 @@ def shards_to_fit(
         if shards <= blocks:
             per_shard = FIXED_BYTES + (need - FIXED_BYTES) // shards
             return ShardFit(shards, min(workers, shards), need, room, per_shard)
-    machines = -(-(need - FIXED_BYTES) // max(1, room - FIXED_BYTES))
-    raise RunError(
-        f"scenario {s.name} with {s.population.size:,} citizens needs about {gib(need)} of "
-        f"memory; {gib(room)} is available, too little even for shards of one block each "
-        f"{workers} at a time. Lower --population, or split the run into shards on a Dask "
-        f"cluster of {machines} or more such machines: carnet run {s.name} --shards "
-        f"{2 * machines} --scheduler tcp://HOST:PORT"
-    )
+    why = f", too little even for shards of one block each, {workers} at a time."
+    raise RunError(_too_large(s, need, room, why))
