@@ -172,3 +172,18 @@ def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+# Debian's chromium, which Playwright drives when given its path (Playwright's own browser cannot
+# be downloaded here); these flags let it run as root in a container, offline.
+CHROMIUM = os.environ.get("CARNET_CHROMIUM", "/usr/bin/chromium")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def chromium() -> str:
+    """The browser's path; skip the test without one, except in CI, which installs it."""
+    if not Path(CHROMIUM).is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run installs it")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import yaml
-from conftest import base_scenario, run_script, script_path
+from conftest import BROWSER_ARGS, base_scenario, chromium, run_script, script_path
 
 import carnet
 from carnet.errors import ScenarioError
@@ -32,8 +32,6 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("CARNET_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-CHROMIUM = os.environ.get("CARNET_CHROMIUM", "/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 #: The issue's target from pressing Run to the charts (100,000 citizens x 365 days), and the
 #: generous bound a test asserts on a shared machine; bench/lab.py measures the figure itself.
 TARGET_SECONDS, ASSERTED_SECONDS = 3.0, 6.0
@@ -431,14 +429,6 @@ def _free_port() -> int:
         return port
 
 
-def _chromium() -> str:
-    if not Path(CHROMIUM).is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run installs it")
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    return CHROMIUM
-
-
 @pytest.fixture
 def lab_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``carnet lab`` on a free localhost port, in its own folders; stopped whatever happens."""
@@ -518,7 +508,7 @@ def test_lab_in_a_browser(lab_server: tuple[str, Path]) -> None:
             route.abort()
 
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=BROWSER_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=BROWSER_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

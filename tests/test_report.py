@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario, run_script
+from conftest import BROWSER_ARGS, base_scenario, chromium, run_script
 
 import carnet
 from carnet import audit, charts
@@ -24,8 +24,6 @@ from carnet.tables import POINTS_OFFSET, build_tables
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the browser test leaves its screenshot (git-ignored).
 ARTIFACTS = Path(os.environ.get("CARNET_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-CHROMIUM = os.environ.get("CARNET_CHROMIUM", "/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def _known() -> dict[str, Any]:
@@ -243,14 +241,6 @@ def test_page_is_self_contained_and_escapes_the_scenario(known: Result, tmp_path
     assert [n for n in drawn if f'id="chart-{n}"' in page] == drawn
 
 
-def _chromium() -> str:
-    if not Path(CHROMIUM).is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run installs it")
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    return CHROMIUM
-
-
 def test_report_renders_offline_in_a_browser(national: Result, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     path = write_report(national, tmp_path / "report.html")
@@ -267,7 +257,7 @@ def test_report_renders_offline_in_a_browser(national: Result, tmp_path: Path) -
             route.abort()
 
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=BROWSER_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=BROWSER_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -307,7 +297,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 def test_pngs_for_papers(known: Result, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("kaleido")
-    monkeypatch.setenv("BROWSER_PATH", _chromium())
+    monkeypatch.setenv("BROWSER_PATH", chromium())
     figures = {"grades": charts.grade_shares(known), "acts": charts.acts_observed(known)}
     written = write_pngs(figures, tmp_path / "figures")
     assert [p.name for p in written] == ["grades.png", "acts.png"]
