@@ -325,7 +325,8 @@ def run(
         typer.Option(help="Run directory (default: runs/<scenario>-seed<seed>, never reused)."),
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="Threads (default: all cores).")
+        int | None,
+        typer.Option(min=1, help="Threads, or worker processes for shards (default: all cores)."),
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the previous run in --out (only a run).")
@@ -443,7 +444,7 @@ def run(
         with _reported("checking memory"):
             from carnet.resources import shards_to_fit
 
-            fit = shards_to_fit(resolved, limit)
+            fit = shards_to_fit(resolved, limit, workers=threads)
         if fit is not None:
             import importlib.util
 
@@ -479,7 +480,7 @@ def run(
         elif shards is not None or scheduler is not None:
             finished = run_sharded(
                 resolved, target, shards=shards, scheduler=scheduler, overwrite=overwrite,
-                checkpoint_every=checkpoint_every, progress=on_day,
+                checkpoint_every=checkpoint_every, progress=on_day, workers=threads,
             )  # fmt: skip
         else:
             finished = run_to_directory(

@@ -168,10 +168,12 @@ def run_sharded(
     overwrite: bool = False,
     checkpoint_every: int | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> Finished:
     """Run ``scenario`` as ``shards`` tasks on Dask and write the run directory ``out``.
 
-    ``shards`` defaults to the cluster's workers (the machine's cores without ``scheduler``).
+    ``shards`` defaults to the cluster's workers (the machine's cores without ``scheduler``);
+    ``workers`` caps the local worker processes (default: the cores).
     Without ``scheduler``, the tasks run in as many local worker processes; with it, on the
     cluster at that address, whose workers must all reach ``out`` at the same path. The result
     equals a run in one process: metrics, population and gates byte for byte, and the same
@@ -186,7 +188,7 @@ def run_sharded(
         atomic_write(out / SHARDS / PLAN, json.dumps(plan).encode("utf-8"))
     except OSError as exc:
         raise RunError(describe_os_error(exc, out)) from None
-    return _coordinate(run, scenario, plan, scheduler, checkpoint_every, progress)
+    return _coordinate(run, scenario, plan, scheduler, checkpoint_every, progress, workers)
 
 
 def resume_sharded(
@@ -209,6 +211,7 @@ def _coordinate(
     scheduler: str | None,
     checkpoint_every: int | None,
     progress: Progress | None,
+    workers: int | None = None,
 ) -> Finished:
     from distributed import as_completed
 
@@ -216,7 +219,7 @@ def _coordinate(
     # Locally, one worker process per core: more would only compete for the cores, and each
     # holds a shard in memory, so shards beyond the cores wait their turn (a run too large for
     # memory runs as many small shards, a few at a time).
-    with client_for(scheduler, min(len(plan), os.cpu_count() or 1)) as client:
+    with client_for(scheduler, min(len(plan), workers or os.cpu_count() or 1)) as client:
         futures = client.map(
             run_shard, [str(out)] * len(plan), list(range(len(plan))),
             [checkpoint_every] * len(plan), pure=False,
