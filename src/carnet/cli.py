@@ -444,7 +444,9 @@ def run(
         with _reported("checking memory"):
             from carnet.resources import shards_to_fit
 
-            fit = shards_to_fit(resolved, limit, workers=threads)
+            fit = shards_to_fit(
+                resolved, limit, workers=threads, checkpoints=bool(checkpoint_every)
+            )
         if fit is not None:
             import importlib.util
 

@@ -74,7 +74,9 @@ def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> 
     root = Path(run_dir)
     scenario = load_scenario(root / "scenario.yaml")
     plan = _plan(root)
-    check_memory(scenario, share=plan[index][1] / scenario.population.size)
+    every = scenario.run.checkpoint_days if checkpoint_every is None else checkpoint_every
+    share = plan[index][1] / scenario.population.size
+    check_memory(scenario, share=share, checkpoints=0 < every < scenario.run.days)
     folder = shard_dir(root, index)
     if (folder / OUTPUT).is_file():
         return str(folder / OUTPUT)
@@ -82,7 +84,6 @@ def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> 
         run = RunDirectory(folder)
     else:
         run = RunDirectory.create(folder, scenario, overwrite=folder.exists())
-    every = scenario.run.checkpoint_days if checkpoint_every is None else checkpoint_every
     with run.locked(), started(scenario, threads=1, plan=[plan[index]], defer_seats=True) as sim:
         parts = continue_from(run, sim, run.load_checkpoint())
         advance_to_end(run, sim, parts, every)

@@ -30,11 +30,17 @@ PANEL_BYTES = 90  # a row of the population table, and its columns while it is b
 PENDING_BYTES = 6
 PANEL_PENDING_BYTES = 27
 DECISION_ROW_BYTES = 33  # a panel decision: an Arrow row of a part kept in memory
+WRONGFUL_BYTES = 2  # the wrongful balance of each citizen, kept when there are gates
+LOAN_BYTES = 16  # a granted loan waiting for its term (DueQueue: int64 citizen and amount)
 STAFF_BYTES = 3 * 8 + 2  # a company's employee places, representative, co-workers' memory
 
 
-def predict_bytes(s: Scenario) -> int:
-    """Bytes a run of ``s`` is expected to need at its peak."""
+def predict_bytes(s: Scenario, *, checkpoints: bool | None = None) -> int:
+    """Bytes a run of ``s`` is expected to need at its peak.
+
+    ``checkpoints``: whether the run writes checkpoints, which copy its queues while they are
+    written (default: whether ``run.checkpoint_days`` asks for any before the last day).
+    """
     n, days = s.population.size, s.run.days
     capped = sum(1 for r in s.rules.points.values() if r.yearly_cap is not None)
     acts_per_citizen_day = sum(b.rate_per_year for b in s.behaviours) / 365
@@ -48,11 +54,22 @@ def predict_bytes(s: Scenario) -> int:
     lifetime = s.rules.lifetime_days or 0
     r = s.responses
     remembers = r.punished < 1.0 or r.household < 1.0 or r.coworkers < 1.0
-    state = n * (STATE_BYTES + EARNED_BYTES * capped + (MEMORY_BYTES if remembers else 0))
+    per_citizen = STATE_BYTES + EARNED_BYTES * capped + (MEMORY_BYTES if remembers else 0)
+    state = n * (per_citizen + (WRONGFUL_BYTES if s.gates else 0))
     buffers = int(1.25 * n * acts_per_citizen_day * ACT_BYTES)
     share = panel_probability(s)
     per_pending = share * PANEL_PENDING_BYTES + (1 - share) * PENDING_BYTES
     pending = int(n * seen_per_citizen_day * min(lifetime, days) * per_pending)
+    loans = 0
+    if s.lending is not None:
+        gate = next(g for g in s.gates if g.name == s.lending.gate)
+        waiting = min(s.lending.term_days, days) / 365
+        loans = int(n * gate.applications_per_year * waiting * LOAN_BYTES)
+    # A checkpoint copies the queues of pending restorations and loans while it writes them.
+    if checkpoints is None:
+        checkpoints = 0 < s.run.checkpoint_days < days
+    pending += (pending + loans) if checkpoints else 0
+    pending += loans
     panel = n * share
     ledger = int(panel * seen_per_citizen_day * days * LEDGER_ROW_BYTES)
     population = int(panel * PANEL_BYTES)
@@ -67,7 +84,7 @@ def predict_bytes(s: Scenario) -> int:
     total = FIXED_BYTES + state + buffers + pending + ledger + population + metrics + decisions
     if s.companies is not None:
         # Companies are a population of their own, plus their links to employees.
-        companies = predict_bytes(company_scenario(s)) - FIXED_BYTES
+        companies = predict_bytes(company_scenario(s), checkpoints=checkpoints) - FIXED_BYTES
         total += companies + company_count(s) * STAFF_BYTES
     return total
 
@@ -102,12 +119,19 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def check_memory(s: Scenario, limit: int | None = None, *, share: float = 1.0) -> int:
+def check_memory(
+    s: Scenario,
+    limit: int | None = None,
+    *,
+    share: float = 1.0,
+    checkpoints: bool | None = None,
+) -> int:
     """Refuse, before anything is allocated, a run predicted not to fit; return the prediction.
 
-    ``share`` is the part of the citizens this process runs (a shard of a sharded run).
+    ``share`` is the part of the citizens this process runs (a shard of a sharded run);
+    ``checkpoints`` as for :func:`predict_bytes`.
     """
-    need = FIXED_BYTES + int((predict_bytes(s) - FIXED_BYTES) * share)
+    need = FIXED_BYTES + int((predict_bytes(s, checkpoints=checkpoints) - FIXED_BYTES) * share)
     room = limit if limit is not None else available_bytes()
     if room is not None and need > room and share < 1.0:
         raise RunError(
@@ -158,21 +182,27 @@ class ShardFit:
 
 
 def shards_to_fit(
-    s: Scenario, limit: int | None = None, workers: int | None = None
+    s: Scenario,
+    limit: int | None = None,
+    workers: int | None = None,
+    *,
+    checkpoints: bool = False,
 ) -> ShardFit | None:
     """None if ``s`` fits in one process; else the fewest shards that fit ``workers`` at a time.
 
     Each worker process holds one shard and the libraries; the coordinator holds the libraries.
     Shards come in whole rounds of workers (so that no round runs half empty), and are whole
-    blocks of citizens, so there are at most as many shards as blocks.
+    blocks of citizens, so there are at most as many shards as blocks. ``checkpoints``: whether
+    the shards write checkpoints (a shard is the unit of recovery without them). In one process,
+    the run is judged with the checkpoints ``s`` asks for.
 
     Raises:
         RunError: not even shards of one block each would fit (the message says what would).
     """
-    need = predict_bytes(s)
     room = limit if limit is not None else available_bytes()
-    if room is None or need <= room:
+    if room is None or predict_bytes(s) <= room:
         return None
+    need = predict_bytes(s, checkpoints=checkpoints)
     workers = max(1, workers or os.cpu_count() or 1)
     blocks = -(-s.population.size // s.run.block_size)
     # A margin for what the prediction misses (it is within 15% of the measured peak).
