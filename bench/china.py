@@ -123,19 +123,27 @@ def main() -> int:
     from run import load, machine
 
     import carnet
-    from carnet.resources import available_bytes, predict_bytes
+    from carnet.errors import RunError
+    from carnet.resources import available_bytes, predict_bytes, shards_to_fit
 
     full = carnet.load_scenario("china").population.size
     print(f"machine: {machine()}; {load()}")
     print(f"carnet {carnet.__version__}: china preset, {args.days} days, every phase on")
     print(f"targets (issue 5, goal 1): wall < {WALL_TARGET_S / 60:.0f} min, "
           f"peak memory < {MEMORY_TARGET / 1e9:.0f} GB at {full:,} citizens")  # fmt: skip
-    predicted = predict_bytes(carnet.load_scenario("china", days=args.days))
+    s = carnet.load_scenario("china", days=args.days)
     free = available_bytes()
-    print(
-        f"predicted at full size: {predicted / 2**30:.1f} GiB; available here: "
-        + (f"{free / 2**30:.1f} GiB" if free else "unknown")
-    )
+    print(f"predicted at full size in one process: {predict_bytes(s) / 2**30:.1f} GiB with "
+          f"checkpoints, {predict_bytes(s, checkpoints=False) / 2**30:.1f} GiB without; "
+          "available here: " + (f"{free / 2**30:.1f} GiB" if free else "unknown"))  # fmt: skip
+    try:
+        fit = shards_to_fit(s)
+    except RunError as refusal:
+        print(f"refused here: {refusal}")
+        fit = None
+    if fit is not None:
+        print(f"so `carnet run china` runs it as {fit.shards} shards, {fit.workers} at a time, "
+              f"about {fit.per_shard / 2**30:.1f} GiB each (predicted)")  # fmt: skip
 
     # Fill numba's cache first, so that no timed run compiles kernels (the CLI loads them).
     carnet_run(100_000, 2, args.threads)
