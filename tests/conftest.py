@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -187,3 +188,35 @@ def chromium() -> str:
             pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run installs it")
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     return CHROMIUM
+
+
+@contextmanager
+def offline_page(
+    allowed: tuple[str, ...], width: int, height: int
+) -> Iterator[tuple[Any, list[str], list[str]]]:
+    """A page of headless Chromium that may load only URLs starting with one of ``allowed``.
+
+    Yields the page, the errors it logs (console and uncaught), and the URLs it asked for
+    elsewhere, which are refused. The browser closes on leaving.
+    """
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
+    remote: list[str] = []
+
+    def local_only(route: Any) -> None:
+        if route.request.url.startswith(allowed):
+            route.continue_()
+        else:
+            remote.append(route.request.url)
+            route.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.route("**/*", local_only)
+            yield page, errors, remote
+        finally:
+            browser.close()

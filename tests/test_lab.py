@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import yaml
-from conftest import BROWSER_ARGS, base_scenario, chromium, run_script, script_path
+from conftest import base_scenario, offline_page, run_script, script_path
 
 import carnet
 from carnet.errors import ScenarioError
@@ -494,71 +494,53 @@ CHARTS_SHOWN = """(n) => {
 
 
 def test_lab_in_a_browser(lab_server: tuple[str, Path]) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
     url, folder = lab_server
     marker = "uploadmarker7d1c"  # in every file uploaded: it must end up on no disk
-    errors: list[str] = []
-    remote: list[str] = []
 
-    def local_only(route: Any) -> None:
-        if route.request.url.startswith((url, url.replace("http", "ws"))):
-            route.continue_()
-        else:
-            remote.append(route.request.url)
-            route.abort()
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.route("**/*", local_only)
-            page.goto(url)
-            # A new session opens on a run of the default city (warm-up and first run: minutes
-            # at most, the first time numba compiles the kernels on this machine).
-            page.wait_for_function(CHARTS_SHOWN, arg=1, timeout=300_000, polling=50)
-            page.get_by_text("Detection and misattribution").click()
-            slider = page.get_by_role("slider", name="traffic_violation: seen by traffic_cameras")
-            before = slider.input_value()
-            slider.focus()
-            for _ in range(5):
-                page.keyboard.press("ArrowRight")
-            page.get_by_text("The knobs have changed since this run").wait_for(timeout=30_000)
-            assert float(slider.input_value()) == pytest.approx(float(before) + 0.005)
-            page.wait_for_timeout(1000)  # the rerun of the slider is over
-            started = time.perf_counter()
-            page.get_by_role("button", name="Run", exact=True).click()
-            page.wait_for_function(CHARTS_SHOWN, arg=2, timeout=60_000, polling=10)
-            seconds = time.perf_counter() - started
-            caption = page.get_by_text("Run 2:").inner_text()
-            assert caption.startswith("Run 2: 100,000 synthetic citizens × 365 days")
-            page.get_by_text("The knobs have changed since this run").wait_for(state="detached")
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.set_viewport_size({"width": 1400, "height": 5200})  # the page scrolls inside
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(ARTIFACTS / "lab.png"))
-            page.set_viewport_size({"width": 1400, "height": 1000})
-            # An upload that is not a scenario, then one too large: a message, nothing changes.
-            upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-            upload.set_input_files(
-                {"name": "notes.yaml", "mimeType": "application/x-yaml",
-                 "buffer": f"just: a note  # {marker}\n".encode()}
-            )  # fmt: skip
-            refused = page.get_by_test_id("stAlert").filter(has_text="This file was not loaded")
-            refused.wait_for()
-            assert "just: unknown key" in refused.inner_text()
-            page.screenshot(path=str(ARTIFACTS / "lab-upload.png"))
-            line = f"# {marker}\n".encode()
-            big = line * (MAX_SCENARIO_BYTES // len(line) + 1)
-            upload.set_input_files(
-                {"name": "big.yaml", "mimeType": "application/x-yaml", "buffer": big}
-            )
-            page.get_by_text("File must be 1.0MB or smaller").wait_for()
-            assert page.get_by_text("rongcheng", exact=True).count() >= 1  # still the preset
-            assert page.get_by_text("Run 2:").count() == 1  # and still its run
-        finally:
-            browser.close()
+    with offline_page((url, url.replace("http", "ws")), 1400, 1000) as (page, errors, remote):
+        page.goto(url)
+        # A new session opens on a run of the default city (warm-up and first run: minutes
+        # at most, the first time numba compiles the kernels on this machine).
+        page.wait_for_function(CHARTS_SHOWN, arg=1, timeout=300_000, polling=50)
+        page.get_by_text("Detection and misattribution").click()
+        slider = page.get_by_role("slider", name="traffic_violation: seen by traffic_cameras")
+        before = slider.input_value()
+        slider.focus()
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        page.get_by_text("The knobs have changed since this run").wait_for(timeout=30_000)
+        assert float(slider.input_value()) == pytest.approx(float(before) + 0.005)
+        page.wait_for_timeout(1000)  # the rerun of the slider is over
+        started = time.perf_counter()
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.wait_for_function(CHARTS_SHOWN, arg=2, timeout=60_000, polling=10)
+        seconds = time.perf_counter() - started
+        caption = page.get_by_text("Run 2:").inner_text()
+        assert caption.startswith("Run 2: 100,000 synthetic citizens × 365 days")
+        page.get_by_text("The knobs have changed since this run").wait_for(state="detached")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": 1400, "height": 5200})  # the page scrolls inside
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "lab.png"))
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        # An upload that is not a scenario, then one too large: a message, nothing changes.
+        upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        upload.set_input_files(
+            {"name": "notes.yaml", "mimeType": "application/x-yaml",
+             "buffer": f"just: a note  # {marker}\n".encode()}
+        )  # fmt: skip
+        refused = page.get_by_test_id("stAlert").filter(has_text="This file was not loaded")
+        refused.wait_for()
+        assert "just: unknown key" in refused.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "lab-upload.png"))
+        line = f"# {marker}\n".encode()
+        big = line * (MAX_SCENARIO_BYTES // len(line) + 1)
+        upload.set_input_files(
+            {"name": "big.yaml", "mimeType": "application/x-yaml", "buffer": big}
+        )
+        page.get_by_text("File must be 1.0MB or smaller").wait_for()
+        assert page.get_by_text("rongcheng", exact=True).count() >= 1  # still the preset
+        assert page.get_by_text("Run 2:").count() == 1  # and still its run
     assert remote == [], f"the lab asked the network for {remote}"
     assert errors == []
     assert seconds < ASSERTED_SECONDS, f"Run to charts took {seconds:.2f} s"

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import BROWSER_ARGS, base_scenario, chromium, run_script
+from conftest import base_scenario, chromium, offline_page, run_script
 
 import carnet
 from carnet import audit, charts
@@ -242,43 +242,25 @@ def test_page_is_self_contained_and_escapes_the_scenario(known: Result, tmp_path
 
 
 def test_report_renders_offline_in_a_browser(national: Result, tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
     path = write_report(national, tmp_path / "report.html")
     expected = [c.name for c in charts.CHARTS]
     assert all(not isinstance(v, str) for v in draw(national).values())  # every chart applies
-    errors: list[str] = []
-    remote: list[str] = []
 
-    def only_files(route: Any) -> None:
-        if route.request.url.startswith("file:"):
-            route.continue_()
-        else:
-            remote.append(route.request.url)
-            route.abort()
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("requestfailed", lambda r: remote.append(r.url))
-            page.route("**/*", only_files)
-            page.goto(path.as_uri(), wait_until="load")
-            drawn = page.evaluate(
-                """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
-                    id: d.id,
-                    svg: d.querySelectorAll('.main-svg').length,
-                    traces: (d._fullData || []).length,
-                    painted: d.querySelectorAll('g.trace').length
-                             + d.querySelectorAll('g.hm image').length,
-                    marks: d.querySelectorAll('g.trace path, g.hm image').length,
-                }))"""
-            )
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    with offline_page(("file:",), 1280, 900) as (page, errors, remote):
+        page.on("requestfailed", lambda r: remote.append(r.url))
+        page.goto(path.as_uri(), wait_until="load")
+        drawn = page.evaluate(
+            """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
+                id: d.id,
+                svg: d.querySelectorAll('.main-svg').length,
+                traces: (d._fullData || []).length,
+                painted: d.querySelectorAll('g.trace').length
+                         + d.querySelectorAll('g.hm image').length,
+                marks: d.querySelectorAll('g.trace path, g.hm image').length,
+            }))"""
+        )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert remote == [], f"the page asked the network for {remote}"
     assert errors == []
     assert [d["id"] for d in drawn] == [f"chart-{n}" for n in expected]
