@@ -51,26 +51,13 @@ def widget(knob: Knob, key: str) -> Any:
     low = None if knob.low is None else cast(knob.low)
     high = None if knob.high is None else cast(knob.high)
     step = cast(knob.step or 1)
+    common: dict[str, Any] = {
+        "min_value": low, "max_value": high, "value": cast(knob.value), "step": step,
+        "key": key, "help": knob.help,
+    }  # fmt: skip
     if knob.kind == "slider" and low is not None and high is not None:
-        return st.slider(
-            shown,
-            min_value=low,
-            max_value=high,
-            value=cast(knob.value),
-            step=step,
-            key=key,
-            help=knob.help,
-            format=None if knob.integer else "%.3f",
-        )
-    return st.number_input(
-        shown,
-        min_value=low,
-        max_value=high,
-        value=cast(knob.value),
-        step=step,
-        key=key,
-        help=knob.help,
-    )
+        return st.slider(shown, format=None if knob.integer else "%.3f", **common)
+    return st.number_input(shown, **common)
 
 
 def draw(knobs: Sequence[Knob], prefix: str) -> tuple[dict[Path, Any], dict[str, Any]]:
