@@ -50,7 +50,13 @@ from carnet.output import (
 )
 from carnet.phases.gates import SeatPool
 from carnet.resources import check_memory
-from carnet.runner import Finished, advance_to_end, continue_from
+from carnet.runner import (
+    Finished,
+    advance_to_end,
+    checkpoint_days,
+    continue_from,
+    writes_checkpoints,
+)
 from carnet.scenario import Scenario
 
 SHARDS = "shards"
@@ -74,9 +80,8 @@ def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> 
     root = Path(run_dir)
     scenario = load_scenario(root / "scenario.yaml")
     plan = _plan(root)
-    every = scenario.run.checkpoint_days if checkpoint_every is None else checkpoint_every
     share = plan[index][1] / scenario.population.size
-    check_memory(scenario, share=share, checkpoints=0 < every < scenario.run.days)
+    check_memory(scenario, share=share, checkpoints=writes_checkpoints(scenario, checkpoint_every))
     folder = shard_dir(root, index)
     if (folder / OUTPUT).is_file():
         return str(folder / OUTPUT)
@@ -86,7 +91,7 @@ def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> 
         run = RunDirectory.create(folder, scenario, overwrite=folder.exists())
     with run.locked(), started(scenario, threads=1, plan=[plan[index]], defer_seats=True) as sim:
         parts = continue_from(run, sim, run.load_checkpoint())
-        advance_to_end(run, sim, parts, every)
+        advance_to_end(run, sim, parts, checkpoint_days(scenario, checkpoint_every))
         (output,) = sim.outputs()
         (pending,) = sim.pending_seats_by_shard()
         flat: dict[str, Any] = _flatten(output, pending, parts)

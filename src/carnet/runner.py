@@ -59,7 +59,7 @@ def run_to_directory(
         RunError: the run would not fit in memory, or its directory cannot be written; in the
             latter case the directory keeps its last checkpoint and can be resumed.
     """
-    check_memory(scenario, max_memory, checkpoints=_checkpoints(scenario, checkpoint_every))
+    check_memory(scenario, max_memory, checkpoints=writes_checkpoints(scenario, checkpoint_every))
     try:
         run = RunDirectory.create(out, scenario, overwrite=overwrite)
     except OSError as exc:
@@ -103,7 +103,7 @@ def _resume(
     if not (run_dir / "scenario.yaml").is_file():
         raise RunError(f"{run_dir} holds no run to resume (no scenario.yaml)")
     scenario = run.scenario()
-    check_memory(scenario, max_memory, checkpoints=_checkpoints(scenario, checkpoint_every))
+    check_memory(scenario, max_memory, checkpoints=writes_checkpoints(scenario, checkpoint_every))
     saved = run.load_checkpoint()
     shards = None if saved is None else len(saved[0]["plan"])
     try:
@@ -119,10 +119,14 @@ def _resume(
     return finished
 
 
-def _checkpoints(s: Scenario, checkpoint_every: int | None) -> bool:
+def checkpoint_days(s: Scenario, checkpoint_every: int | None) -> int:
+    """Days between checkpoints: ``checkpoint_every`` if given, else ``run.checkpoint_days``."""
+    return s.run.checkpoint_days if checkpoint_every is None else checkpoint_every
+
+
+def writes_checkpoints(s: Scenario, checkpoint_every: int | None) -> bool:
     """Whether a run checkpoints before its last day (checkpoints cost memory while written)."""
-    every = s.run.checkpoint_days if checkpoint_every is None else checkpoint_every
-    return 0 < every < s.run.days
+    return 0 < checkpoint_days(s, checkpoint_every) < s.run.days
 
 
 def continue_from(
@@ -168,7 +172,7 @@ def _go_on(
     progress: Progress | None,
 ) -> Finished:
     s = sim.scenario
-    every = s.run.checkpoint_days if checkpoint_every is None else checkpoint_every
+    every = checkpoint_days(s, checkpoint_every)
     try:
         if progress is not None and sim.day:
             progress(sim.day, s.run.days)
