@@ -145,3 +145,22 @@ def test_a_shard_that_cannot_fit_is_refused_before_it_starts() -> None:
     with pytest.raises(RunError, match="run more, smaller shards"):
         check_memory(s, 2**30, share=0.5)
     assert check_memory(s, whole, share=0.25) < whole / 3  # a quarter fits where all would
+
+
+def test_local_workers_keep_glibc_s_mmap_threshold_and_no_profiler() -> None:
+    """Dask's default MALLOC_TRIM_THRESHOLD_ made every daily array a fresh mapping (slow)."""
+    from carnet.distributed import client_for
+
+    def settings() -> tuple[str | None, bool, str]:
+        import dask
+
+        return (
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            dask.config.get("distributed.worker.profile.enabled"),
+            os.environ.get("OMP_NUM_THREADS", ""),
+        )
+
+    with client_for(None, 1) as client:
+        (got,) = client.run(settings).values()
+    # No trim threshold, no profiler, and the rest of Dask's worker environment kept.
+    assert got == (None, False, "1")
