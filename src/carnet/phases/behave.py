@@ -18,6 +18,8 @@ from carnet.population import AWARE, State
 from carnet.rng import stream_key, uniform
 from carnet.tables import POINTS_OFFSET, Tables
 
+BATCH = 64  # candidate acts drawn before they are judged
+
 
 @kernel()
 def _behave(
@@ -56,6 +58,11 @@ def _behave(
     n = len(points)
     capacity = len(out_citizen)
     count = 0
+    # Candidates are drawn a batch at a time, then judged: the judging loop, free of logarithms
+    # and hashing, is short enough for the processor to have many of its cache misses (on the
+    # citizens' arrays, far larger than the caches at national scale) in flight at once.
+    at = np.empty(BATCH, np.int64)
+    draw = np.empty(BATCH)
     for lo in range(0, n, block_size):
         length = min(block_size, n - lo)
         block = (first + lo) // block_size
@@ -66,40 +73,51 @@ def _behave(
             scale = 1.0 / rate  # a product per candidate, not a division
             state = stream_key(seed, keys[k], day, block)
             x = 0.0
-            while True:
-                state, u = uniform(state)
-                x -= np.log(1.0 - u) * scale  # an exponential gap (1 - u is exact)
-                if x >= length:
-                    break
-                c = lo + int(x)
-                # Always draw the acceptance uniform, so that streams stay aligned between
-                # scenarios whose multipliers differ (common random numbers).
-                state, u = uniform(state)
-                p = accept[profile[c], k]
-                responds = flags[c] & AWARE or not aware_only
-                if negative[k]:
-                    if responds:
-                        p *= deter_aware[grade_of_points[points[c] + POINTS_OFFSET]]
-                        if len(until_self):  # recently punished, or a housemate or co-worker
-                            if day < until_self[c]:
-                                p *= punished
-                            elif day < until_household[c]:
-                                p *= household_deterred
-                            elif len(until_staff):
-                                e = employer_of(c, block_size, staff_blocks, staff_start, per_block)
-                                if e >= 0 and day < until_staff[e]:
-                                    p *= coworkers_deterred
-                    else:
-                        p *= deter_unaware
-                elif lawful[k] and responds and chilling > 0.0:
-                    p *= max(
-                        0.0, 1.0 - chilling * seen[k, group_of_profile[profile[c]], exposure[c]]
-                    )
-                if u < p:
-                    if count < capacity:
-                        out_citizen[count] = c
-                        out_behaviour[count] = k
-                    count += 1
+            more = True
+            while more:
+                m = 0
+                while m < BATCH:
+                    state, u = uniform(state)
+                    x -= np.log(1.0 - u) * scale  # an exponential gap (1 - u is exact)
+                    if x >= length:
+                        more = False
+                        break
+                    # Always draw the acceptance uniform, so that streams stay aligned between
+                    # scenarios whose multipliers differ (common random numbers).
+                    state, v = uniform(state)
+                    draw[m] = v
+                    at[m] = lo + int(x)
+                    m += 1
+                for i in range(m):
+                    c, u = at[i], draw[i]
+                    p = accept[profile[c], k]
+                    responds = flags[c] & AWARE or not aware_only
+                    if negative[k]:
+                        if responds:
+                            p *= deter_aware[grade_of_points[points[c] + POINTS_OFFSET]]
+                            if len(until_self):  # recently punished, or a housemate or co-worker
+                                if day < until_self[c]:
+                                    p *= punished
+                                elif day < until_household[c]:
+                                    p *= household_deterred
+                                elif len(until_staff):
+                                    e = employer_of(
+                                        c, block_size, staff_blocks, staff_start, per_block
+                                    )
+                                    if e >= 0 and day < until_staff[e]:
+                                        p *= coworkers_deterred
+                        else:
+                            p *= deter_unaware
+                    elif lawful[k] and responds and chilling > 0.0:
+                        p *= max(
+                            0.0,
+                            1.0 - chilling * seen[k, group_of_profile[profile[c]], exposure[c]],
+                        )
+                    if u < p:
+                        if count < capacity:
+                            out_citizen[count] = c
+                            out_behaviour[count] = k
+                        count += 1
     return count
 
 
