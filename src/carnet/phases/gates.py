@@ -16,7 +16,7 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
-from carnet.jit import kernel
+from carnet.jit import AHEAD, kernel, prefetch
 from carnet.phases.events import candidates
 from carnet.phases.lists import redlisted_grades
 from carnet.phases.score import Records
@@ -198,6 +198,11 @@ def _decide(
 ) -> tuple[int, int, int]:  # pragma: no cover - compiled
     n = n_distressed = n_loans = 0
     for j in range(len(applicant)):
+        if j + AHEAD < len(applicant):
+            ahead = applicant[j + AHEAD]
+            prefetch(profile, ahead)
+            prefetch(points, ahead)
+            prefetch(flags, ahead)
         c = applicant[j]
         p = accept[profile[c], gate]
         if child:

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carnet.jit import kernel
-from carnet.phases.behave import Acts
+from carnet.phases.behave import BATCH, Acts
 from carnet.population import State
 from carnet.rng import stream_key, uniform
 from carnet.tables import Tables
@@ -50,43 +50,52 @@ def _observe(
     current_k = -1
     lo = hi = 0  # local range of the current block: tested instead of dividing for each act
     state = np.uint64(0)
-    for j in range(n_acts):
-        c, k = citizen[j], behaviour[j]
-        if k != current_k or c < lo or c >= hi:
-            block = (first + c) // block_size
-            state = stream_key(seed, keys[k], day, block)
-            current_k = k
-            lo = block * block_size - first
-            hi = lo + block_size
-        group = group_of_profile[profile[c]]
-        e = exposure[c] / 255.0
-        source = -1
-        for slot in range(obs_source.shape[1]):
-            src = obs_source[k, slot]
-            if src < 0:
-                break
-            state, u = uniform(state)
-            w = exposure_weight[src]
-            p = obs_detect[k, slot] * detect_by_group[src, group] * (1.0 - w + w * e)
-            if source < 0 and u < p:
-                source = src
-        state, u_mis = uniform(state)
-        state, u_who = uniform(state)
-        # What follows an act (an appeal, a report's truth) draws from a side stream that
-        # branches off here, only when needed: see rng.side_uniform.
-        out_branch[j] = state
-        out_source[j] = source
-        if source < 0:
-            out_outcome[j], out_target[j] = MISSED, -1
-            continue
-        length = min(block_size, n_citizens - lo)
-        if u_mis < misattribution[source] and length > 1:
-            other = lo + int(u_who * (length - 1))
-            if other >= c:
-                other += 1
-            out_outcome[j], out_target[j] = MISATTRIBUTED, other
-        else:
-            out_outcome[j], out_target[j] = DETECTED, c
+    # The acts' citizens are looked up a batch at a time first: a short loop of loads keeps many
+    # cache misses in flight, where the loop below, with its draws, would wait on each in turn.
+    groups = np.empty(BATCH, np.uint8)
+    exposures = np.empty(BATCH)
+    for start in range(0, n_acts, BATCH):
+        stop = min(start + BATCH, n_acts)
+        for j in range(start, stop):
+            c = citizen[j]
+            groups[j - start] = group_of_profile[profile[c]]
+            exposures[j - start] = exposure[c] / 255.0
+        for j in range(start, stop):
+            c, k = citizen[j], behaviour[j]
+            if k != current_k or c < lo or c >= hi:
+                block = (first + c) // block_size
+                state = stream_key(seed, keys[k], day, block)
+                current_k = k
+                lo = block * block_size - first
+                hi = lo + block_size
+            group, e = groups[j - start], exposures[j - start]
+            source = -1
+            for slot in range(obs_source.shape[1]):
+                src = obs_source[k, slot]
+                if src < 0:
+                    break
+                state, u = uniform(state)
+                w = exposure_weight[src]
+                p = obs_detect[k, slot] * detect_by_group[src, group] * (1.0 - w + w * e)
+                if source < 0 and u < p:
+                    source = src
+            state, u_mis = uniform(state)
+            state, u_who = uniform(state)
+            # What follows an act (an appeal, a report's truth) draws from a side stream that
+            # branches off here, only when needed: see rng.side_uniform.
+            out_branch[j] = state
+            out_source[j] = source
+            if source < 0:
+                out_outcome[j], out_target[j] = MISSED, -1
+                continue
+            length = min(block_size, n_citizens - lo)
+            if u_mis < misattribution[source] and length > 1:
+                other = lo + int(u_who * (length - 1))
+                if other >= c:
+                    other += 1
+                out_outcome[j], out_target[j] = MISATTRIBUTED, other
+            else:
+                out_outcome[j], out_target[j] = DETECTED, c
 
 
 class Observations:

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from carnet.jit import kernel
+from carnet.jit import AHEAD, kernel, prefetch
 from carnet.phases.behave import Acts
 from carnet.phases.company_lists import JOINT_COUNTS
 from carnet.phases.gates import APPROVED, OUTCOMES, REFUSED_CAPACITY, GateDay, SeatPool
@@ -62,6 +62,9 @@ def _record(
         acts[group_of_profile[profile[a_citizen[j]]], a_behaviour[j], outcome[j]] += 1
     n_panel = 0
     for j in range(n_changes):
+        if j + AHEAD < n_changes:
+            prefetch(profile, c_citizen[j + AHEAD])
+            prefetch(flags, c_citizen[j + AHEAD])
         c = c_citizen[j]
         g = group_of_profile[profile[c]]
         before, after = c_before[j], c_after[j]

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carnet.employers import Staff, employer_of
-from carnet.jit import kernel
+from carnet.jit import AHEAD, kernel, prefetch
 from carnet.phases.score import ACT, Records
 from carnet.population import State
 from carnet.tables import Tables
@@ -38,6 +38,10 @@ def _remember(
 ) -> None:  # pragma: no cover - compiled
     size = len(household)
     for j in range(n):
+        if j + AHEAD < n:
+            prefetch(household, citizen[j + AHEAD])
+            prefetch(until_self, citizen[j + AHEAD])
+            prefetch(until_household, citizen[j + AHEAD])
         if kind[j] != ACT or after[j] >= before[j]:
             continue
         c = citizen[j]

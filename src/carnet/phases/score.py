@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carnet.employers import Staff, coworker_of
-from carnet.jit import kernel
+from carnet.jit import AHEAD, kernel, prefetch
 from carnet.phases.behave import Acts
 from carnet.phases.expiry import ExpiryQueue as ExpiryQueue  # re-exported: step, engine
 from carnet.phases.observe import (
@@ -232,6 +232,8 @@ def _score(
 ) -> int:  # pragma: no cover - compiled
     n = 0
     for j in range(n_expiries):
+        if j + AHEAD < n_expiries:
+            prefetch(points, e_citizen[j + AHEAD])
         c = e_citizen[j]
         before = int(points[c])
         after = min(max(before - int(e_amount[j]), floor), ceiling)
@@ -241,6 +243,9 @@ def _score(
         c_truly[n], c_actor[n], c_appeal[n] = e_truly[j], e_actor[j], NO_APPEAL
         n += 1
     for j in range(n_acts):
+        if j + AHEAD < n_acts and o_target[j + AHEAD] >= 0:
+            prefetch(points, o_target[j + AHEAD])
+            prefetch(profile, o_target[j + AHEAD])
         if o_outcome[j] == MISSED:
             continue
         c, k = o_target[j], a_behaviour[j]
