@@ -13,7 +13,7 @@ from conftest import carnet_exe
 
 import carnet
 from carnet.errors import RunError
-from carnet.resources import FIXED_BYTES, predict_bytes, shards_to_fit
+from carnet.resources import FIXED_BYTES, PLAN_SHARE, predict_bytes, shards_to_fit
 
 GIB = 2**30
 
@@ -40,8 +40,8 @@ def test_the_fewest_whole_rounds_of_shards_that_fit(room_gib: float) -> None:
         return FIXED_BYTES + 2 * (FIXED_BYTES + (need - FIXED_BYTES) // shards)
 
     assert fit.per_shard == FIXED_BYTES + (need - FIXED_BYTES) // fit.shards
-    assert peak(fit.shards) <= 0.85 * room  # fits, with the prediction's margin
-    assert peak(fit.shards - 2) > 0.85 * room  # and one round fewer would not
+    assert peak(fit.shards) <= PLAN_SHARE * room  # fits, with the prediction's margin
+    assert peak(fit.shards - 2) > PLAN_SHARE * room  # and one round fewer would not
     assert "running it as" in fit.describe(s) and f"{fit.shards} shards" in fit.describe(s)
 
 

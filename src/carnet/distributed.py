@@ -159,7 +159,7 @@ def client_for(scheduler: str | None, workers: int) -> Iterator[Any]:
         return
     # The scheduler serves HTTP whatever its dashboard: on a free loopback port, not 8787
     # (which another cluster may hold).
-    with dask.config.set(local_settings(dask.config.get(PRE_SPAWN, default=None) or {})):
+    with dask.config.set(local_settings()):
         cluster = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers, threads_per_worker=1, processes=True,
             dashboard_address="127.0.0.1:0", host="127.0.0.1", memory_limit=0,
@@ -168,19 +168,19 @@ def client_for(scheduler: str | None, workers: int) -> Iterator[Any]:
         yield client
 
 
-def local_settings(environ: dict[str, Any]) -> dict[str, Any]:
+def local_settings() -> dict[str, Any]:
     """Dask settings for local workers that each run a few long shards on a core of their own.
 
-    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (``environ``: its
-    pre-spawn environment), so that they hand freed memory back to the system at once. That
-    also pins glibc's mmap threshold at 128 KiB, so every array a shard allocates each day is
-    mapped afresh and faulted in page by page: ``china`` at 350 M citizens spent 44 s in the
-    kernel instead of 9. A shard frees its memory when it ends, so the threshold goes. The
-    statistical profiler, which samples the running task 100 times a second, and the monitors
-    of the dashboard nobody watches take the core a shard is using, so they go or slow down.
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, so that they hand freed
+    memory back to the system at once. That also pins glibc's mmap threshold at 128 KiB, so
+    every array a shard allocates each day is mapped afresh and faulted in page by page:
+    ``china`` at 350 M citizens spent 44 s in the kernel instead of 9. A shard frees its memory
+    when it ends, so the variable is unset (Dask reads None as "unset"). The statistical
+    profiler, which samples the running task 100 times a second, and the monitors of a dashboard
+    nobody watches take the core a shard is using: they go, or slow down.
     """
     return {
-        PRE_SPAWN: {k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"},
+        f"{PRE_SPAWN}.MALLOC_TRIM_THRESHOLD_": None,
         "distributed.worker.profile.enabled": False,
         "distributed.admin.system-monitor.interval": "5s",
         "distributed.admin.tick.interval": "1s",
