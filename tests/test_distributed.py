@@ -81,6 +81,12 @@ def test_a_real_cluster_equals_one_process(
                        address, "--out", str(out), "--no-report", timeout=300)  # fmt: skip
     assert shown.code == 0, shown.text
     assert_same_run(one_process, out)
+    # The README's worker configuration reached the workers.
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert list(trim.values()) == [None, None]
 
 
 def scenario_file(tmp_path: Path) -> Path:
