@@ -1,4 +1,7 @@
-"""Compiled kernels: numba's ``njit`` with the GIL released and an on-disk cache when possible."""
+"""Compiled kernels: numba's ``njit``, with the GIL released and an on-disk cache; ``prefetch``.
+
+``prefetch`` serves kernels that read a few events ahead of the one they work on.
+"""
 
 from __future__ import annotations
 
