@@ -154,6 +154,8 @@ class ExpiryQueue:
         # Packed entries hold the local index as uint32.
         assert len(flags) <= 1 << 32, "a shard must hold fewer than 2**32 citizens"
         n = changes.n
+        if (lifetime < 0).all() and not changes.appeal[:n].any():
+            return  # no record ever expires, and nobody appealed: nothing to schedule
         amount = changes.after[:n].astype(np.int32) - changes.before[:n]
         life = lifetime[changes.behaviour[:n]].astype(np.int64)
         act = (changes.kind[:n] == ACT) & (amount != 0)
