@@ -70,11 +70,13 @@ def predict_bytes(s: Scenario, *, checkpoints: bool | None = None) -> int:
         gate = next(g for g in s.gates if g.name == s.lending.gate)
         waiting = min(s.lending.term_days, days) / 365
         loans = int(n * gate.applications_per_year * waiting * LOAN_BYTES)
-    # A checkpoint copies the queues of pending restorations and loans while it writes them.
+    queued = pending + loans
     if checkpoints is None:
-        checkpoints = 0 < s.run.checkpoint_days < days
-    pending += (pending + loans) if checkpoints else 0
-    pending += loans
+        from carnet.runner import writes_checkpoints  # runner imports this module
+
+        checkpoints = writes_checkpoints(s, None)
+    if checkpoints:
+        queued *= 2  # a checkpoint copies the queues while it writes them
     panel = n * share
     ledger = int(panel * seen_per_citizen_day * days * LEDGER_ROW_BYTES)
     population = int(panel * PANEL_BYTES)
@@ -86,7 +88,7 @@ def predict_bytes(s: Scenario, *, checkpoints: bool | None = None) -> int:
     groups, grades, k = len(s.population.groups), len(s.grades), len(s.behaviours)
     metrics = days * groups * (grades + 2 + 6 * k + len(s.sources) + 24) * 8 * 3
     metrics += days * len(s.gates) * 4 * groups * grades * 8 * 3  # gate counts, per shard
-    total = FIXED_BYTES + state + buffers + pending + ledger + population + metrics + decisions
+    total = FIXED_BYTES + state + buffers + queued + ledger + population + metrics + decisions
     if s.companies is not None:
         # Companies are a population of their own, plus their links to employees.
         companies = predict_bytes(company_scenario(s), checkpoints=checkpoints) - FIXED_BYTES
