@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carnet.jit import kernel
-from carnet.rng import component_id, stream_key, uniform
+from carnet.rng import component_id, poisson, stream_key, uniform
 from carnet.scenario import Scenario
 from carnet.tables import Tables
 
@@ -141,18 +141,6 @@ def _synthesise(
 
 
 @kernel()
-def _poisson(state: np.uint64, mean: float) -> tuple[np.uint64, int]:  # pragma: no cover
-    """Poisson(mean) by multiplication of uniforms (Knuth): fine for the small means here."""
-    limit, k, prod = np.exp(-mean), 0, 1.0
-    while True:
-        state, u = uniform(state)
-        prod *= 1.0 - u
-        if prod <= limit:
-            return state, k
-        k += 1
-
-
-@kernel()
 def _households(
     first: int,
     n: int,
@@ -170,9 +158,9 @@ def _households(
         state = stream_key(seed, key, 0, (first + lo) // block_size)
         head = lo
         while head < hi:
-            state, extra = _poisson(state, extra_adults)
+            state, extra = poisson(state, extra_adults)
             size = min(1 + extra, 256, hi - head)
-            state, kids = _poisson(state, children_mean)
+            state, kids = poisson(state, children_mean)
             children[head] = min(kids, MAX_CHILDREN)
             for j in range(size):
                 household[head + j] = j

@@ -104,7 +104,7 @@ def step(shard: Shard, day: int) -> None:
                     np.full(len(citizen), day + shard.lending.term_days), citizen, points
                 )
     respond(state, t, day, changes, shard.block_size, staff)
-    rec.record(state, t, day, acts, seen, changes)
+    rec.record(state, t, day, seen, changes)
     if shard.gate_rules is not None:
         rec.record_gates(state, day, shard.today)
 
@@ -131,5 +131,5 @@ def company_day(shard: Shard, day: int) -> Records:
         )  # fmt: skip
         changes = Records.concat([changes, listed])
     respond(co.state, ct, day, changes)
-    rec.record(co.state, ct, day, acts, co.seen, changes)
+    rec.record(co.state, ct, day, co.seen, changes)
     return joint

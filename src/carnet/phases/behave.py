@@ -2,9 +2,10 @@
 
 Acts are rare, so the cost must follow the number of acts, not citizens × behaviours. Within a
 block, each behaviour is a Poisson process along the "citizen-day" axis at the largest rate any
-citizen has; the gaps between candidate acts are exponential, and each candidate is accepted with
-the citizen's own rate over the largest (thinning). The result is, for every citizen, a Poisson
-process at exactly their own rate, drawn in time proportional to the number of acts.
+citizen has: the block's number of candidate acts is Poisson, each lands on a uniformly drawn
+citizen, and each is accepted with the citizen's own rate over the largest (thinning). The
+result is, for every citizen, a Poisson process at exactly their own rate, drawn in time
+proportional to the number of acts, with two uniforms per candidate and no logarithm.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy.typing as npt
 from carnet.employers import Staff, employer_of
 from carnet.jit import kernel
 from carnet.population import AWARE, State
-from carnet.rng import stream_key, uniform
+from carnet.rng import poisson, stream_key, uniform
 from carnet.tables import POINTS_OFFSET, Tables
 
 BATCH = 64  # candidate acts drawn before they are judged
@@ -70,24 +71,19 @@ def _behave(
             rate = rate_max[k]
             if rate <= 0.0:
                 continue
-            scale = 1.0 / rate  # a product per candidate, not a division
             state = stream_key(seed, keys[k], day, block)
-            x = 0.0
-            more = True
-            while more:
-                m = 0
-                while m < BATCH:
+            state, remaining = poisson(state, rate * length)
+            while remaining:
+                m = min(remaining, BATCH)
+                remaining -= m
+                for i in range(m):
+                    # Where, then whether: the acceptance uniform is always drawn, so that
+                    # streams stay aligned between scenarios whose multipliers differ
+                    # (common random numbers).
                     state, u = uniform(state)
-                    x -= np.log(1.0 - u) * scale  # an exponential gap (1 - u is exact)
-                    if x >= length:
-                        more = False
-                        break
-                    # Always draw the acceptance uniform, so that streams stay aligned between
-                    # scenarios whose multipliers differ (common random numbers).
                     state, v = uniform(state)
-                    draw[m] = v
-                    at[m] = lo + int(x)
-                    m += 1
+                    at[i] = lo + int(u * length)
+                    draw[i] = v
                 for i in range(m):
                     c, u = at[i], draw[i]
                     p = accept[profile[c], k]

@@ -14,13 +14,14 @@ import numpy.typing as npt
 from carnet.jit import kernel
 from carnet.phases.behave import BATCH, Acts
 from carnet.population import State
-from carnet.rng import stream_key, uniform
+from carnet.rng import side_uniform, stream_key, uniform
 from carnet.tables import Tables
 
 MISSED, DETECTED, MISATTRIBUTED = 0, 1, 2
 OUTCOMES = ("missed", "detected", "misattributed")  # names, indexed by the constants above
-# The side-stream uniforms of an act: appealed?, appeal won?, report true?, checked?, accused.
-U_APPEAL, U_WIN, U_TRUE, U_VERIFY, U_WHOM = range(5)
+# The side-stream uniforms of an act: appealed?, appeal won?, report true?, checked?, accused,
+# misattributed?, to whom.
+U_APPEAL, U_WIN, U_TRUE, U_VERIFY, U_WHOM, U_MISTAKEN, U_OTHER = range(7)
 
 
 @kernel()
@@ -46,7 +47,10 @@ def _observe(
     out_source: npt.NDArray[np.int16],
     out_outcome: npt.NDArray[np.uint8],
     out_branch: npt.NDArray[np.uint64],
-) -> None:  # pragma: no cover - compiled
+    out_seen: npt.NDArray[np.int64],
+    tally: npt.NDArray[np.int64],
+) -> int:  # pragma: no cover - compiled
+    n_seen = 0
     current_k = -1
     lo = hi = 0  # local range of the current block: tested instead of dividing for each act
     state = np.uint64(0)
@@ -77,35 +81,44 @@ def _observe(
                 state, u = uniform(state)
                 w = exposure_weight[src]
                 p = obs_detect[k, slot] * detect_by_group[src, group] * (1.0 - w + w * e)
-                if source < 0 and u < p:
-                    source = src
-            state, u_mis = uniform(state)
-            state, u_who = uniform(state)
-            # What follows an act (an appeal, a report's truth) draws from a side stream that
-            # branches off here, only when needed: see rng.side_uniform.
+                # Selected, not branched on: whether a source sees an act is unpredictable.
+                source = src if source < 0 and u < p else source
+            # What follows an act (a misattribution, an appeal, a report's truth) draws from a
+            # side stream that branches off here, only when needed: see rng.side_uniform.
+            seen = source >= 0
             out_branch[j] = state
             out_source[j] = source
-            if source < 0:
-                out_outcome[j], out_target[j] = MISSED, -1
-                continue
-            length = min(block_size, n_citizens - lo)
-            if u_mis < misattribution[source] and length > 1:
-                other = lo + int(u_who * (length - 1))
-                if other >= c:
-                    other += 1
-                out_outcome[j], out_target[j] = MISATTRIBUTED, other
-            else:
-                out_outcome[j], out_target[j] = DETECTED, c
+            out_outcome[j] = DETECTED if seen else MISSED
+            out_target[j] = c if seen else -1
+            # The index is written whatever happens, and kept only if the act was seen.
+            out_seen[n_seen] = j
+            n_seen += seen
+            if seen and misattribution[source] > 0.0:
+                length = min(block_size, n_citizens - lo)
+                if side_uniform(state, U_MISTAKEN) < misattribution[source] and length > 1:
+                    other = lo + int(side_uniform(state, U_OTHER) * (length - 1))
+                    if other >= c:
+                        other += 1
+                    out_outcome[j], out_target[j] = MISATTRIBUTED, other
+            tally[group, k, out_outcome[j]] += 1
+    return n_seen
 
 
 class Observations:
-    """What the sources made of today's acts, aligned with the acts buffer."""
+    """What the sources made of today's acts, aligned with the acts buffer.
+
+    ``seen[:n_seen]`` lists the acts some source saw, in order: the only ones later phases
+    score. ``tally`` counts every act by [actor's group, behaviour, outcome].
+    """
 
     def __init__(self, capacity: int) -> None:
         self.target = np.empty(capacity, dtype=np.int64)  # local index of the scored citizen
         self.source = np.empty(capacity, dtype=np.int16)
         self.outcome = np.empty(capacity, dtype=np.uint8)
         self.branch = np.empty(capacity, dtype=np.uint64)  # side-stream state of each act
+        self.seen = np.empty(capacity, dtype=np.int64)
+        self.n_seen = 0
+        self.tally = np.zeros((0, 0, len(OUTCOMES)), dtype=np.int64)
 
 
 def observe(
@@ -114,7 +127,8 @@ def observe(
     """Decide, for each of today's acts, whether it is seen, by which source, and pinned on whom."""
     if len(out.target) < acts.n:
         out.__init__(len(acts.citizen))  # type: ignore[misc]
-    _observe(
+    out.tally = np.zeros((t.n_groups, t.n_behaviours, len(OUTCOMES)), dtype=np.int64)
+    out.n_seen = _observe(
         acts.citizen,
         acts.behaviour,
         acts.n,
@@ -136,5 +150,7 @@ def observe(
         out.source,
         out.outcome,
         out.branch,
+        out.seen,
+        out.tally,
     )
     return out

@@ -13,7 +13,6 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from carnet.jit import AHEAD, kernel, prefetch
-from carnet.phases.behave import Acts
 from carnet.phases.company_lists import JOINT_COUNTS
 from carnet.phases.gates import APPROVED, OUTCOMES, REFUSED_CAPACITY, GateDay, SeatPool
 from carnet.phases.lending import COUNTS as LENDING_COUNTS
@@ -39,17 +38,12 @@ def _record(
     c_truly: npt.NDArray[np.bool_],
     c_appeal: npt.NDArray[np.uint8],
     n_changes: int,
-    a_citizen: I64,
-    a_behaviour: npt.NDArray[np.int16],
-    outcome: npt.NDArray[np.uint8],
-    n_acts: int,
     profile: npt.NDArray[np.uint16],
     flags: npt.NDArray[np.uint8],
     group_of_profile: npt.NDArray[np.uint8],
     grade_of_points: npt.NDArray[np.uint8],
     grade_counts: I64,
     points_sum: I64,
-    acts: I64,
     scored: I64,
     wrongful: I64,
     expired: I64,
@@ -58,8 +52,6 @@ def _record(
     appeals: I64,
     panel_rows: I64,
 ) -> int:  # pragma: no cover - compiled
-    for j in range(n_acts):
-        acts[group_of_profile[profile[a_citizen[j]]], a_behaviour[j], outcome[j]] += 1
     n_panel = 0
     for j in range(n_changes):
         if j + AHEAD < n_changes:
@@ -260,11 +252,10 @@ class Recorder:
         state: State,
         t: Tables,
         day: int,
-        acts: Acts,
         seen: Observations,
         changes: Records,
     ) -> None:
-        """Add today's acts and changes to the aggregates and the panel's rows to the ledger."""
+        """Add today's acts (``seen.tally``) and changes to the aggregates; keep the panel's."""
         panel_rows = np.empty(changes.n, dtype=np.int64)
         n_panel = _record(
             changes.citizen,
@@ -275,17 +266,12 @@ class Recorder:
             changes.truly_done,
             changes.appeal,
             changes.n,
-            acts.citizen,
-            acts.behaviour,
-            seen.outcome,
-            acts.n,
             state.profile,
             state.flags,
             t.group_of_profile,
             t.grade_of_points,
             self._grades_now,
             self._points_now,
-            self.acts[day],
             self.scored[day],
             self.wrongful[day],
             self.expired[day],
@@ -294,6 +280,7 @@ class Recorder:
             self.appeals[day],
             panel_rows,
         )
+        self.acts[day] += seen.tally
         self.grades[day] = self._grades_now
         self.points_sum[day] = self._points_now
         if n_panel:

@@ -16,7 +16,6 @@ from carnet.phases.behave import Acts
 from carnet.phases.expiry import ExpiryQueue as ExpiryQueue  # re-exported: step, engine
 from carnet.phases.observe import (
     DETECTED,
-    MISSED,
     U_APPEAL,
     U_TRUE,
     U_VERIFY,
@@ -192,7 +191,8 @@ def _score(
     o_source: npt.NDArray[np.int16],
     o_outcome: npt.NDArray[np.uint8],
     o_branch: npt.NDArray[np.uint64],
-    n_acts: int,
+    o_seen: npt.NDArray[np.int64],
+    n_seen: int,
     first: int,
     block_size: int,
     points: npt.NDArray[np.int16],
@@ -242,12 +242,12 @@ def _score(
         c_behaviour[n], c_source[n], c_kind[n] = e_behaviour[j], e_source[j], e_kind[j]
         c_truly[n], c_actor[n], c_appeal[n] = e_truly[j], e_actor[j], NO_APPEAL
         n += 1
-    for j in range(n_acts):
-        if j + AHEAD < n_acts and o_target[j + AHEAD] >= 0:
-            prefetch(points, o_target[j + AHEAD])
-            prefetch(profile, o_target[j + AHEAD])
-        if o_outcome[j] == MISSED:
-            continue
+    for i in range(n_seen):
+        if i + AHEAD < n_seen:
+            ahead = o_target[o_seen[i + AHEAD]]
+            prefetch(points, ahead)
+            prefetch(profile, ahead)
+        j = o_seen[i]
         c, k = o_target[j], a_behaviour[j]
         truly = o_outcome[j] == DETECTED
         accused = -1
@@ -334,7 +334,7 @@ def score(
     if day and day % 365 == 0:
         state.earned[:] = 0  # a new year: yearly caps start again
     due = queue.pop(day)
-    out = Records(due.n + 2 * acts.n)  # a report also puts the accused on record
+    out = Records(due.n + 2 * seen.n_seen)  # a report also puts the accused on record
     n = _score(
         due.citizen,
         due.after,
@@ -350,7 +350,8 @@ def score(
         seen.source,
         seen.outcome,
         seen.branch,
-        acts.n,
+        seen.seen,
+        seen.n_seen,
         state.first_citizen,
         block_size,
         state.points,
