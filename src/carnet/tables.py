@@ -54,6 +54,7 @@ class Tables:
     behave_keys: U64
     rate_max: F64  # [behaviour] acts per citizen-day at the largest multiplier
     accept: F64  # [profile, behaviour] own rate / maximal rate
+    accept_varies: B  # [behaviour] whether acceptance depends on the profile (else: row 0)
     negative: B
     lawful: B
     punished: float  # acceptance factor for negative acts of the recently sanctioned
@@ -64,7 +65,7 @@ class Tables:
     seen: F64  # [behaviour, group, exposure 0..255] chance that an act is seen by some source
     deter_aware: F64  # [grade] acceptance factor for negative acts, aware citizens
     deter_unaware: float  # same for citizens who do not respond to the system
-    aware_only: bool  # only aware citizens respond (else everyone does)
+    aware_only: bool  # only aware citizens respond (else everyone does; also when all are aware)
     grade_of_points: U8  # [points + POINTS_OFFSET]
     # observe
     observe_keys: U64
@@ -216,6 +217,7 @@ def build_tables(s: Scenario, *, stream: str = "") -> Tables:
         behave_keys=keys("behave"),
         rate_max=rate_max,
         accept=accept,
+        accept_varies=(accept != accept[:1]).any(axis=0),
         negative=negative,
         lawful=np.array([b.kind == "lawful" for b in s.behaviours]),
         punished=s.responses.punished,
@@ -230,7 +232,9 @@ def build_tables(s: Scenario, *, stream: str = "") -> Tables:
         seen=_seen(obs_source, obs_detect, s),
         deter_aware=deter / resp_max,
         deter_unaware=1.0 / resp_max,
-        aware_only=s.responses.aware_only,
+        # Where everyone is aware, "only the aware respond" is "everyone responds", and behave
+        # need not read who is: fewer of the citizens' arrays visited per act.
+        aware_only=s.responses.aware_only and any(g.awareness < 1.0 for g in pop.groups),
         grade_of_points=grade_of_points,
         observe_keys=keys("observe"),
         obs_source=obs_source,

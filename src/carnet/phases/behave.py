@@ -34,6 +34,7 @@ def _behave(
     keys: npt.NDArray[np.uint64],
     rate_max: npt.NDArray[np.float64],
     accept: npt.NDArray[np.float64],
+    accept_varies: npt.NDArray[np.bool_],
     negative: npt.NDArray[np.bool_],
     deter_aware: npt.NDArray[np.float64],
     deter_unaware: float,
@@ -86,10 +87,11 @@ def _behave(
                     draw[i] = v
                 for i in range(m):
                     c, u = at[i], draw[i]
-                    p = accept[profile[c], k]
-                    responds = flags[c] & AWARE or not aware_only
+                    # Only what the act's acceptance depends on is read: each array read is a
+                    # cache miss at national scale.
+                    p = accept[profile[c] if accept_varies[k] else 0, k]
                     if negative[k]:
-                        if responds:
+                        if not aware_only or flags[c] & AWARE:
                             p *= deter_aware[grade_of_points[points[c] + POINTS_OFFSET]]
                             if len(until_self):  # recently punished, or a housemate or co-worker
                                 if day < until_self[c]:
@@ -104,7 +106,7 @@ def _behave(
                                         p *= coworkers_deterred
                         else:
                             p *= deter_unaware
-                    elif lawful[k] and responds and chilling > 0.0:
+                    elif lawful[k] and chilling > 0.0 and (not aware_only or flags[c] & AWARE):
                         p *= max(
                             0.0,
                             1.0 - chilling * seen[k, group_of_profile[profile[c]], exposure[c]],
@@ -153,6 +155,7 @@ def behave(
             t.behave_keys,
             t.rate_max,
             t.accept,
+            t.accept_varies,
             t.negative,
             t.deter_aware,
             t.deter_unaware,

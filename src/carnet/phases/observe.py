@@ -56,14 +56,20 @@ def _observe(
     state = np.uint64(0)
     # The acts' citizens are looked up a batch at a time first: a short loop of loads keeps many
     # cache misses in flight, where the loop below, with its draws, would wait on each in turn.
-    groups = np.empty(BATCH, np.uint8)
-    exposures = np.empty(BATCH)
+    # Only what detection depends on is read: with one group, or no source that sees the
+    # digitally exposed better, the citizens' arrays are not visited at all.
+    groups = np.zeros(BATCH, np.uint8)
+    exposures = np.zeros(BATCH)
+    by_group = detect_by_group.shape[1] > 1
+    by_exposure = (exposure_weight > 0.0).any()
     for start in range(0, n_acts, BATCH):
         stop = min(start + BATCH, n_acts)
-        for j in range(start, stop):
-            c = citizen[j]
-            groups[j - start] = group_of_profile[profile[c]]
-            exposures[j - start] = exposure[c] / 255.0
+        if by_group:
+            for j in range(start, stop):
+                groups[j - start] = group_of_profile[profile[citizen[j]]]
+        if by_exposure:
+            for j in range(start, stop):
+                exposures[j - start] = exposure[citizen[j]] / 255.0
         for j in range(start, stop):
             c, k = citizen[j], behaviour[j]
             if k != current_k or c < lo or c >= hi:

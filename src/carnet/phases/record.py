@@ -53,12 +53,14 @@ def _record(
     panel_rows: I64,
 ) -> int:  # pragma: no cover - compiled
     n_panel = 0
+    by_group = grade_counts.shape[0] > 1  # else a citizen's profile need not be read
     for j in range(n_changes):
         if j + AHEAD < n_changes:
-            prefetch(profile, c_citizen[j + AHEAD])
+            if by_group:
+                prefetch(profile, c_citizen[j + AHEAD])
             prefetch(flags, c_citizen[j + AHEAD])
         c = c_citizen[j]
-        g = group_of_profile[profile[c]]
+        g = group_of_profile[profile[c]] if by_group else 0
         before, after = c_before[j], c_after[j]
         old_grade = grade_of_points[before + POINTS_OFFSET]
         new_grade = grade_of_points[after + POINTS_OFFSET]

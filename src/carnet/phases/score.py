@@ -242,11 +242,13 @@ def _score(
         c_behaviour[n], c_source[n], c_kind[n] = e_behaviour[j], e_source[j], e_kind[j]
         c_truly[n], c_actor[n], c_appeal[n] = e_truly[j], e_actor[j], NO_APPEAL
         n += 1
+    appeals = (appeal_p > 0.0).any()  # else a sanction's profile need not be read
     for i in range(n_seen):
         if i + AHEAD < n_seen:
             ahead = o_target[o_seen[i + AHEAD]]
             prefetch(points, ahead)
-            prefetch(profile, ahead)
+            if appeals:
+                prefetch(profile, ahead)
         j = o_seen[i]
         c, k = o_target[j], a_behaviour[j]
         truly = o_outcome[j] == DETECTED
@@ -291,7 +293,7 @@ def _score(
         c_behaviour[n], c_source[n], c_kind[n] = k, o_source[j], ACT
         c_truly[n], c_actor[n], c_appeal[n] = truly, first + a_citizen[j], NO_APPEAL
         # The chance of an appeal is read first: without appeals, no uniform need be drawn.
-        p_appeal = appeal_p[profile[c]] if after < before else 0.0
+        p_appeal = appeal_p[profile[c]] if appeals and after < before else 0.0
         if p_appeal > 0.0 and side_uniform(o_branch[j], U_APPEAL) < p_appeal:
             win = win_deserved if truly else win_wrongful
             won = side_uniform(o_branch[j], U_WIN) < win
