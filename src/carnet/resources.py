@@ -26,7 +26,9 @@ PLAN_SHARE = 0.75
 STATE_BYTES = 10
 MEMORY_BYTES = 4  # deterrence memory of the punished and their households, when on
 EARNED_BYTES = 2  # per capped rule
-ACT_BYTES = 10 + 11 + 2 * 26  # acts, observations, and changes (two copies while recorded)
+# Per act of a day: the act (10), what the sources made of it (27: target, source, outcome, its
+# side stream, the list of the seen), and its changes (two copies while recorded).
+ACT_BYTES = 10 + 27 + 2 * 26
 LEDGER_ROW_BYTES = 40  # an Arrow row of a part kept in memory (Result.ledger_parts)
 PANEL_BYTES = 90  # a row of the population table, and its columns while it is built
 # A restoration waiting for its day: outside the panel packed into 6 bytes (local index, behaviour
