@@ -2,8 +2,9 @@
 
 Every act draws the same number of uniforms whatever happens to it, from a stream keyed by its
 behaviour, day and block, so a change to one source's probabilities changes only what that source
-sees. A misattributed act lands on another citizen of the same block: citizens are laid out region
-by region, so that is a neighbour, and a block never leaves its shard.
+sees; what follows a sighting (a misattribution, an appeal) draws from the act's own side stream.
+A misattributed act lands on another citizen of the same block: citizens are laid out region by
+region, so that is a neighbour, and a block never leaves its shard.
 """
 
 from __future__ import annotations
