@@ -310,3 +310,58 @@ def test_a_run_is_the_same_as_with_the_plain_queue(
     assert any(key.startswith("ledger/part-") for key in mine)
     for key in mine:
         assert mine[key] == theirs[key], key
+
+
+def test_a_checkpoint_keeps_the_packed_parts_as_pieces(tmp_path: Path) -> None:
+    """Written piece by piece and read back as the same pieces: never a whole second copy.
+
+    The restored queue holds the very arrays read from the file, one per part, and pops what the
+    queue it was saved from pops; an empty queue's columns survive the trip too.
+    """
+    from carnet.chunks import Chunks
+    from carnet.output import RunDirectory
+
+    rng = np.random.default_rng(9)
+    flags = flags_for(rng, 0.2)
+    queue = ExpiryQueue()
+    for day in range(20):
+        queue.pop(day)
+        queue.push(day_changes(rng, 400, wide=True), LIFETIME, day, APPEAL_DAYS, flags)
+    saved = queue.snapshot()
+    assert isinstance(saved["citizen"], Chunks) and len(saved["citizen"].parts) > 20
+    run = RunDirectory.create(tmp_path / "run", carnet.load_scenario("minimal", population=1000))
+    empty = {f"empty/{k}": v for k, v in ExpiryQueue().snapshot().items()}
+    run.save_checkpoint({**saved, **empty}, [])
+    loaded = run.load_checkpoint()
+    assert loaded is not None
+    arrays, parts = loaded
+    assert parts == []
+    for name in ("citizen", "code", "amount", "wide"):
+        column, original = arrays[name], saved[name]
+        assert isinstance(column, Chunks) and isinstance(original, Chunks)
+        assert column.dtype == original.dtype
+        assert [len(p) for p in column.parts] == [len(p) for p in original.parts]
+        np.testing.assert_array_equal(np.asarray(column), np.asarray(original), err_msg=name)
+    again = ExpiryQueue.restore({k: v for k, v in arrays.items() if "/" not in k})
+    pieces = arrays["citizen"]
+    assert isinstance(pieces, Chunks)
+    kept = [p.citizen for day in sorted(again._packed) for p in again._packed[day]]
+    assert all(a is b for a, b in zip(kept, pieces.parts, strict=True))  # no copy on restoring
+    assert again.pending() == queue.pending()
+    for day in range(20, 60):
+        assert_same(again.pop(day), queue.pop(day))
+    nothing = ExpiryQueue.restore({k[len("empty/") :]: v for k, v in arrays.items() if "/" in k})
+    assert nothing.pending() == 0
+
+
+def test_pieces_must_match_their_recorded_sizes() -> None:
+    from carnet.chunks import Chunks, pieces
+
+    column = Chunks([np.arange(3, dtype=np.uint32), np.arange(2, dtype=np.uint32)], np.uint32)
+    assert [len(p) for p in pieces(column, np.array([3, 2]))] == [3, 2]
+    with pytest.raises(ValueError, match="sizes"):
+        pieces(column, np.array([2, 3]))
+    with pytest.raises(ValueError, match="1-D uint32"):
+        Chunks([np.arange(3, dtype=np.int64)], np.uint32)
+    flat = pieces(np.arange(5), np.array([3, 2]))
+    assert [p.tolist() for p in flat] == [[0, 1, 2], [3, 4]]

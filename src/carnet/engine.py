@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from carnet.chunks import Chunks, Column
 from carnet.company_tables import (
     company_ledger_table,
     company_panel,
@@ -351,11 +352,14 @@ class Simulation:
             for shard in range(len(self.shards))
         ]
 
-    def snapshot(self) -> Arrays:
+    def snapshot(self) -> dict[str, Column]:
         """Every array the run needs to continue, keyed ``shard<i>/<part>/<name>``."""
-        out: Arrays = {"day": np.array(self.day), "plan": np.array(self.plan, dtype=np.int64)}
+        out: dict[str, Column] = {
+            "day": np.array(self.day),
+            "plan": np.array(self.plan, dtype=np.int64),
+        }
         for i, sh in enumerate(self.shards):
-            for part, arrays in (
+            sections: list[tuple[str, Mapping[str, Column]]] = [
                 ("state", sh.state.snapshot()),
                 ("recorder", sh.recorder.snapshot()),
                 ("queue", sh.queue.snapshot()),
@@ -363,29 +367,37 @@ class Simulation:
                 ("exits", sh.listings.exits.snapshot()),
                 ("loans", sh.loans.snapshot()),
                 *company_arrays(sh),
-            ):
+            ]
+            for part, arrays in sections:
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
         out.update(seats_to_arrays(self.pending_seats))
         return out
 
     def restore(
         self,
-        arrays: Arrays,
+        saved: dict[str, Column],
         parts: list[pa.Table],
         decision_parts: list[pa.Table],
         company_parts: list[pa.Table] | None = None,
     ) -> None:
         """Continue from a :meth:`snapshot`, with the parts of each kind cut before it."""
         company_parts = company_parts or []
+        # Only the expiry queues keep columns in pieces (given to them as they are); everything
+        # else is read as arrays.
+        arrays: Arrays = {k: np.asarray(v) for k, v in saved.items() if not isinstance(v, Chunks)}
         for i, sh in enumerate(self.shards):
 
             def section(part: str, i: int = i) -> Arrays:
                 prefix = f"shard{i}/{part}/"
                 return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
+            def queue(part: str, i: int = i) -> dict[str, Column]:
+                prefix = f"shard{i}/{part}/"
+                return {k[len(prefix) :]: v for k, v in saved.items() if k.startswith(prefix)}
+
             sh.state.restore(section("state"))
             sh.recorder.restore(section("recorder"))
-            sh.queue = ExpiryQueue.restore(section("queue"))
+            sh.queue = ExpiryQueue.restore(queue("queue"))
             sh.listings = ListState(
                 DueQueue.restore(section("recoveries")), DueQueue.restore(section("exits"))
             )
@@ -394,7 +406,7 @@ class Simulation:
             if co is not None:
                 co.state.restore(section("companies/state"))
                 co.recorder.restore(section("companies/recorder"))
-                co.queue = ExpiryQueue.restore(section("companies/queue"))
+                co.queue = ExpiryQueue.restore(queue("companies/queue"))
                 sh.company_listings = CompanyListings(
                     DueQueue.restore(section("companies/exits")),
                     DueQueue.restore(section("companies/releases")),
@@ -407,7 +419,7 @@ class Simulation:
         self.company_parts = list(company_parts)
 
 
-def company_arrays(sh: Shard) -> list[tuple[str, Arrays]]:
+def company_arrays(sh: Shard) -> list[tuple[str, Mapping[str, Column]]]:
     """The parts of a shard's snapshot that belong to its companies (none without companies)."""
     co = sh.companies
     if co is None:

@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carnet import __version__
+from carnet.chunks import Chunks, Column
 from carnet.errors import CarnetError, InputError, RunError, ScenarioError
 from carnet.integrity import LedgerPart, build_manifest, sha256_bytes
 from carnet.loading import load_scenario, to_yaml
@@ -119,6 +120,21 @@ def describe_os_error(exc: OSError, path: Path) -> str:
     return f"cannot write {path}: {reason}"
 
 
+def _gather_pieces(flat: dict[str, npt.NDArray[Any]]) -> dict[str, Column]:
+    """A checkpoint's entries, with the pieces ``NAME#i`` of a column gathered as one Chunks."""
+    out: dict[str, Column] = {}
+    for key, array in flat.items():
+        name, hash_, index = key.partition("#")
+        if not hash_:
+            out[key] = array
+        elif not index:  # the column's own entry: its type, and that it exists if empty
+            count = 0
+            while f"{name}#{count}" in flat:
+                count += 1
+            out[name] = Chunks([flat[f"{name}#{i}"] for i in range(count)], array.dtype)
+    return out
+
+
 class RunDirectory:
     """A run's folder on disk, written file by file as the run goes."""
 
@@ -183,26 +199,37 @@ class RunDirectory:
         atomic_write(self.path / name, data)
         return LedgerPart(file=name, sha256=sha256_bytes(data), rows=table.num_rows)
 
-    def save_checkpoint(self, arrays: dict[str, npt.NDArray[Any]], parts: list[LedgerPart]) -> None:
-        """Save the run's state and the ledger parts written so far, atomically."""
+    def save_checkpoint(self, arrays: dict[str, Column], parts: list[LedgerPart]) -> None:
+        """Save the run's state and the ledger parts written so far, atomically.
+
+        A column kept in pieces (:class:`~carnet.chunks.Chunks`) is stored piece by piece, as
+        ``NAME#0``, ``NAME#1``... after an empty ``NAME#`` that gives its type: never whole.
+        """
         meta = {
             "carnet_version": __version__,
             "scenario_sha256": self.scenario_hash(),
             "parts": [p.as_dict() for p in parts],
         }
         blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-        contents: dict[str, Any] = {"meta": blob, **arrays}
+        contents: dict[str, Any] = {"meta": blob}
+        for name, column in arrays.items():
+            if isinstance(column, Chunks):
+                contents[f"{name}#"] = np.empty(0, column.dtype)
+                contents.update({f"{name}#{i}": p for i, p in enumerate(column.parts)})
+            else:
+                contents[name] = column
         atomic_write(self.path / CHECKPOINT, lambda f: np.savez(f, **contents))
 
-    def load_checkpoint(self) -> tuple[dict[str, npt.NDArray[Any]], list[LedgerPart]] | None:
+    def load_checkpoint(self) -> tuple[dict[str, Column], list[LedgerPart]] | None:
         """The last checkpoint's arrays and ledger parts, or None if the run never made one."""
         path = self.path / CHECKPOINT
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-            meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+                flat = {k: npz[k] for k in npz.files}
+            meta = json.loads(flat.pop("meta").tobytes().decode("utf-8"))
+            arrays = _gather_pieces(flat)
         except (OSError, ValueError, KeyError) as exc:
             raise RunError(f"{path}: unreadable checkpoint ({exc})") from None
         if meta.get("scenario_sha256") != self.scenario_hash():

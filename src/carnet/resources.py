@@ -65,8 +65,9 @@ def predict_bytes(s: Scenario, *, checkpoints: bool | None = None) -> int:
     state = n * (per_citizen + (WRONGFUL_BYTES if s.gates else 0))
     buffers = int(1.25 * n * acts_per_citizen_day * ACT_BYTES)
     share = panel_probability(s)
-    per_pending = share * PANEL_PENDING_BYTES + (1 - share) * PENDING_BYTES
-    pending = int(n * seen_per_citizen_day * min(lifetime, days) * per_pending)
+    records = n * seen_per_citizen_day * min(lifetime, days)
+    pending_panel = int(records * share * PANEL_PENDING_BYTES)
+    pending = pending_panel + int(records * (1 - share) * PENDING_BYTES)
     loans = 0
     if s.lending is not None:
         gate = next(g for g in s.gates if g.name == s.lending.gate)
@@ -78,7 +79,9 @@ def predict_bytes(s: Scenario, *, checkpoints: bool | None = None) -> int:
 
         checkpoints = writes_checkpoints(s, None)
     if checkpoints:
-        queued *= 2  # a checkpoint copies the queues while it writes them
+        # A checkpoint writes the packed restorations piece by piece (carnet.chunks), but
+        # copies the panel's and the loans whole while it writes them or reads them back.
+        queued += pending_panel + loans
     panel = n * share
     ledger = int(panel * seen_per_citizen_day * days * LEDGER_ROW_BYTES)
     population = int(panel * PANEL_BYTES)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from carnet.engine import Progress, Simulation, started
 from carnet.errors import RunError
 from carnet.integrity import LedgerPart, verify
@@ -105,10 +107,11 @@ def _resume(
     scenario = run.scenario()
     check_memory(scenario, max_memory, checkpoints=writes_checkpoints(scenario, checkpoint_every))
     saved = run.load_checkpoint()
-    shards = None if saved is None else len(saved[0]["plan"])
+    plan = None if saved is None else np.asarray(saved[0]["plan"]).tolist()
+    shards = None if plan is None else len(plan)
     try:
         with started(scenario, threads=threads, shards=shards) as sim:
-            if saved is not None and [tuple(p) for p in saved[0]["plan"].tolist()] != sim.plan:
+            if plan is not None and [tuple(p) for p in plan] != sim.plan:
                 raise RunError(f"{run_dir}: the checkpoint's shards do not match the scenario")
             parts = continue_from(run, sim, saved)
             start = sim.day

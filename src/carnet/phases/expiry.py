@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from carnet.chunks import Chunks, Column, pieces
 from carnet.population import PANEL
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ NO_SOURCE = -1  # the source of a packed entry: not kept (never written, see abo
 NO_ACTOR = -1  # the true actor of a packed entry: not kept (never written, see above)
 
 Arrays = dict[str, npt.NDArray[Any]]
+PACKED_COLUMNS = ("citizen", "code", "amount", "wide")  # a packed part's columns, in order
+PACKED_TYPES = (np.uint32, np.uint8, np.int8, np.int16)
 
 
 class _Packed(NamedTuple):
@@ -210,7 +213,7 @@ class ExpiryQueue:
         )
         return whole, packed
 
-    def snapshot(self) -> Arrays:
+    def snapshot(self) -> dict[str, Column]:
         """Every pending entry as flat arrays, by due day then order of scheduling.
 
         ``panel_*`` hold the panel's entries whole, with their due day; ``part_*`` describe the
@@ -222,51 +225,45 @@ class ExpiryQueue:
         days = sorted(self._panel)
         whole = Records.concat([p for d in days for p in self._panel[d]])
         sizes = [sum(p.n for p in self._panel[d]) for d in days]
-        out: Arrays = {"panel_due": np.repeat(np.array(days, dtype=np.int64), sizes)}
+        out: dict[str, Column] = {"panel_due": np.repeat(np.array(days, dtype=np.int64), sizes)}
         out.update({f"panel_{name}": getattr(whole, name) for name in Records.FIELDS})
         parts = [(d, p) for d in sorted(self._packed) for p in self._packed[d]]
         out["part_due"] = np.array([d for d, _ in parts], dtype=np.int64)
         out["part_kind"] = np.array([p.kind for _, p in parts], dtype=np.uint8)
         out["part_size"] = np.array([len(p.citizen) for _, p in parts], dtype=np.int64)
         out["part_wide"] = np.array([len(p.wide) for _, p in parts], dtype=np.int64)
-        for name, dtype in (
-            ("citizen", np.uint32),
-            ("code", np.uint8),
-            ("amount", np.int8),
-            ("wide", np.int16),
-        ):
-            out[name] = np.concatenate([np.empty(0, dtype)] + [getattr(p, name) for _, p in parts])
+        for name, dtype in zip(PACKED_COLUMNS, PACKED_TYPES, strict=True):
+            # Kept in pieces: a checkpoint stores them so, never as a second, whole copy.
+            out[name] = Chunks([getattr(p, name) for _, p in parts], dtype)
         return out
 
     @classmethod
-    def restore(cls, arrays: Arrays) -> ExpiryQueue:
-        """The queue that :meth:`snapshot` saved."""
+    def restore(cls, arrays: dict[str, Column]) -> ExpiryQueue:
+        """The queue that :meth:`snapshot` saved (as it was, or read back from a checkpoint)."""
         from carnet.phases.score import APPEAL_LOST, Records
 
         queue = cls()
-        due = arrays["panel_due"]
+        due = np.asarray(arrays["panel_due"])
         whole = Records(0)
         for name in Records.FIELDS:
-            setattr(whole, name, arrays[f"panel_{name}"])
+            setattr(whole, name, np.asarray(arrays[f"panel_{name}"]))
         whole.n = len(due)
         order = np.argsort(due, kind="stable")  # a snapshot's are sorted already
         days, first = np.unique(due[order], return_index=True)
         bounds = [*first.tolist(), len(due)]
         for d, lo, hi in zip(days, bounds[:-1], bounds[1:], strict=True):
             queue._panel[int(d)].append(whole.take(order[lo:hi]))
-        kinds, size = arrays["part_kind"], arrays["part_size"]
-        counts = {
+        kinds = np.asarray(arrays["part_kind"])
+        size = np.asarray(arrays["part_size"])
+        sizes = {
             "citizen": size,
             "code": size,
             "amount": np.where(kinds == APPEAL_LOST, 0, size),  # a note keeps no amount
-            "wide": arrays["part_wide"],
+            "wide": np.asarray(arrays["part_wide"]),
         }
-        ends = {name: np.cumsum(count) for name, count in counts.items()}
-        for i, (d, kind) in enumerate(zip(arrays["part_due"], kinds, strict=True)):
-            # Copies, not views: each part's memory is freed when it is popped.
-            columns = [
-                arrays[name][ends[name][i] - counts[name][i] : ends[name][i]].copy()
-                for name in ("citizen", "code", "amount", "wide")
-            ]
-            queue._packed[int(d)].append(_Packed(int(kind), *columns))
+        columns = [
+            pieces(arrays[name], sizes[name]) for name in ("citizen", "code", "amount", "wide")
+        ]
+        for i, (d, kind) in enumerate(zip(np.asarray(arrays["part_due"]), kinds, strict=True)):
+            queue._packed[int(d)].append(_Packed(int(kind), *(c[i] for c in columns)))
         return queue
