@@ -177,3 +177,25 @@ def test_a_run_directory_has_one_writer_at_a_time(tmp_path: Path) -> None:
         )  # fmt: skip
         assert busy.returncode == 1 and "another carnet process" in busy.stderr
     assert resume(tmp_path / "run").resumed_from == 3  # the lock dies with its holder
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_checkpoint_is_refused_with_its_path(tmp_path: Path, damage: str) -> None:
+    """A checkpoint that cannot be read is named in a RunError, never a traceback."""
+    from carnet.errors import RunError
+    from carnet.output import RunDirectory
+    from carnet.phases.expiry import ExpiryQueue
+
+    run = RunDirectory.create(tmp_path / "run", carnet.load_scenario("minimal", population=1000))
+    queue = ExpiryQueue()
+    rng = np.random.default_rng(2)
+    from test_expiry import APPEAL_DAYS, LIFETIME, day_changes, flags_for
+
+    queue.push(day_changes(rng, 2000), LIFETIME, 0, APPEAL_DAYS, flags_for(rng, 0.1))
+    run.save_checkpoint(queue.snapshot(), [])
+    assert run.load_checkpoint() is not None
+    path = run.path / "checkpoint.npz"
+    data = path.read_bytes()
+    path.write_bytes(b"not a checkpoint" * 10 if damage == "garbage" else data[: len(data) // 2])
+    with pytest.raises(RunError, match=r"checkpoint\.npz: unreadable checkpoint"):
+        run.load_checkpoint()

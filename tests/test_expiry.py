@@ -342,6 +342,8 @@ def test_a_checkpoint_keeps_the_packed_parts_as_pieces(tmp_path: Path) -> None:
         assert column.dtype == original.dtype
         assert [len(p) for p in column.parts] == [len(p) for p in original.parts]
         np.testing.assert_array_equal(np.asarray(column), np.asarray(original), err_msg=name)
+    with np.load(run.path / "checkpoint.npz") as plain:  # still an ordinary .npz file
+        np.testing.assert_array_equal(plain["citizen"], np.asarray(saved["citizen"]))
     again = ExpiryQueue.restore({k: v for k, v in arrays.items() if "/" not in k})
     pieces = arrays["citizen"]
     assert isinstance(pieces, Chunks)

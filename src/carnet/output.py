@@ -30,18 +30,18 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carnet import __version__
-from carnet.chunks import Chunks, Column
+from carnet.chunks import Column, load_npz, save_npz
 from carnet.errors import CarnetError, InputError, RunError, ScenarioError
 from carnet.integrity import LedgerPart, build_manifest, sha256_bytes
 from carnet.loading import load_scenario, to_yaml
@@ -120,21 +120,6 @@ def describe_os_error(exc: OSError, path: Path) -> str:
     return f"cannot write {path}: {reason}"
 
 
-def _gather_pieces(flat: dict[str, npt.NDArray[Any]]) -> dict[str, Column]:
-    """A checkpoint's entries, with the pieces ``NAME#i`` of a column gathered as one Chunks."""
-    out: dict[str, Column] = {}
-    for key, array in flat.items():
-        name, hash_, index = key.partition("#")
-        if not hash_:
-            out[key] = array
-        elif not index:  # the column's own entry: its type, and that it exists if empty
-            count = 0
-            while f"{name}#{count}" in flat:
-                count += 1
-            out[name] = Chunks([flat[f"{name}#{i}"] for i in range(count)], array.dtype)
-    return out
-
-
 class RunDirectory:
     """A run's folder on disk, written file by file as the run goes."""
 
@@ -202,8 +187,8 @@ class RunDirectory:
     def save_checkpoint(self, arrays: dict[str, Column], parts: list[LedgerPart]) -> None:
         """Save the run's state and the ledger parts written so far, atomically.
 
-        A column kept in pieces (:class:`~carnet.chunks.Chunks`) is stored piece by piece, as
-        ``NAME#0``, ``NAME#1``... after an empty ``NAME#`` that gives its type: never whole.
+        A column kept in pieces (:class:`~carnet.chunks.Chunks`) is written and read back piece
+        by piece, never whole (:func:`carnet.chunks.save_npz`).
         """
         meta = {
             "carnet_version": __version__,
@@ -211,14 +196,8 @@ class RunDirectory:
             "parts": [p.as_dict() for p in parts],
         }
         blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-        contents: dict[str, Any] = {"meta": blob}
-        for name, column in arrays.items():
-            if isinstance(column, Chunks):
-                contents[f"{name}#"] = np.empty(0, column.dtype)
-                contents.update({f"{name}#{i}": p for i, p in enumerate(column.parts)})
-            else:
-                contents[name] = column
-        atomic_write(self.path / CHECKPOINT, lambda f: np.savez(f, **contents))
+        contents = {"meta": blob, **arrays}
+        atomic_write(self.path / CHECKPOINT, lambda f: save_npz(f, contents))
 
     def load_checkpoint(self) -> tuple[dict[str, Column], list[LedgerPart]] | None:
         """The last checkpoint's arrays and ledger parts, or None if the run never made one."""
@@ -226,11 +205,9 @@ class RunDirectory:
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                flat = {k: npz[k] for k in npz.files}
-            meta = json.loads(flat.pop("meta").tobytes().decode("utf-8"))
-            arrays = _gather_pieces(flat)
-        except (OSError, ValueError, KeyError) as exc:
+            arrays = load_npz(path)
+            meta = json.loads(np.asarray(arrays.pop("meta")).tobytes().decode("utf-8"))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise RunError(f"{path}: unreadable checkpoint ({exc})") from None
         if meta.get("scenario_sha256") != self.scenario_hash():
             raise RunError(f"{path} belongs to another scenario than {self.path / SCENARIO}")
