@@ -95,3 +95,31 @@ def test_adding_a_behaviour_leaves_the_others_draws_alone() -> None:
     more["rules"]["points"]["jaywalking"] = -1
     a, b = act_columns(carnet.simulate(base)), act_columns(carnet.simulate(more))
     assert all(a[name] == b[name] for name in a)
+
+
+def test_shards_stepping_days_on_their_own_change_nothing(tmp_path: Path) -> None:
+    """Without gates, shards step to the end of each ledger part without waiting for each other
+    day by day; a run followed by a progress callback goes a day at a time. Same bytes."""
+    days: list[int] = []
+    free = carnet.simulate(small(), shards=3, threads=3).save(tmp_path / "free")
+    daily = carnet.simulate(
+        small(), shards=3, threads=3, progress=lambda done, total: days.append(done)
+    ).save(tmp_path / "daily")
+    assert days == list(range(1, 201))
+    ff, fd = files(free), files(daily)
+    assert sorted(ff) == sorted(fd) and sum(n.startswith("ledger/part-") for n in ff) == 5
+    for name in ff:
+        assert ff[name] == fd[name], name
+
+
+def test_advance_stops_at_the_end_of_a_ledger_part() -> None:
+    from carnet.engine import started
+
+    s = carnet.load_scenario(small())
+    with started(s, threads=2, shards=2) as sim:
+        assert sim.advance(1000) and sim.day == 45  # the first part is cut
+        assert sim.advance(10) == [] and sim.day == 55
+        assert sim.advance(1000) and sim.day == 90
+        while not sim.done:
+            sim.advance(1000)
+        assert sim.day == 200 and len(sim.parts) == 5

@@ -278,19 +278,39 @@ class Simulation:
         """Whether every day has been simulated."""
         return self.day >= self.scenario.run.days
 
-    def advance(self) -> list[tuple[str, pa.Table]]:
-        """Simulate one day; return the parts it completed: ("ledger" | "decisions", table)."""
-        day, shards = self.day, self.shards
-        if len(shards) == 1:
-            step(shards[0], day)  # no hand-off to a thread for a single shard
-        else:
-            list(self._pool.map(lambda sh: step(sh, day), shards))
-        self._allocate_seats(day)
-        self.day += 1
+    def advance(self, days: int = 1) -> list[tuple[str, pa.Table]]:
+        """Simulate ``days`` days, fewer if a ledger part or the run ends first.
+
+        Returns the parts completed: ("ledger" | "decisions" | "company_ledger", table). Without
+        gates (whose seats are allocated over every shard each day), each shard steps its days
+        without waiting for the others between them: shards share nothing else (linked citizens
+        share a shard), and a shard that a busy core slows holds the others up once, not daily.
+        """
+        first, shards = self.day, self.shards
         part_days = self.scenario.run.ledger_part_days
+        end = min(
+            first + max(1, days), (first // part_days + 1) * part_days, self.scenario.run.days
+        )
+
+        def step_days(sh: Shard, days: range) -> None:
+            for day in days:
+                step(sh, day)
+
+        if self.gate_rules is not None:  # seats may be allocated over every shard each day
+            for day in range(first, end):
+                if len(shards) == 1:
+                    step(shards[0], day)  # no hand-off to a thread for a single shard
+                else:
+                    list(self._pool.map(lambda sh, d=day: step(sh, d), shards))
+                self._allocate_seats(day)
+        elif len(shards) == 1:
+            step_days(shards[0], range(first, end))
+        else:
+            list(self._pool.map(lambda sh: step_days(sh, range(first, end)), shards))
+        self.day = end
         if self.day % part_days and not self.done:
             return []
-        part = day // part_days
+        part = (end - 1) // part_days
         done: list[tuple[str, pa.Table]] = []
         ledger = [c for c in self._pool.map(lambda sh: sh.recorder.ledger_part(part), shards) if c]
         if ledger:
@@ -483,7 +503,8 @@ def simulate(
     s = load_scenario(scenario, seed=seed, days=days, population=population)
     with started(s, threads=threads, shards=shards) as sim:
         while not sim.done:
-            sim.advance()
+            # A day at a time only for whoever follows the progress day by day.
+            sim.advance(1 if progress is not None else s.run.days)
             if progress is not None:
                 progress(sim.day, s.run.days)
         return sim.result()
