@@ -92,11 +92,12 @@ def load_npz(path: Path) -> dict[str, Column]:
     out: dict[str, Column] = {}
     with zipfile.ZipFile(path) as archive:
         entries = [n.removesuffix(".npy") for n in archive.namelist() if n.endswith(".npy")]
+        in_pieces = {n.removesuffix(_LENGTHS) for n in entries if n.endswith(_LENGTHS)}
         for name in entries:
             if name.endswith(_LENGTHS):
                 continue
             with archive.open(f"{name}.npy") as f:
-                if f"{name}{_LENGTHS}" not in entries:
+                if name not in in_pieces:
                     out[name] = npformat.read_array(f, allow_pickle=False)
                     continue
                 with archive.open(f"{name}{_LENGTHS}.npy") as g:

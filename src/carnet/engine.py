@@ -292,21 +292,19 @@ class Simulation:
             first + max(1, days), (first // part_days + 1) * part_days, self.scenario.run.days
         )
 
-        def step_days(sh: Shard, days: range) -> None:
-            for day in days:
+        def step_span(sh: Shard, span: range) -> None:
+            for day in span:
                 step(sh, day)
 
-        if self.gate_rules is not None:  # seats may be allocated over every shard each day
-            for day in range(first, end):
-                if len(shards) == 1:
-                    step(shards[0], day)  # no hand-off to a thread for a single shard
-                else:
-                    list(self._pool.map(lambda sh, d=day: step(sh, d), shards))
-                self._allocate_seats(day)
-        elif len(shards) == 1:
-            step_days(shards[0], range(first, end))
-        else:
-            list(self._pool.map(lambda sh: step_days(sh, range(first, end)), shards))
+        # Gates' seats are allocated over every shard each day: then the shards go day by day.
+        whole = range(first, end)
+        spans = [whole] if self.gate_rules is None else [range(d, d + 1) for d in whole]
+        for span in spans:
+            if len(shards) == 1:
+                step_span(shards[0], span)  # no hand-off to a thread for a single shard
+            else:
+                list(self._pool.map(lambda sh, span=span: step_span(sh, span), shards))
+            self._allocate_seats(span[-1])
         self.day = end
         if self.day % part_days and not self.done:
             return []

@@ -261,9 +261,7 @@ class ExpiryQueue:
             "amount": np.where(kinds == APPEAL_LOST, 0, size),  # a note keeps no amount
             "wide": np.asarray(arrays["part_wide"]),
         }
-        columns = [
-            pieces(arrays[name], sizes[name]) for name in ("citizen", "code", "amount", "wide")
-        ]
+        columns = [pieces(arrays[name], sizes[name]) for name in PACKED_COLUMNS]
         for i, (d, kind) in enumerate(zip(np.asarray(arrays["part_due"]), kinds, strict=True)):
             queue._packed[int(d)].append(_Packed(int(kind), *(c[i] for c in columns)))
         return queue

@@ -48,10 +48,10 @@ def _observe(
     out_source: npt.NDArray[np.int16],
     out_outcome: npt.NDArray[np.uint8],
     out_branch: npt.NDArray[np.uint64],
-    out_seen: npt.NDArray[np.int64],
+    out_hits: npt.NDArray[np.int64],
     tally: npt.NDArray[np.int64],
 ) -> int:  # pragma: no cover - compiled
-    n_seen = 0
+    n_hits = 0
     current_k = -1
     lo = hi = 0  # local range of the current block: tested instead of dividing for each act
     state = np.uint64(0)
@@ -98,8 +98,8 @@ def _observe(
             out_outcome[j] = DETECTED if seen else MISSED
             out_target[j] = c if seen else -1
             # The index is written whatever happens, and kept only if the act was seen.
-            out_seen[n_seen] = j
-            n_seen += seen
+            out_hits[n_hits] = j
+            n_hits += seen
             if seen and misattribution[source] > 0.0:
                 length = min(block_size, n_citizens - lo)
                 if side_uniform(state, U_MISTAKEN) < misattribution[source] and length > 1:
@@ -108,13 +108,13 @@ def _observe(
                         other += 1
                     out_outcome[j], out_target[j] = MISATTRIBUTED, other
             tally[group, k, out_outcome[j]] += 1
-    return n_seen
+    return n_hits
 
 
 class Observations:
     """What the sources made of today's acts, aligned with the acts buffer.
 
-    ``seen[:n_seen]`` lists the acts some source saw, in order: the only ones later phases
+    ``hits[:n_hits]`` lists the acts some source saw, in order: the only ones later phases
     score. ``tally`` counts every act by [actor's group, behaviour, outcome].
     """
 
@@ -123,8 +123,8 @@ class Observations:
         self.source = np.empty(capacity, dtype=np.int16)
         self.outcome = np.empty(capacity, dtype=np.uint8)
         self.branch = np.empty(capacity, dtype=np.uint64)  # side-stream state of each act
-        self.seen = np.empty(capacity, dtype=np.int64)
-        self.n_seen = 0
+        self.hits = np.empty(capacity, dtype=np.int64)
+        self.n_hits = 0
         self.tally = np.zeros((0, 0, len(OUTCOMES)), dtype=np.int64)
 
 
@@ -135,7 +135,7 @@ def observe(
     if len(out.target) < acts.n:
         out.__init__(len(acts.citizen))  # type: ignore[misc]
     out.tally = np.zeros((t.n_groups, t.n_behaviours, len(OUTCOMES)), dtype=np.int64)
-    out.n_seen = _observe(
+    out.n_hits = _observe(
         acts.citizen,
         acts.behaviour,
         acts.n,
@@ -157,7 +157,7 @@ def observe(
         out.source,
         out.outcome,
         out.branch,
-        out.seen,
+        out.hits,
         out.tally,
     )
     return out

@@ -191,8 +191,8 @@ def _score(
     o_source: npt.NDArray[np.int16],
     o_outcome: npt.NDArray[np.uint8],
     o_branch: npt.NDArray[np.uint64],
-    o_seen: npt.NDArray[np.int64],
-    n_seen: int,
+    o_hits: npt.NDArray[np.int64],
+    n_hits: int,
     first: int,
     block_size: int,
     points: npt.NDArray[np.int16],
@@ -243,13 +243,13 @@ def _score(
         c_truly[n], c_actor[n], c_appeal[n] = e_truly[j], e_actor[j], NO_APPEAL
         n += 1
     appeals = (appeal_p > 0.0).any()  # else a sanction's profile need not be read
-    for i in range(n_seen):
-        if i + AHEAD < n_seen:
-            ahead = o_target[o_seen[i + AHEAD]]
+    for i in range(n_hits):
+        if i + AHEAD < n_hits:
+            ahead = o_target[o_hits[i + AHEAD]]
             prefetch(points, ahead)
             if appeals:
                 prefetch(profile, ahead)
-        j = o_seen[i]
+        j = o_hits[i]
         c, k = o_target[j], a_behaviour[j]
         truly = o_outcome[j] == DETECTED
         accused = -1
@@ -336,7 +336,7 @@ def score(
     if day and day % 365 == 0:
         state.earned[:] = 0  # a new year: yearly caps start again
     due = queue.pop(day)
-    out = Records(due.n + 2 * seen.n_seen)  # a report also puts the accused on record
+    out = Records(due.n + 2 * seen.n_hits)  # a report also puts the accused on record
     n = _score(
         due.citizen,
         due.after,
@@ -352,8 +352,8 @@ def score(
         seen.source,
         seen.outcome,
         seen.branch,
-        seen.seen,
-        seen.n_seen,
+        seen.hits,
+        seen.n_hits,
         state.first_citizen,
         block_size,
         state.points,
