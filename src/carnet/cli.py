@@ -495,6 +495,8 @@ def run(
             from carnet.report import write_report
 
             write_report(finished.result, finished.path / "report.html")
+    if finished.replaced is not None:  # on stderr, so that --quiet still tells it
+        _console(stderr=True).print(finished.replaced, markup=False)
     if quiet:
         typer.echo(str(finished.path))
         return

@@ -216,7 +216,9 @@ def run_sharded(
         atomic_write(out / SHARDS / PLAN, json.dumps(plan).encode("utf-8"))
     except OSError as exc:
         raise RunError(describe_os_error(exc, out)) from None
-    return _coordinate(run, scenario, plan, scheduler, checkpoint_every, progress, workers)
+    finished = _coordinate(run, scenario, plan, scheduler, checkpoint_every, progress, workers)
+    finished.replaced = run.replaced
+    return finished
 
 
 def resume_sharded(

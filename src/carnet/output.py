@@ -28,6 +28,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -43,7 +44,7 @@ import pyarrow.parquet as pq
 from carnet import __version__
 from carnet.chunks import Column, load_npz, save_npz
 from carnet.errors import CarnetError, InputError, RunError, ScenarioError
-from carnet.integrity import LedgerPart, build_manifest, sha256_bytes
+from carnet.integrity import LedgerPart, build_manifest, sha256_bytes, sha256_file
 from carnet.loading import load_scenario, to_yaml
 from carnet.scenario import Scenario
 
@@ -125,11 +126,15 @@ class RunDirectory:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: What :meth:`create` removed to make room (``--overwrite``), said in words.
+        self.replaced: str | None = None
 
     @classmethod
     def create(cls, path: Path, scenario: Scenario, *, overwrite: bool = False) -> RunDirectory:
         """A new run directory holding the resolved scenario; refuses to clobber other files."""
         check_out(path, overwrite=overwrite)
+        if path.is_symlink():  # a link to an (empty) folder: the run goes where it points
+            path = path.resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         # Built aside and renamed into place: a run directory always holds its scenario.
         tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent))
@@ -138,14 +143,15 @@ class RunDirectory:
             for kind in kinds:
                 (tmp / kind).mkdir()
             atomic_write(tmp / SCENARIO, to_yaml(scenario).encode("utf-8"))
-            if path.exists():
-                shutil.rmtree(path)
+            replaced = _clear(path)
             tmp.rename(path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _fsync_dir(path.parent)
-        return cls(path)
+        run = cls(path)
+        run.replaced = replaced
+        return run
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -291,7 +297,13 @@ def write_tables(tables: dict[str, pa.Table], folder: Path) -> Path:
 
 
 def check_out(out: Path, *, overwrite: bool) -> None:
-    """Refuse an output folder that holds anything but a carnet run we may replace."""
+    """Refuse an output folder that holds anything but a carnet run we may replace.
+
+    With ``overwrite``, ``out`` must be empty or a run that :func:`prove_run` accepts, and no
+    process may be writing it.
+    """
+    if out.is_symlink() and not out.exists():
+        raise RunError(f"{out} is a symbolic link to nothing; choose another --out")
     if out.exists() and not out.is_dir():
         raise RunError(f"{out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
@@ -300,11 +312,193 @@ def check_out(out: Path, *, overwrite: bool) -> None:
                 f"{out} exists and is not empty; choose another --out, "
                 "or pass --overwrite to replace a previous run"
             )
-        if not (out / MANIFEST).is_file() and not (out / SCENARIO).is_file():
-            raise RunError(
-                f"{out} is not a carnet run directory (no {MANIFEST}); "
-                "--overwrite only replaces previous runs"
-            )
+        prove_run(out)
+        with _unlocked(out):
+            pass
+
+
+#: A part's name in its folder, as :func:`part_name` writes it.
+_PART = re.compile(r"part-\d{5}\.parquet")
+#: Files of a shard's folder besides those of a run (see carnet.distributed).
+_SHARD_OUTPUT = "output.npz"
+_SHARDS = "shards"
+_PLAN = "plan.json"
+
+
+def prove_run(path: Path) -> str:
+    """Prove that carnet wrote everything in ``path``; describe it, or say what is not ours.
+
+    Before ``--overwrite`` removes a folder: every file in it must be one carnet writes, by name
+    and by content. A finished run's files must match the hashes its manifest lists (reports
+    and temporary files aside); an unfinished run's ``scenario.yaml`` must be exactly what carnet
+    writes for that scenario, its checkpoint must belong to it, and its other files must be
+    ledger parts, a checkpoint, temporary files, or (sharded) its plan and shards, each shard
+    proven the same way. Anything else, a user's file among them, raises :class:`RunError`
+    naming it, and nothing is removed.
+    """
+    files = _proven_files(path, root=path, scenario_bytes=None)
+    kind = "a finished run" if (path / MANIFEST).is_file() else "an unfinished run"
+    if (path / _SHARDS).is_dir():
+        kind += " in shards"
+    return f"{kind} ({files} files)"
+
+
+def _not_ours(root: Path, entry: Path, why: str) -> RunError:
+    return RunError(
+        f"{root} is not a carnet run directory that --overwrite may replace: "
+        f"{entry.relative_to(root).as_posix() or '.'} {why}; nothing was removed"
+    )
+
+
+def _proven_files(path: Path, *, root: Path, scenario_bytes: bytes | None) -> int:
+    """Files under ``path`` proven carnet's (see :func:`prove_run`); their count."""
+    scenario_path = path / SCENARIO
+    if not scenario_path.is_file() or scenario_path.is_symlink():
+        raise _not_ours(root, scenario_path, "is missing (every carnet run holds its scenario)")
+    text = scenario_path.read_bytes()
+    if scenario_bytes is not None and text != scenario_bytes:
+        raise _not_ours(root, scenario_path, "is not the scenario of the run that holds it")
+    try:
+        written = to_yaml(load_scenario(scenario_path)).encode("utf-8")
+    except (CarnetError, OSError, ValueError):
+        written = b""
+    if written != text:
+        raise _not_ours(root, scenario_path, "is not a scenario as carnet writes it")
+    sealed = _sealed(path, root)
+    count = 0
+    for entry in sorted(path.iterdir()):
+        name = entry.name
+        if entry.is_symlink():
+            raise _not_ours(root, entry, "is a symbolic link")
+        if entry.is_dir():
+            if name in PART_KINDS:
+                count += _proven_parts(entry, root, sealed)
+            elif name == _SHARDS and path == root:
+                count += _proven_shards(entry, root, text)
+            elif (name == "figures" and sealed is not None) or name.startswith(TEMP_PREFIX):
+                count += sum(1 for f in entry.rglob("*") if f.is_file())
+            else:
+                raise _not_ours(root, entry, "is a folder carnet does not write")
+            continue
+        count += 1
+        rel = name
+        if name in (SCENARIO, MANIFEST) or name.startswith(TEMP_PREFIX):
+            continue
+        if sealed is not None and rel in sealed:
+            if sha256_file(entry) != sealed[rel]:
+                raise _not_ours(root, entry, "was changed since carnet wrote it")
+        elif name == CHECKPOINT:
+            _prove_checkpoint(entry, root, text)
+        elif name == "report.html" or (name == _SHARD_OUTPUT and path != root):
+            continue
+        else:
+            raise _not_ours(root, entry, "is not a file carnet writes")
+    return count
+
+
+def _sealed(path: Path, root: Path) -> dict[str, str] | None:
+    """The hashes a finished run's manifest lists, relative to ``path``; None if unfinished."""
+    if not (path / MANIFEST).is_file():
+        return None
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        files = {str(k): str(v) for k, v in dict(manifest["files"]).items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise _not_ours(root, path / MANIFEST, "is not a manifest carnet wrote") from None
+    return files
+
+
+def _proven_parts(folder: Path, root: Path, sealed: dict[str, str] | None) -> int:
+    count = 0
+    for entry in sorted(folder.iterdir()):
+        if entry.is_symlink() or not entry.is_file():
+            raise _not_ours(root, entry, "is not a ledger part")
+        rel = f"{folder.name}/{entry.name}"
+        if sealed is not None and rel in sealed:
+            if sha256_file(entry) != sealed[rel]:
+                raise _not_ours(root, entry, "was changed since carnet wrote it")
+        elif not entry.name.startswith(TEMP_PREFIX) and not (
+            _PART.fullmatch(entry.name) and _is_parquet(entry)
+        ):
+            raise _not_ours(root, entry, "is not a ledger part")
+        count += 1
+    return count
+
+
+def _proven_shards(folder: Path, root: Path, scenario_bytes: bytes) -> int:
+    count = 0
+    for entry in sorted(folder.iterdir()):
+        if entry.is_symlink():
+            raise _not_ours(root, entry, "is a symbolic link")
+        if entry.is_file() and (entry.name == _PLAN or entry.name.startswith(TEMP_PREFIX)):
+            count += 1
+        elif entry.is_dir() and re.fullmatch(r"\d{4}", entry.name):
+            count += _proven_files(entry, root=root, scenario_bytes=scenario_bytes)
+        elif entry.is_dir() and entry.name.startswith(TEMP_PREFIX):
+            count += sum(1 for f in entry.rglob("*") if f.is_file())
+        else:
+            raise _not_ours(root, entry, "is not a shard carnet writes")
+    return count
+
+
+def _is_parquet(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(4)
+        f.seek(0, os.SEEK_END)
+        if f.tell() < 8:
+            return False
+        f.seek(-4, os.SEEK_END)
+        return head == b"PAR1" and f.read(4) == b"PAR1"
+
+
+def _prove_checkpoint(path: Path, root: Path, scenario_bytes: bytes) -> None:
+    try:
+        with zipfile.ZipFile(path) as z, z.open("meta.npy") as f:
+            meta = json.loads(np.lib.format.read_array(f).tobytes().decode("utf-8"))
+        ours = meta["scenario_sha256"] == sha256_bytes(scenario_bytes)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        ours = False
+    if not ours:
+        raise _not_ours(root, path, "is not a checkpoint of this run")
+
+
+@contextmanager
+def _unlocked(path: Path) -> Iterator[None]:
+    """Hold the locks of ``path`` and of its shards' folders; refuse if a process holds one."""
+    fds: list[int] = []
+    try:
+        for folder in [path, *sorted((path / _SHARDS).glob("[0-9]" * 4))]:
+            fd = os.open(folder, os.O_RDONLY)
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunError(
+                    f"{folder} is being written by a carnet process that is still running; "
+                    "--overwrite does not replace it: stop that run first"
+                ) from None
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _clear(path: Path) -> str | None:
+    """Make way for a run at ``path``: remove an empty folder, or a proven run; say which."""
+    if not path.exists() or path.is_symlink():
+        return None
+    if not any(path.iterdir()):
+        path.rmdir()
+        return None
+    return remove_run(path)
+
+
+def remove_run(path: Path) -> str:
+    """Remove the carnet run in ``path`` after :func:`prove_run`; say what was removed."""
+    what = prove_run(path)
+    with _unlocked(path):
+        shutil.rmtree(path)
+    return f"removed {what} from {path}"
 
 
 def write_run(result: Result, out: Path, *, overwrite: bool = False) -> Path:
@@ -324,8 +518,7 @@ def write_run(result: Result, out: Path, *, overwrite: bool = False) -> Path:
                 for table in tables:
                     parts.append(run.write_part(kind, table, parts))
             run.finish(result, parts)
-            if out.exists():
-                shutil.rmtree(out)
+            _clear(out)
             (tmp / "run").rename(out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

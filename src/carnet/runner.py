@@ -31,6 +31,7 @@ class Finished:
     path: Path
     head: str
     resumed_from: int | None = None
+    replaced: str | None = None  # what --overwrite removed to make room, in words
 
 
 def run_to_directory(
@@ -67,7 +68,9 @@ def run_to_directory(
     except OSError as exc:
         raise RunError(describe_os_error(exc, out)) from None
     with run.locked(), started(scenario, threads=threads, shards=shards) as sim:
-        return _go_on(run, sim, [], checkpoint_every, progress)
+        finished = _go_on(run, sim, [], checkpoint_every, progress)
+    finished.replaced = run.replaced
+    return finished
 
 
 def resume(
