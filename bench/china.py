@@ -124,7 +124,7 @@ def main() -> int:
 
     import carnet
     from carnet.errors import RunError
-    from carnet.resources import available_bytes, predict_bytes, shards_to_fit
+    from carnet.runs.memory import available_bytes, predict_bytes, shards_to_fit
 
     full = carnet.load_scenario("china").population.size
     print(f"machine: {machine()}; {load()}")

@@ -24,7 +24,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import carnet
-    from carnet.replicates import replicate, summarise
+    from carnet.analysis.replicates import replicate, summarise
 
     s = carnet.load_scenario(args.scenario)
     replicate(carnet.load_scenario(args.scenario, population=20_000, days=5), 1)  # compile

@@ -109,7 +109,7 @@ def same_files(a: Any, b: Any) -> list[str]:
 
     The report (a view that ``carnet run`` derives, unless --no-report) is left out.
     """
-    from carnet.integrity import DERIVED
+    from carnet.runs.integrity import DERIVED
 
     def files(root: Any) -> dict[str, Any]:
         found = {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
@@ -129,7 +129,7 @@ def free_port() -> int:
 
 
 # As in the README: Dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_=65536, which
-# makes shards a fifth slower (carnet.distributed.local_settings); null unsets it.
+# makes shards a fifth slower (carnet.runs.dask.local_settings); null unsets it.
 WORKER_CONFIG = """\
 distributed:
   nanny:

@@ -13,7 +13,7 @@ from conftest import base_scenario
 from test_denunciations import denouncing
 
 import carnet
-from carnet.audit import Audit, audit, gini, mobility, points_on, responses_off
+from carnet.analysis.audit import Audit, audit, gini, mobility, points_on, responses_off
 
 Z = 4.0
 

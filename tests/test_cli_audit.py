@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 from conftest import base_scenario, run_script, write_yaml
 
 import carnet
-from carnet.audit import audit, responses_off
-from carnet.runner import run_to_directory
+from carnet.analysis.audit import audit, responses_off
+from carnet.runs.local import run_to_directory
 
 
 def scenario_file(tmp_path: Path, name: str = "a.yaml", **sources: float) -> Path:
@@ -28,7 +28,7 @@ def test_audit_of_a_run_directory(tmp_path: Path) -> None:
     shown = run_script("audit", str(run), "--out", str(tmp_path / "audit"))
     assert shown.code == 0, shown.text
     assert "wrongful" in shown.stdout and "Gates" in shown.stdout
-    expected = audit(carnet.Result.load(run), without_responses=carnet.simulate(responses_off(s)))
+    expected = audit(carnet.load_run(run), without_responses=carnet.simulate(responses_off(s)))
     for name, table in expected.tables().items():
         assert pq.read_table(tmp_path / "audit" / f"{name}.parquet").equals(table), name
     assert expected.behaviour.num_rows > 0

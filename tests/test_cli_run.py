@@ -14,8 +14,8 @@ import yaml
 from conftest import script_path
 from typer.testing import CliRunner
 
-from carnet.cli import app
-from carnet.loading import preset_text
+from carnet.cli.app import app
+from carnet.scenario.loading import preset_text
 
 
 def invoke(*args: str) -> Any:

@@ -19,8 +19,8 @@ import yaml
 from conftest import Outcome, run_script
 from typer.testing import CliRunner
 
-from carnet.cli import app
-from carnet.loading import load_scenario, preset_names, preset_text
+from carnet.cli.app import app
+from carnet.scenario.loading import load_scenario, preset_names, preset_text
 
 
 def _via_runner(*args: str) -> Outcome:
@@ -366,7 +366,7 @@ def test_unexpected_error_is_one_line_without_traceback(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("something inside broke\nsecond line")
 
-    monkeypatch.setattr("carnet.loading.load_scenario", broken)
+    monkeypatch.setattr("carnet.scenario.loading.load_scenario", broken)
     monkeypatch.delenv("CARNET_DEBUG", raising=False)
     out = _via_runner("validate", str(tmp_path / "x.yaml"))
     assert out.code == 1

@@ -15,9 +15,9 @@ import pytest
 from conftest import base_scenario, run_script, same_files
 
 import carnet
-from carnet.employers import company_count, employed_in
 from carnet.errors import CarnetError, ScenarioError
-from carnet.runner import resume, run_to_directory
+from carnet.runs.local import resume, run_to_directory
+from carnet.sim.employers import company_count, employed_in
 
 Z = 4.0
 
@@ -265,7 +265,7 @@ def test_shards_threads_and_resume_give_the_same_bytes(tmp_path: Path) -> None:
         run_to_directory(s, tmp_path / "cut", shards=3, threads=2, progress=stop)
     assert resume(tmp_path / "cut").resumed_from == 63
     assert same_files(one, tmp_path / "cut") == []
-    back = carnet.Result.load(one)
+    back = carnet.load_run(one)
     assert back.company_ledger is not None and back.company_ledger.num_rows > 100
     assert back.company_metrics is not None and back.companies is not None
 
@@ -308,7 +308,7 @@ def test_company_dossiers_on_the_command_line(tmp_path: Path) -> None:
     doc = with_companies()
     doc["run"]["days"] = 60
     run = run_to_directory(carnet.load_scenario(doc), tmp_path / "run").path
-    result = carnet.Result.load(run)
+    result = carnet.load_run(run)
     led = result.company_ledger
     listed = led.filter(pc.equal(led["kind"], "listing")).to_pylist()[0]
     shown = run_script("dossier", str(run), str(listed["company"]), "--company")

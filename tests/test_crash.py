@@ -15,8 +15,8 @@ import pytest
 from conftest import base_scenario, carnet_exe, same_files, write_yaml
 
 import carnet
-from carnet.integrity import verify
-from carnet.runner import resume, run_to_directory
+from carnet.runs.integrity import verify
+from carnet.runs.local import resume, run_to_directory
 
 
 def crashy(population: int = 300_000, days: int = 240) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def test_twenty_sigkills_then_resume_equal_the_uninterrupted_run(tmp_path: Path)
 
 def test_a_run_directory_has_one_writer_at_a_time(tmp_path: Path) -> None:
     from carnet.errors import RunError
-    from carnet.output import RunDirectory
+    from carnet.runs.directory import RunDirectory
 
     s = carnet.load_scenario(crashy(population=5_000, days=10))
 
@@ -183,8 +183,8 @@ def test_a_run_directory_has_one_writer_at_a_time(tmp_path: Path) -> None:
 def test_a_damaged_checkpoint_is_refused_with_its_path(tmp_path: Path, damage: str) -> None:
     """A checkpoint that cannot be read is named in a RunError, never a traceback."""
     from carnet.errors import RunError
-    from carnet.output import RunDirectory
-    from carnet.phases.expiry import ExpiryQueue
+    from carnet.runs.directory import RunDirectory
+    from carnet.sim.phases.expiry import ExpiryQueue
 
     run = RunDirectory.create(tmp_path / "run", carnet.load_scenario("minimal", population=1000))
     queue = ExpiryQueue()

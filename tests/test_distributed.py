@@ -18,8 +18,8 @@ from conftest import run_script
 from test_companies import with_companies
 
 import carnet
-from carnet.integrity import verify
-from carnet.runner import run_to_directory
+from carnet.runs.integrity import verify
+from carnet.runs.local import run_to_directory
 
 pytest.importorskip("distributed")
 
@@ -50,7 +50,7 @@ def rows(table: Any) -> list[str]:
 def assert_same_run(one: Path, sharded: Path) -> None:
     for name in SAME_BYTES:
         assert (one / name).read_bytes() == (sharded / name).read_bytes(), name
-    a, b = carnet.Result.load(one), carnet.Result.load(sharded)
+    a, b = carnet.load_run(one), carnet.load_run(sharded)
     assert a.ledger.num_rows > 1000 and rows(a.ledger) == rows(b.ledger)
     assert rows(a.decisions) == rows(b.decisions)
     assert a.company_ledger is not None and b.company_ledger is not None
@@ -65,7 +65,7 @@ def one_process(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_local_shards_equal_one_process(one_process: Path, tmp_path: Path) -> None:
-    from carnet.distributed import run_sharded
+    from carnet.runs.dask import run_sharded
 
     finished = run_sharded(scenario(), tmp_path / "run", shards=3)
     assert_same_run(one_process, finished.path)
@@ -90,7 +90,7 @@ def test_a_real_cluster_equals_one_process(
 
 
 def scenario_file(tmp_path: Path) -> Path:
-    from carnet.loading import to_yaml
+    from carnet.scenario.loading import to_yaml
 
     path = tmp_path / "scenario.yaml"
     path.write_text(to_yaml(scenario()), encoding="utf-8")
@@ -100,7 +100,7 @@ def scenario_file(tmp_path: Path) -> Path:
 def test_a_killed_worker_s_shard_is_retried_and_nothing_is_lost(
     one_process: Path, tmp_path: Path, cluster: tuple[str, list[subprocess.Popen[bytes]]]
 ) -> None:
-    from carnet.distributed import run_sharded
+    from carnet.runs.dask import run_sharded
 
     address, procs = cluster
     out = tmp_path / "run"
@@ -128,7 +128,7 @@ def test_a_killed_worker_s_shard_is_retried_and_nothing_is_lost(
 
 
 def test_a_stopped_sharded_run_resumes(one_process: Path, tmp_path: Path) -> None:
-    from carnet.distributed import run_sharded
+    from carnet.runs.dask import run_sharded
 
     out = run_sharded(scenario(), tmp_path / "run", shards=3).path
     # The coordinator stopped before sealing the run, and one shard had not finished.
@@ -144,7 +144,7 @@ def test_a_stopped_sharded_run_resumes(one_process: Path, tmp_path: Path) -> Non
 
 def test_a_shard_that_cannot_fit_is_refused_before_it_starts() -> None:
     from carnet.errors import RunError
-    from carnet.resources import check_memory, predict_bytes
+    from carnet.runs.memory import check_memory, predict_bytes
 
     s = carnet.load_scenario("china")
     whole = predict_bytes(s)
@@ -155,7 +155,7 @@ def test_a_shard_that_cannot_fit_is_refused_before_it_starts() -> None:
 
 def test_local_workers_keep_glibc_s_mmap_threshold_and_no_profiler() -> None:
     """Dask's default MALLOC_TRIM_THRESHOLD_ made every daily array a fresh mapping (slow)."""
-    from carnet.distributed import client_for
+    from carnet.runs.dask import client_for
 
     def settings() -> tuple[str | None, bool, str]:
         import dask

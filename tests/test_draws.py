@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pytest
 from numba import njit
 
-from carnet.rng import poisson, stream_key
+from carnet.sim.rng import poisson, stream_key
 
 DRAWS = 200_000
 Z = 3.719  # one-sided normal quantile of 1e-4: a correct sampler fails a test once in 10,000
@@ -102,12 +102,12 @@ def test_household_sizes_follow_their_law() -> None:
     per block: negligible at this block size, so the laws are tested as they are.
     """
     import carnet
-    from carnet.population import synthesise
-    from carnet.tables import build_tables
+    from carnet.sim.parameters import compile_parameters
+    from carnet.sim.population import synthesise
 
     s = carnet.load_scenario("minimal", population=400_000)
     h = s.population.households
-    state = synthesise(s, build_tables(s), 0, s.population.size)
+    state = synthesise(s, compile_parameters(s), 0, s.population.size)
     heads = np.flatnonzero(state.household == 0)
     sizes = np.diff(np.append(heads, s.population.size))
     extra = sizes - 1

@@ -17,8 +17,9 @@ import numpy.typing as npt
 import pytest
 
 import carnet
-from carnet.phases.expiry import ExpiryQueue
-from carnet.phases.score import (
+from carnet.sim.phases.expiry import ExpiryQueue
+from carnet.sim.population import PANEL
+from carnet.sim.records import (
     ACT,
     APPEAL_LOST,
     APPEAL_WON,
@@ -28,7 +29,6 @@ from carnet.phases.score import (
     NO_APPEAL,
     Records,
 )
-from carnet.population import PANEL
 
 
 class Reference:
@@ -290,7 +290,7 @@ def test_a_run_is_the_same_as_with_the_plain_queue(
         return popped[-1]
 
     monkeypatch.setattr(ExpiryQueue, "pop", spy)
-    packed = carnet.simulate(s, threads=1).save(tmp_path / "packed")
+    packed = carnet.save_run(carnet.simulate(s, threads=1), tmp_path / "packed")
     # What the run put through the packed store (source -1) and the panel's (a real source).
     rows = Records.concat(popped)
     others = rows.take(np.flatnonzero(rows.source == -1))
@@ -303,7 +303,7 @@ def test_a_run_is_the_same_as_with_the_plain_queue(
         monkeypatch.setattr(ExpiryQueue, method, getattr(Reference, method))
     monkeypatch.setattr(ExpiryQueue, "restore", classmethod(Reference.restore.__func__))
     assert "due" in ExpiryQueue().snapshot()  # the reference is in
-    plain = carnet.simulate(s, threads=1).save(tmp_path / "plain")
+    plain = carnet.save_run(carnet.simulate(s, threads=1), tmp_path / "plain")
     mine, theirs = files(packed), files(plain)
     assert sorted(mine) == sorted(theirs)
     assert {"metrics.parquet", "population.parquet"} <= set(mine)
@@ -318,8 +318,8 @@ def test_a_checkpoint_keeps_the_packed_parts_as_pieces(tmp_path: Path) -> None:
     The restored queue holds the very arrays read from the file, one per part, and pops what the
     queue it was saved from pops; an empty queue's columns survive the trip too.
     """
-    from carnet.chunks import Chunks
-    from carnet.output import RunDirectory
+    from carnet.runs.directory import RunDirectory
+    from carnet.sim.chunks import Chunks
 
     rng = np.random.default_rng(9)
     flags = flags_for(rng, 0.2)
@@ -357,7 +357,7 @@ def test_a_checkpoint_keeps_the_packed_parts_as_pieces(tmp_path: Path) -> None:
 
 
 def test_pieces_must_match_their_recorded_sizes() -> None:
-    from carnet.chunks import Chunks, pieces
+    from carnet.sim.chunks import Chunks, pieces
 
     column = Chunks([np.arange(3, dtype=np.uint32), np.arange(2, dtype=np.uint32)], np.uint32)
     assert [len(p) for p in pieces(column, np.array([3, 2]))] == [3, 2]

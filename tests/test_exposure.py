@@ -16,9 +16,9 @@ import pytest
 from conftest import base_scenario
 
 import carnet
-from carnet.betalaw import incomplete_beta, quantised_beta_cdf
-from carnet.population import synthesise
-from carnet.tables import build_tables
+from carnet.sim.beta import incomplete_beta, quantised_beta_cdf
+from carnet.sim.parameters import compile_parameters
+from carnet.sim.population import synthesise
 
 TOL = 1e-12
 SHAPES = [0.05, 0.3, 0.5, 1.0, 1.5, 2.0, 3.7, 10.0, 50.0, 300.0]
@@ -165,7 +165,7 @@ def test_the_cdf_is_the_law_of_rounded_beta_draws() -> None:
 
 def test_synthesised_levels_follow_the_quantised_law() -> None:
     s = carnet.load_scenario(exposure_doc())
-    t = build_tables(s)
+    t = compile_parameters(s)
     assert t.exposure_cdf.shape == (len(GROUPS), 256)
     state = synthesise(s, t, 0, N)
     group = t.group_of_profile[state.profile]
@@ -184,7 +184,7 @@ def test_degenerate_groups_sit_at_the_ends() -> None:
         {"name": "online", "share": 0.5, "exposure": {"mean": 1.0}},
     ]
     s = carnet.load_scenario(doc)
-    t = build_tables(s)
+    t = compile_parameters(s)
     state = synthesise(s, t, 0, 5000)
     group = t.group_of_profile[state.profile]
     assert 0 < (group == 0).sum() < 5000
@@ -195,7 +195,7 @@ def test_degenerate_groups_sit_at_the_ends() -> None:
 def test_reproducible_and_independent_of_the_split() -> None:
     n, block = 10_000, 1024  # ten blocks, the last one short
     s = carnet.load_scenario(exposure_doc(block_size=block))
-    t = build_tables(s)
+    t = compile_parameters(s)
     whole = synthesise(s, t, 0, n).snapshot()
     again = synthesise(s, t, 0, n).snapshot()
     for cut in (block, 3 * block, 9 * block):  # shards start on block boundaries

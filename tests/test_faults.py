@@ -19,7 +19,7 @@ from conftest import base_scenario, carnet_exe, same_files, write_yaml
 
 import carnet
 from carnet.errors import RunError
-from carnet.runner import run_to_directory
+from carnet.runs.local import run_to_directory
 
 
 def mount_tmpfs(where: Path, size: str) -> None:

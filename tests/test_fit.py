@@ -13,7 +13,7 @@ from conftest import carnet_exe
 
 import carnet
 from carnet.errors import RunError
-from carnet.resources import FIXED_BYTES, PLAN_SHARE, predict_bytes, shards_to_fit
+from carnet.runs.memory import FIXED_BYTES, PLAN_SHARE, predict_bytes, shards_to_fit
 
 GIB = 2**30
 
@@ -95,7 +95,7 @@ def test_without_dask_the_command_says_how_to_get_it(
 
     from typer.testing import CliRunner
 
-    from carnet.cli import app
+    from carnet.cli.app import app
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(

@@ -35,11 +35,11 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from typer.testing import CliRunner
 
-import carnet.loading as loading
-from carnet.cli import app
+import carnet.scenario.loading as loading
+from carnet.cli.app import app
 from carnet.errors import ScenarioError
-from carnet.loading import load_scenario, parse_yaml, preset_text, validate
-from carnet.scenario import Scenario
+from carnet.scenario.loading import load_scenario, parse_yaml, preset_text, validate
+from carnet.scenario.schema import Scenario
 
 TIME_BOUND = 5.0
 

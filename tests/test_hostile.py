@@ -23,10 +23,16 @@ import yaml
 from conftest import Outcome, run_script
 from typer.testing import CliRunner
 
-import carnet.loading as loading
-from carnet.cli import app
+import carnet.scenario.loading as loading
+from carnet.cli.app import app
 from carnet.errors import ScenarioError
-from carnet.loading import MAX_DEPTH, MAX_SCENARIO_BYTES, MAX_VALUES, load_scenario, preset_text
+from carnet.scenario.loading import (
+    MAX_DEPTH,
+    MAX_SCENARIO_BYTES,
+    MAX_VALUES,
+    load_scenario,
+    preset_text,
+)
 
 #: Every hostile input must be refused within this many seconds (they take well under one).
 TIME_BOUND = 5.0

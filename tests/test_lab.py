@@ -21,11 +21,17 @@ import yaml
 from conftest import base_scenario, offline_page, run_script, script_path
 
 import carnet
+from carnet.analysis.replicates import compare
 from carnet.errors import ScenarioError
 from carnet.lab import app_path, command, knobs, session
 from carnet.lab.knobs import SECTIONS, edit, expand, field_at
-from carnet.loading import MAX_SCENARIO_BYTES, load_scenario, parse_yaml, preset_text, to_yaml
-from carnet.replicates import compare
+from carnet.scenario.loading import (
+    MAX_SCENARIO_BYTES,
+    load_scenario,
+    parse_yaml,
+    preset_text,
+    to_yaml,
+)
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
@@ -201,7 +207,7 @@ def two_runs() -> tuple[session.LabRun, session.LabRun]:
 
 
 def test_a_lab_run_draws_the_report_s_charts(two_runs: tuple[session.LabRun, ...]) -> None:
-    from carnet.report import draw
+    from carnet.analysis.report import draw
 
     run = two_runs[0]
     steps: list[float] = []

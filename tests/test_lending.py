@@ -12,7 +12,7 @@ from conftest import base_scenario, same_files
 
 import carnet
 from carnet.errors import ScenarioError
-from carnet.runner import resume, run_to_directory
+from carnet.runs.local import resume, run_to_directory
 
 Z = 4.0
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from carnet.loading import load_scenario
-from carnet.resources import predict_bytes
+from carnet.runs.memory import predict_bytes
+from carnet.scenario.loading import load_scenario
 
 # The peak resident memory of the process itself: VmHWM starts afresh with the new program,
 # while ru_maxrss would keep the larger peak of the test process that started it (Linux keeps

@@ -21,7 +21,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     doc["population"]["size"] = 4000
     doc["sources"][0]["misattribution"] = 0.1
     doc["rules"]["lifetime_days"] = 40
-    return carnet.simulate(doc).save(tmp_path_factory.mktemp("runs") / "run")
+    return carnet.save_run(carnet.simulate(doc), tmp_path_factory.mktemp("runs") / "run")
 
 
 def test_run_directory_holds_every_output(run: Path) -> None:
@@ -51,7 +51,7 @@ def test_manifest_hashes_every_file(run: Path) -> None:
 
 def test_resolved_scenario_reloads_to_the_same_scenario(run: Path) -> None:
     again = carnet.load_scenario(run / "scenario.yaml")
-    assert again == carnet.Result.load(run).scenario
+    assert again == carnet.load_run(run).scenario
     assert again.population.size == 4000
 
 
@@ -80,7 +80,7 @@ def test_duckdb_queries_the_parquet_files(run: Path) -> None:
 
 
 def test_dossier_tells_the_truth(run: Path) -> None:
-    result = carnet.Result.load(run)
+    result = carnet.load_run(run)
     ledger = result.ledger.to_pydict()
     victim = next(
         c
@@ -97,24 +97,24 @@ def test_dossier_tells_the_truth(run: Path) -> None:
 
 def test_dossier_of_unknown_citizen_is_a_clear_error(run: Path) -> None:
     with pytest.raises(CarnetError, match="not in the panel"):
-        carnet.Result.load(run).dossier(10**9)
+        carnet.load_run(run).dossier(10**9)
 
 
 def test_refuses_to_overwrite(run: Path, tmp_path: Path) -> None:
-    result = carnet.Result.load(run)
+    result = carnet.load_run(run)
     with pytest.raises(RunError, match="exists and is not empty"):
-        result.save(run)
+        carnet.save_run(result, run)
     stranger = tmp_path / "papers"
     stranger.mkdir()
     (stranger / "thesis.tex").write_text("precious")
     with pytest.raises(RunError, match="not a carnet run"):
-        result.save(stranger, overwrite=True)
+        carnet.save_run(result, stranger, overwrite=True)
     assert (stranger / "thesis.tex").read_text() == "precious"
 
 
 def test_not_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(CarnetError, match="not a carnet run directory"):
-        carnet.Result.load(tmp_path)
+        carnet.load_run(tmp_path)
 
 
 def test_panel_is_a_uniform_sample_above_full_up_to() -> None:

@@ -20,10 +20,10 @@ import yaml
 from conftest import carnet_exe
 from typer.testing import CliRunner
 
-from carnet.cli import app
+from carnet.cli.app import app
 from carnet.errors import RunError
-from carnet.loading import load_scenario, preset_text
-from carnet.output import RunDirectory, prove_run, remove_run
+from carnet.runs.directory import RunDirectory, prove_run, remove_run
+from carnet.scenario.loading import load_scenario, preset_text
 
 SMALL = ("--population", "3000", "--days", "40")
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 import carnet
-from carnet.loading import load_scenario, preset_names, preset_text
-from carnet.scenario import Scenario
+from carnet.scenario.loading import load_scenario, preset_names, preset_text
+from carnet.scenario.schema import Scenario
 
 PROVENANCE = re.compile(r"\b(SOURCED|DERIVED|ASSUMED)\b")
 SOURCED_PRESETS = ["rongcheng", "rongcheng-gated", "china"]

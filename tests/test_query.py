@@ -14,12 +14,12 @@ import pytest
 from conftest import base_scenario, run_script
 
 import carnet
-from carnet.dossier_html import dossier_html
+from carnet.analysis.dossier_page import dossier_html
 from carnet.errors import CarnetError
-from carnet.output import RunDirectory
-from carnet.query import QueryError, connect, query
 from carnet.result import Dossier
-from carnet.runner import run_to_directory
+from carnet.runs.directory import RunDirectory
+from carnet.runs.local import run_to_directory
+from carnet.runs.query import QueryError, connect, query
 
 
 def audited() -> dict[str, Any]:
@@ -52,7 +52,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def result(run: Path) -> carnet.Result:
-    return carnet.Result.load(run)
+    return carnet.load_run(run)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_company_tables_agree_with_each_other(run: Path, result: carnet.Result) 
 
 
 def test_tables_without_files_are_empty_with_their_columns(quiet: Path) -> None:
-    result = carnet.Result.load(quiet)
+    result = carnet.load_run(quiet)
     assert not result.ledger_parts and not result.decision_parts
     for name, table in (("ledger", result.ledger), ("decisions", result.decisions)):
         described = query(quiet, f"DESCRIBE {name}").column("column_name").to_pylist()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carnet import scenario
-from carnet.reference import REGENERATE, scenario_reference, sections
-from carnet.scenario import Section
+from carnet.scenario import schema as scenario
+from carnet.scenario.reference import REGENERATE, scenario_reference, sections
+from carnet.scenario.schema import Section
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scenario-reference.md"
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 from conftest import base_scenario
 
 import carnet
-from carnet.replicates import compare, replicate, summarise, t_quantile
+from carnet.analysis.replicates import compare, replicate, summarise, t_quantile
 
 Z = 4.0
 

@@ -16,10 +16,10 @@ import pytest
 from conftest import base_scenario, chromium, offline_page, run_script
 
 import carnet
-from carnet import audit, charts
-from carnet.report import PNG_SCALE, PNG_WIDTH, draw, report_html, write_pngs, write_report
+from carnet.analysis import audit, charts
+from carnet.analysis.report import PNG_SCALE, PNG_WIDTH, draw, report_html, write_pngs, write_report
 from carnet.result import Result
-from carnet.tables import POINTS_OFFSET, build_tables
+from carnet.sim.parameters import POINTS_OFFSET, compile_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the browser test leaves its screenshot (git-ignored).
@@ -178,7 +178,7 @@ def test_mobility_counts_grade_moves(known: Result) -> None:
     (moves,) = charts.mobility(known).data
     assert f"day {day}" in charts.mobility(known).layout.title.text
     _, half = audit.points_on(known, day)
-    grade_of = build_tables(s).grade_of_points
+    grade_of = compile_parameters(s).grade_of_points
     before = [grades[i] for i in grade_of[half + POINTS_OFFSET]]
     for i, row in enumerate(grades):
         for j, col in enumerate(grades):
@@ -291,7 +291,7 @@ def test_pngs_for_papers(known: Result, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_carnet_report_writes_the_page(known: Result, tmp_path: Path) -> None:
-    run = known.save(tmp_path / "run")
+    run = carnet.save_run(known, tmp_path / "run")
     done = run_script("report", str(run))
     assert done.code == 0, done.text
     assert (run / "report.html").is_file()

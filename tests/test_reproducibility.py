@@ -33,8 +33,8 @@ def files(run: Path) -> dict[str, bytes]:
 
 
 def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
-    a = carnet.simulate(small()).save(tmp_path / "a")
-    b = carnet.simulate(small()).save(tmp_path / "b")
+    a = carnet.save_run(carnet.simulate(small()), tmp_path / "a")
+    b = carnet.save_run(carnet.simulate(small()), tmp_path / "b")
     fa, fb = files(a), files(b)
     assert sorted(fa) == sorted(fb)
     assert any(name.startswith("ledger/part-") for name in fa)
@@ -46,8 +46,10 @@ def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
 def test_shards_and_threads_do_not_change_results(
     tmp_path: Path, shards: int, threads: int
 ) -> None:
-    one = carnet.simulate(small(), shards=1, threads=1).save(tmp_path / "one")
-    many = carnet.simulate(small(), shards=shards, threads=threads).save(tmp_path / "many")
+    one = carnet.save_run(carnet.simulate(small(), shards=1, threads=1), tmp_path / "one")
+    many = carnet.save_run(
+        carnet.simulate(small(), shards=shards, threads=threads), tmp_path / "many"
+    )
     f1, fm = files(one), files(many)
     assert sorted(f1) == sorted(fm)
     for name in f1:
@@ -101,10 +103,13 @@ def test_shards_stepping_days_on_their_own_change_nothing(tmp_path: Path) -> Non
     """Without gates, shards step to the end of each ledger part without waiting for each other
     day by day; a run followed by a progress callback goes a day at a time. Same bytes."""
     days: list[int] = []
-    free = carnet.simulate(small(), shards=3, threads=3).save(tmp_path / "free")
-    daily = carnet.simulate(
-        small(), shards=3, threads=3, progress=lambda done, total: days.append(done)
-    ).save(tmp_path / "daily")
+    free = carnet.save_run(carnet.simulate(small(), shards=3, threads=3), tmp_path / "free")
+    daily = carnet.save_run(
+        carnet.simulate(
+            small(), shards=3, threads=3, progress=lambda done, total: days.append(done)
+        ),
+        tmp_path / "daily",
+    )
     assert days == list(range(1, 201))
     ff, fd = files(free), files(daily)
     assert sorted(ff) == sorted(fd) and sum(n.startswith("ledger/part-") for n in ff) == 5
@@ -113,7 +118,7 @@ def test_shards_stepping_days_on_their_own_change_nothing(tmp_path: Path) -> Non
 
 
 def test_advance_stops_at_the_end_of_a_ledger_part() -> None:
-    from carnet.engine import started
+    from carnet.sim.simulation import started
 
     s = carnet.load_scenario(small())
     with started(s, threads=2, shards=2) as sim:

@@ -13,7 +13,7 @@ import pytest
 from conftest import base_scenario, same_files
 
 import carnet
-from carnet.runner import resume, run_to_directory
+from carnet.runs.local import resume, run_to_directory
 
 Z = 4.0
 

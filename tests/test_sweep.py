@@ -17,9 +17,9 @@ import yaml
 from conftest import base_scenario, run_script, write_yaml
 
 import carnet
-from carnet.audit import audit
+from carnet.analysis.audit import audit
+from carnet.analysis.sweep import Sweep, run_sweep
 from carnet.errors import ScenarioError
-from carnet.sweep import Sweep, run_sweep
 
 pytest.importorskip("distributed")
 

@@ -14,8 +14,8 @@ import pytest
 from conftest import base_scenario, carnet_exe
 
 import carnet
-from carnet.integrity import head_hash, verify
-from carnet.runner import run_to_directory
+from carnet.runs.integrity import head_hash, verify
+from carnet.runs.local import run_to_directory
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_manifest_rewritten_to_match_is_caught_by_the_head_hash(
     metrics = pq.read_table(run / "metrics.parquet")
     pq.write_table(metrics.slice(0, 10), run / "metrics.parquet")
     manifest = json.loads((run / "manifest.json").read_text())
-    from carnet.integrity import sha256_file
+    from carnet.runs.integrity import sha256_file
 
     manifest["files"]["metrics.parquet"] = sha256_file(run / "metrics.parquet")
     (run / "manifest.json").write_text(json.dumps(manifest))
@@ -150,5 +150,5 @@ def test_unfinished_and_foreign_directories(tmp_path: Path) -> None:
 
 
 def test_result_reads_back_what_verify_protects(run: Path) -> None:
-    result = carnet.Result.load(run)
+    result = carnet.load_run(run)
     assert isinstance(result.ledger, pa.Table) and result.ledger.num_rows > 0

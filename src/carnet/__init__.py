@@ -1,40 +1,48 @@
 """carnet: simulate and audit social-credit systems on synthetic societies.
 
-Library first: :func:`load_scenario` reads a scenario, :func:`simulate` runs it and returns a
-:class:`~carnet.result.Result` with metrics, the panel's ledger and dossiers. Populations are
-synthesised from aggregate parameters only; carnet never touches records of real people.
+Library first: :func:`load_scenario` reads a scenario and :func:`set` changes its values by
+path; :func:`simulate` runs it in memory and returns a :class:`~carnet.result.Result` with
+metrics, the panel's ledger and dossiers; :func:`run` writes a run directory as it goes (what
+``carnet run`` does), :func:`resume` finishes one, :func:`save_run` and :func:`load_run` write
+and read one. Populations are synthesised from aggregate parameters only; carnet never touches
+records of real people.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
-__all__ = ["Result", "Scenario", "__version__", "load_scenario", "simulate"]
+from carnet._version import __version__
+
+#: Each public name and the module that defines it; imported on first use, so that
+#: ``carnet validate`` need not compile or import the engine.
+_PUBLIC = {
+    "Result": "carnet.result",
+    "Scenario": "carnet.scenario.schema",
+    "load_run": "carnet.runs.directory",
+    "load_scenario": "carnet.scenario.loading",
+    "save_run": "carnet.runs.directory",
+    "simulate": "carnet.result",
+}
+__all__ = [
+    "Result",
+    "Scenario",
+    "__version__",
+    "load_run",
+    "load_scenario",
+    "save_run",
+    "simulate",
+]
 
 if TYPE_CHECKING:
-    from carnet.engine import simulate
-    from carnet.loading import load_scenario
-    from carnet.result import Result
-    from carnet.scenario import Scenario
+    from carnet.result import Result, simulate
+    from carnet.runs.directory import load_run, save_run
+    from carnet.scenario.loading import load_scenario
+    from carnet.scenario.schema import Scenario
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: `carnet validate` need not compile or import the engine.
-    if name == "simulate":
-        from carnet.engine import simulate
-
-        return simulate
-    if name == "load_scenario":
-        from carnet.loading import load_scenario
-
-        return load_scenario
-    if name == "Result":
-        from carnet.result import Result
-
-        return Result
-    if name == "Scenario":
-        from carnet.scenario import Scenario
-
-        return Scenario
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'carnet' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """``python -m carnet``: the same as the ``carnet`` command."""
 
-from carnet.cli import main
+from carnet.cli.app import main
 
 if __name__ == "__main__":
     main()

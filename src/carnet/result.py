@@ -1,10 +1,12 @@
-"""A run's result: metrics, the panel's ledger and population, dossiers and a summary."""
+"""A run's result: metrics, the panel's ledger and population, dossiers and a summary.
+
+:func:`simulate` runs a scenario in memory and returns its :class:`Result`; :func:`assemble`
+builds one from the outputs of shards however they ran (threads, processes, a Dask cluster).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,82 +14,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from carnet.errors import CarnetError
-from carnet.phases.record import dictionary
-from carnet.population import AWARE, LISTED, PANEL, State
-from carnet.scenario import Scenario
-from carnet.tables import POINTS_OFFSET, Tables
-
-PANEL_FIELDS = ("profile", "exposure", "flags", "points", "household", "children")
-
-
-def panel_columns(state: State) -> dict[str, Any]:
-    """The panel's rows of a shard's state: its citizens' ids, households and attributes."""
-    idx = np.flatnonzero(state.flags & PANEL)
-    columns = {name: getattr(state, name)[idx] for name in PANEL_FIELDS}
-    columns["citizen"] = idx + state.first_citizen
-    columns["head"] = idx + state.first_citizen - state.household[idx]
-    return columns
-
-
-def population_table(s: Scenario, t: Tables, panels: Sequence[dict[str, Any]]) -> pa.Table:
-    """The panel's citizens: who they are and where they ended, one row each.
-
-    ``panels`` are the shards' :func:`panel_columns`, in shard order.
-    """
-    col = {
-        k: np.concatenate([p[k] for p in panels]) if panels else np.empty(0)
-        for k in ("citizen", "head", *PANEL_FIELDS)
-    }
-    profile = col["profile"].astype(np.int64)
-
-    points = col["points"].astype(np.int16)
-    return pa.table(
-        {
-            "citizen": pa.array(col["citizen"], pa.int64()),
-            "group": dictionary(t.group_of_profile[profile], [g.name for g in s.population.groups]),
-            "region": dictionary(
-                t.region_of_profile[profile], [r.name for r in s.population.regions]
-            ),
-            "urban": pa.array(t.urban_of_profile[profile] == 1, pa.bool_()),
-            "income_quintile": pa.array(t.income_of_profile[profile] + 1, pa.int8()),
-            "exposure": pa.array(col["exposure"] / np.float32(255.0), pa.float32()),
-            "aware": pa.array((col["flags"].astype(np.uint8) & AWARE) > 0, pa.bool_()),
-            "household": pa.array(col["head"], pa.int64()),  # the id of the household's head
-            "children": pa.array(col["children"], pa.int8()),  # kept by the head only
-            "listed": pa.array((col["flags"].astype(np.uint8) & LISTED) > 0, pa.bool_()),
-            "points": pa.array(points, pa.int16()),
-            "grade": dictionary(
-                t.grade_of_points[points.astype(np.int64) + POINTS_OFFSET],
-                [g.name for g in s.grades],
-            ),
-        }
-    )
-
-
-def _empty_ledger_columns() -> dict[str, Any]:
-    return {
-        name: np.empty(0, dtype=dtype)
-        for name, dtype in (
-            ("day", np.int32), ("citizen", np.int64), ("kind", np.uint8),
-            ("behaviour", np.int16), ("source", np.int16), ("points", np.int16),
-            ("balance", np.int16), ("truly_done", np.bool_), ("true_actor", np.int64),
-        )
-    }  # fmt: skip
-
-
-def empty_ledger(s: Scenario) -> pa.Table:
-    """A ledger of scenario ``s`` with no rows: its columns and codes."""
-    from carnet.metrics import ledger_names
-    from carnet.phases.record import ledger_table
-
-    return ledger_table(_empty_ledger_columns(), *ledger_names(s))
-
-
-def empty_company_ledger(s: Scenario) -> pa.Table:
-    """A companies' ledger of scenario ``s`` with no rows: its columns and codes."""
-    from carnet.company_tables import company_ledger_table
-
-    return company_ledger_table(_empty_ledger_columns(), s)
+from carnet.scenario.loading import load_scenario
+from carnet.scenario.schema import Scenario
+from carnet.sim.company_outputs import company_outputs, empty_company_ledger
+from carnet.sim.compiled import Compiled
+from carnet.sim.metrics import decisions_table, gates_table, metrics_table
+from carnet.sim.panel import empty_ledger, population_table
+from carnet.sim.phases.gates import SeatPool
+from carnet.sim.simulation import (
+    Progress,
+    ShardOutput,
+    Simulation,
+    allocate_pending,
+    started,
+)
 
 
 @dataclass
@@ -212,7 +152,7 @@ class Result:
     def decisions(self) -> pa.Table:
         """The panel's decisions at the gates, one row each, by day, gate and citizen."""
         if not self.decision_parts:
-            from carnet.metrics import empty_decisions
+            from carnet.sim.metrics import empty_decisions
 
             return empty_decisions(self.scenario)
         return pa.concat_tables(self.decision_parts)
@@ -328,15 +268,91 @@ class Result:
             data_points_by_sensitivity=by_sensitivity,
         )
 
-    def save(self, out: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the run directory (see :mod:`carnet.output`) and return its path."""
-        from carnet.output import write_run
 
-        return write_run(self, Path(out), overwrite=overwrite)
+def assemble(
+    s: Scenario,
+    rules: Compiled,
+    outputs: list[ShardOutput],
+    pending_seats: list[list[tuple[int, SeatPool]]],
+    parts: list[pa.Table],
+    decision_parts: list[pa.Table],
+    company_parts: list[pa.Table],
+) -> Result:
+    """The result of a run from its shards' outputs, in shard order, and its parts so far.
 
-    @classmethod
-    def load(cls, run_dir: str | Path) -> Result:
-        """Read a run directory written by :meth:`save`."""
-        from carnet.output import read_run
+    Seat applications that were left pending (shards run apart) are allocated here, across all
+    shards at once, exactly as a run in one process allocates them day by day.
+    """
+    from types import SimpleNamespace
 
-        return read_run(Path(run_dir))
+    recorders = [SimpleNamespace(**{k: v.copy() for k, v in o.recorder.items()}) for o in outputs]
+    seat_rows = allocate_pending(rules, outputs, pending_seats, recorders)
+    panels = [o.panel for o in outputs]
+    population = population_table(s, rules.parameters, panels)
+    if panels and all("employer" in p for p in panels):
+        employer = np.concatenate([p["employer"] for p in panels])
+        population = population.append_column("employer", pa.array(employer, pa.int64()))
+    decisions = list(decision_parts)
+    if seat_rows:
+        merged = {k: np.concatenate([r[k] for r in seat_rows]) for k in seat_rows[0]}
+        decisions.append(decisions_table(s, merged))
+    result = Result(
+        scenario=s,
+        metrics=metrics_table(s, recorders, np.sum([o.data_per_day for o in outputs], axis=0)),
+        ledger_parts=list(parts),
+        population=population,
+        gates=gates_table(s, recorders),
+        decision_parts=decisions,
+    )
+    if rules.companies is not None:
+        company_recorders = [SimpleNamespace(**o.company_recorder) for o in outputs
+                             if o.company_recorder is not None]  # fmt: skip
+        company_panels = [o.company_panel for o in outputs if o.company_panel is not None]
+        result.companies, result.company_metrics = company_outputs(
+            s, rules, company_recorders, company_panels
+        )
+        result.company_ledger_parts = list(company_parts)
+    return result
+
+
+def result_of(sim: Simulation) -> Result:
+    """The result of the days ``sim`` has simulated so far (all of them, once ``done``)."""
+    return assemble(
+        sim.scenario, sim.rules, sim.outputs(), sim.pending_seats_by_shard(),
+        sim.parts, sim.decision_parts, sim.company_parts,
+    )  # fmt: skip
+
+
+def simulate(
+    scenario: Scenario | str,
+    *,
+    seed: int | None = None,
+    days: int | None = None,
+    population: int | None = None,
+    threads: int | None = None,
+    shards: int | None = None,
+    progress: Progress | None = None,
+) -> Result:
+    """Run a scenario in memory and return its result.
+
+    Args:
+        scenario: a Scenario, or anything :func:`carnet.load_scenario` accepts.
+        seed: override ``run.seed``.
+        days: override ``run.days``.
+        population: override ``population.size``.
+        threads: threads stepping shards in parallel (default: the machine's cores).
+        shards: ranges of citizen blocks (default: one per thread). The result does not depend
+            on ``threads`` or ``shards``: random streams are keyed by block, not by shard.
+        progress: called as ``progress(days_done, days_total)`` after every day.
+
+    To write a run directory as the run goes, with checkpoints it can resume from, use
+    :func:`carnet.run`.
+    """
+    s = load_scenario(scenario, seed=seed, days=days, population=population)
+    with started(s, threads=threads, shards=shards) as sim:
+        while not sim.done:
+            # A day at a time only for whoever follows the progress day by day.
+            sim.advance(1 if progress is not None else s.run.days)
+            if progress is not None:
+                progress(sim.day, s.run.days)
+        return result_of(sim)

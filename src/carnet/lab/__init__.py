@@ -13,7 +13,7 @@ import math
 import sys
 from pathlib import Path
 
-from carnet.loading import MAX_SCENARIO_BYTES
+from carnet.scenario.loading import MAX_SCENARIO_BYTES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501

@@ -14,12 +14,12 @@ from typing import Any
 import pyarrow as pa
 import streamlit as st
 
-from carnet.charts import CHARTS
+from carnet.analysis.charts import CHARTS
 from carnet.errors import CarnetError, ScenarioError
 from carnet.lab import UPLOAD_MB, session, widgets
 from carnet.lab import knobs as knobs_
-from carnet.loading import DEFAULT_PRESET, MAX_SCENARIO_BYTES, preset_names, to_yaml
-from carnet.scenario import Scenario
+from carnet.scenario.loading import DEFAULT_PRESET, MAX_SCENARIO_BYTES, preset_names, to_yaml
+from carnet.scenario.schema import Scenario
 
 #: Most wrongfully sanctioned citizens offered in the dossier picker.
 PICKS = 300
@@ -306,7 +306,7 @@ def compare(run: session.LabRun) -> None:
 @st.fragment
 def dossiers(run: session.LabRun) -> None:
     """Pick a citizen, read their file: each entry, its source, its points, and the truth."""
-    from carnet.dossier_html import dossier_html
+    from carnet.analysis.dossier_page import dossier_html
 
     result = run.result
     wronged = session.wrongfully_sanctioned(result)
@@ -442,7 +442,7 @@ def main() -> None:
 
 def report(run: session.LabRun) -> None:
     """The run's report, as the download of one HTML page."""
-    from carnet.report import report_html
+    from carnet.analysis.report import report_html
 
     st.markdown(
         "The report of this run: every chart in one HTML page that opens offline, the audit's "

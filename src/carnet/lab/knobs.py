@@ -2,7 +2,8 @@
 
 :data:`SECTIONS` only says *which* values of a scenario are knobs, as path patterns
 (``behaviours[*].observed_by[*].detect``); everything else comes from the pydantic models of
-:mod:`carnet.scenario`: the type decides the kind of widget, the bounds (``ge``, ``le``, ``gt``,
+:mod:`carnet.scenario.schema`: the type decides the kind of widget, the bounds (``ge``, ``le``,
+``gt``,
 ``lt``) its range, the field's description and default its help text, and the scenario's own
 names (behaviours, sources, grades, gates) its labels and choices. :func:`knobs` expands the
 patterns over one scenario; :func:`edit` writes the values back into its mapping and validates it
@@ -28,8 +29,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from carnet.errors import format_path
-from carnet.loading import load_scenario
-from carnet.scenario import GradeName, Scenario
+from carnet.scenario.loading import load_scenario
+from carnet.scenario.schema import GradeName, Scenario
 
 Path = tuple[str | int, ...]
 Kind = Literal["slider", "number", "toggle", "select"]

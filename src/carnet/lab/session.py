@@ -1,9 +1,11 @@
 """What a lab session does, as plain functions: no Streamlit here, so each can be tested alone.
 
 Choose a scenario (a preset, or an uploaded file read in memory), run it with a progress
-callback, draw the report's charts (:mod:`carnet.charts`, the very functions of report.html),
-audit it (:mod:`carnet.audit`), compare it with a pinned baseline on common random numbers
-(:func:`carnet.replicates.differences`), list the wrongfully sanctioned and read their dossiers.
+callback, draw the report's charts (:mod:`carnet.analysis.charts`, the very functions of
+report.html),
+audit it (:mod:`carnet.analysis.audit`), compare it with a pinned baseline on common random numbers
+(:func:`carnet.analysis.replicates.differences`), list the wrongfully sanctioned and read their
+dossiers.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ import plotly.graph_objects as go
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from carnet.audit import Audit, audit, responses_off
-from carnet.charts import CHARTS, NotApplicableError
-from carnet.engine import simulate
-from carnet.loading import DEFAULT_PRESET, load_scenario, parse_bytes, validate
-from carnet.resources import check_memory
-from carnet.result import Dossier, Result
-from carnet.scenario import Scenario
+from carnet.analysis.audit import Audit, audit, responses_off
+from carnet.analysis.charts import CHARTS, NotApplicableError
+from carnet.result import Dossier, Result, simulate
+from carnet.runs.memory import check_memory
+from carnet.scenario.loading import DEFAULT_PRESET, load_scenario, parse_bytes, validate
+from carnet.scenario.schema import Scenario
 
 #: Citizens of a scenario opened in the lab, unless it has fewer: a year runs in about a second.
 LAB_POPULATION = 100_000
@@ -49,7 +50,7 @@ class LabRun:
     _audit: Audit | None = field(default=None, repr=False)
 
     def figure(self, name: str) -> go.Figure | str:
-        """The chart called ``name`` of :data:`carnet.charts.CHARTS`, or why it is not drawn.
+        """The chart called ``name`` of :data:`~carnet.analysis.charts.CHARTS`, or why not.
 
         Drawn once, on first use, by the chart's own function: the figure of report.html.
         """
@@ -169,7 +170,7 @@ def differences(baseline: LabRun, current: LabRun) -> dict[str, pa.Table]:
     Both were run on their scenario's seed; with the same seed (common random numbers) each
     difference is the effect of what changed between the scenarios, not chance.
     """
-    from carnet.replicates import differences as paired
+    from carnet.analysis.replicates import differences as paired
 
     tables = paired([(baseline.audit, current.audit)])
     return {name: t.drop_columns(["low", "high"]) for name, t in tables.items()}

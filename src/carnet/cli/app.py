@@ -1,0 +1,739 @@
+"""The ``carnet`` command line: a thin layer over the library.
+
+Each command parses its arguments, calls the functions that the Python API offers, and prints what
+they return. Errors that carnet reports (:class:`carnet.errors.CarnetError`) are printed without a
+traceback and end the command with their exit code: 2 for input that cannot be used (a scenario, a
+run directory, a citizen), 1 for anything else. The engine is imported inside the commands that
+need it, so that ``carnet validate`` and ``carnet presets`` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from carnet.cli import audit as audit_commands
+from carnet.cli.common import (
+    EXIT_INPUT,
+    console,
+    fail,
+    one_line,
+    pct,
+    reported,
+    signed,
+    thousands,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from rich.text import Text
+
+    from carnet.result import Dossier, Summary
+    from carnet.scenario.schema import Scenario
+
+app = typer.Typer(
+    name="carnet",
+    help=(
+        "Simulate and audit social-credit systems on synthetic societies. "
+        "Populations are synthesised from aggregate parameters only; carnet never reads, scores "
+        "or decides about real people."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"carnet {version('carnet')}")
+        except PackageNotFoundError:
+            typer.echo("carnet (version unknown: not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show carnet's version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Simulate and audit social-credit systems on synthetic societies."""
+
+
+# --- presets, validate ---------------------------------------------------------------------------
+
+
+@app.command()
+def presets(
+    name: Annotated[
+        str | None,
+        typer.Argument(metavar="NAME", help="Print this preset's YAML (to copy and edit it)."),
+    ] = None,
+) -> None:
+    """List the scenarios that ship with carnet, or print one of them as YAML."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from carnet.errors import CarnetError
+    from carnet.scenario.loading import load_scenario, preset_names, preset_text
+
+    names = preset_names()
+    if name is not None:
+        if name not in names:
+            raise fail(f"unknown preset {name!r}; presets: {', '.join(names)}")
+        sys.stdout.write(preset_text(name))
+        return
+    table = Table(title="carnet presets", title_justify="left")
+    table.add_column("preset", style="bold", no_wrap=True)
+    table.add_column("citizens", justify="right", no_wrap=True)
+    table.add_column("days", justify="right", no_wrap=True)
+    table.add_column("description")
+    for preset in names:
+        try:
+            scenario = load_scenario(preset)
+        except CarnetError as exc:
+            problem = Text(f"(cannot be loaded: {one_line(str(exc))})", style="red")
+            table.add_row(Text(preset), "", "", problem)
+            continue
+        table.add_row(
+            Text(preset),
+            thousands(scenario.population.size),
+            str(scenario.run.days),
+            Text(one_line(scenario.description)),
+        )
+    out = console()
+    out.print(table)
+    out.print("Show one as YAML: carnet presets NAME", markup=False)
+
+
+@app.command()
+def validate(
+    file: Annotated[
+        str, typer.Argument(metavar="FILE", help="Scenario YAML file (or preset name).")
+    ],
+) -> None:
+    """Check a scenario file and list every problem in it, each with its path."""
+    from carnet.errors import clean
+    from carnet.scenario.loading import load_scenario
+
+    with reported(f"validating {clean(file, 600)}"):
+        scenario = load_scenario(file)
+    size = thousands(scenario.population.size)
+    typer.echo(
+        f"{clean(file, 600)}: valid (scenario {scenario.name}, {size} citizens, "
+        f"{scenario.run.days} days)"
+    )
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def _default_out(scenario: Scenario) -> Path:
+    """``runs/<name>-seed<seed>``, or the first of ``-2``, ``-3``, … that does not exist yet."""
+    base = Path("runs") / f"{scenario.name}-seed{scenario.run.seed}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def _print_summary(summary: Summary, name: str) -> None:
+    from rich.table import Table
+
+    out = console()
+    out.print(
+        f"\n[bold]{name}[/bold]: {thousands(summary.citizens)} synthetic citizens, "
+        f"{summary.days} days"
+    )
+
+    grades = Table(title="Grades at the end (share of citizens)", title_justify="left")
+    grades.add_column("group", style="bold")
+    for grade in summary.grades:
+        grades.add_column(grade, justify="right")
+    grades.add_column("mean points", justify="right")
+    for group, shares in summary.grade_shares.items():
+        if group == "all":
+            grades.add_section()
+        mean = summary.mean_points.get(group)
+        grades.add_row(
+            group,
+            *(f"{100.0 * shares.get(g, 0.0):.1f}%" for g in summary.grades),
+            "" if mean is None else f"{mean:.1f}",
+        )
+    out.print(grades)
+
+    acts = Table(title="Sanctions and rewards", title_justify="left")
+    acts.add_column("")
+    acts.add_column("count", justify="right")
+    acts.add_column("share", justify="right")
+    acts.add_row("sanctions (point deductions)", thousands(summary.sanctions), "")
+    acts.add_row(
+        "  wrongful (act not done by them)",
+        thousands(summary.wrongful_sanctions),
+        pct(summary.wrongful_sanctions, summary.sanctions),
+        style="red" if summary.wrongful_sanctions else None,
+    )
+    for cause, count in summary.wrongful_by_cause.items():
+        acts.add_row(f"    {cause}", thousands(count), pct(count, summary.sanctions))
+    acts.add_section()
+    acts.add_row("rewards (point additions)", thousands(summary.rewards), "")
+    acts.add_row(
+        "  wrongful",
+        thousands(summary.wrongful_rewards),
+        pct(summary.wrongful_rewards, summary.rewards),
+    )
+    acts.add_section()
+    acts.add_row("records expired, points restored", thousands(summary.expired), "")
+    out.print(acts)
+
+    for title, counts in (
+        ("Data collected, by source", summary.data_points_by_source),
+        ("Data collected, by sensitivity", summary.data_points_by_sensitivity),
+    ):
+        data = Table(title=title, title_justify="left")
+        data.add_column(title.rsplit(" ", 1)[-1])
+        data.add_column("data points", justify="right")
+        data.add_column("share", justify="right")
+        total = sum(counts.values())
+        for key, count in counts.items():
+            data.add_row(key, thousands(count), pct(count, total))
+        data.add_section()
+        data.add_row("total", thousands(total), "")
+        out.print(data)
+
+    if summary.lists:
+        lists = Table(title="Lists", title_justify="left")
+        lists.add_column("list")
+        lists.add_column("entries", justify="right")
+        lists.add_column("exits", justify="right")
+        lists.add_column("on it at the end", justify="right")
+        for name, (entries, exits, stock) in summary.lists.items():
+            lists.add_row(name, thousands(entries), thousands(exits), thousands(stock))
+        out.print(lists)
+    if summary.decisions:
+        gates = Table(title="Decisions at the gates", title_justify="left")
+        gates.add_column("gate")
+        outcomes = sorted({o for by in summary.decisions.values() for o in by})
+        for outcome in outcomes:
+            gates.add_column(outcome.replace("_", " "), justify="right")
+        gates.add_column("refused", justify="right")
+        for gate, by in summary.decisions.items():
+            total = sum(by.values())
+            refused = total - by.get("approved", 0)
+            gates.add_row(gate, *(thousands(by.get(o, 0)) for o in outcomes), pct(refused, total))
+        out.print(gates)
+
+
+def _parse_size(text: str) -> int:
+    """``24G``, ``1.5GB``, ``512M``, ``800000000`` → bytes."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = t[-1:] if t[-1:] in units else ""
+    try:
+        value = float(t[: len(t) - len(unit)])
+    except ValueError:
+        raise fail(
+            f"--max-memory {text!r}: expected a size such as 8G, 500M or 2000000000"
+        ) from None
+    if value <= 0:
+        raise fail(f"--max-memory {text!r}: must be positive")
+    return int(value * units[unit])
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str, typer.Argument(metavar="SCENARIO", help="Preset name or scenario YAML file.")
+    ] = "rongcheng",
+    days: Annotated[int | None, typer.Option(help="Override run.days.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override run.seed.")] = None,
+    population: Annotated[int | None, typer.Option(help="Override population.size.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run directory (default: runs/<scenario>-seed<seed>, never reused)."),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="Threads, or worker processes for shards (default: all cores)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the previous run in --out (only a run).")
+    ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN",
+            help="Continue an interrupted run from its last checkpoint (takes no scenario).",
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(min=0, metavar="DAYS", help="Days between checkpoints (run.checkpoint_days)."),
+    ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(metavar="SIZE", help="Refuse runs predicted to need more (default: free)."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the run directory.")
+    ] = False,
+    replicates: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Audit N seeds (run.seed and the next) and report means with 95% intervals.",
+        ),
+    ] = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Do not write report.html into the run.")
+    ] = False,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="K",
+            help="Run as K shards in parallel processes (Dask; the same result as one process).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run the shards on the Dask cluster at tcp://HOST:PORT (--out must be a path "
+            "every worker shares).",
+        ),
+    ] = None,
+) -> None:
+    """Simulate a scenario into a run directory, with checkpoints, and print what it did."""
+    from carnet.scenario.loading import load_scenario
+
+    limit = _parse_size(max_memory) if max_memory is not None else None
+    resolved: Scenario | None = None
+    if resume is not None:
+        options = (days, seed, population, out, replicates, shards)
+        if any(v is not None for v in options) or overwrite:
+            raise fail("--resume continues a run as it was started; it takes no other options")
+        with reported(f"reading {resume}", exit_code=EXIT_INPUT):
+            from carnet.runs.directory import RunDirectory
+
+            if (resume / "scenario.yaml").is_file():
+                resolved = RunDirectory(resume).scenario()
+        if resolved is None:
+            raise fail(f"--resume {resume}: not a carnet run directory (no scenario.yaml)")
+        target = resume
+    else:
+        with reported(f"loading {scenario}"):
+            resolved = load_scenario(scenario, days=days, seed=seed, population=population)
+        if replicates is not None:
+            from carnet.cli.audit import run_replicates
+
+            run_replicates(resolved, replicates, out, threads, quiet)
+            return
+        if out is None:
+            target = _default_out(resolved)
+        else:
+            with reported(f"checking --out {out}", exit_code=EXIT_INPUT):
+                from carnet.runs.directory import check_out
+
+                check_out(out, overwrite=overwrite)
+            target = out
+
+    with reported("starting the engine"):
+        from carnet.runs.dask import is_sharded, resume_sharded, run_sharded
+        from carnet.runs.local import resume as resume_run
+        from carnet.runs.local import run_to_directory
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+        disable=quiet,
+    )
+    size = resolved.population.size
+    sharded = (
+        shards is not None or scheduler is not None or (resume is not None and is_sharded(resume))
+    )
+    if not sharded and resume is None:
+        # A run too large for one process runs as shards, a few at a time, each within memory.
+        with reported("checking memory"):
+            from carnet.runs.memory import shards_to_fit
+
+            fit = shards_to_fit(
+                resolved, limit, workers=threads, checkpoints=bool(checkpoint_every)
+            )
+        if fit is not None:
+            import importlib.util
+
+            if importlib.util.find_spec("distributed") is None:
+                raise fail(
+                    f"{fit.why(resolved)}: it can run as {fit.shards} shards, {fit.workers} at "
+                    "a time, with Dask: pip install 'carnet[distributed]'",
+                    1,
+                )
+            shards, sharded = fit.shards, True
+            if checkpoint_every is None:
+                checkpoint_every = 0  # a shard is the unit of recovery: re-run whole if lost
+            if not quiet:
+                console(stderr=True).print(fit.describe(resolved), markup=False)
+    task = progress.add_task(
+        f"{resolved.name}, {thousands(size)} citizens",
+        total=resolved.run.days,
+        unit="shards done" if sharded else "days",
+    )
+
+    def on_day(done_days: int, total_days: int) -> None:
+        progress.update(task, completed=done_days, total=total_days)
+
+    action = f"running {resolved.name} into {target}; continue with: carnet run --resume {target}"
+    with progress, reported(action):
+        if resume is not None and is_sharded(resume):
+            finished = resume_sharded(resume, scheduler=scheduler, progress=on_day)
+        elif resume is not None:
+            finished = resume_run(
+                resume, checkpoint_every=checkpoint_every, threads=threads, progress=on_day,
+                max_memory=limit,
+            )  # fmt: skip
+        elif shards is not None or scheduler is not None:
+            finished = run_sharded(
+                resolved, target, shards=shards, scheduler=scheduler, overwrite=overwrite,
+                checkpoint_every=checkpoint_every, progress=on_day, workers=threads,
+            )  # fmt: skip
+        else:
+            finished = run_to_directory(
+                resolved, target, overwrite=overwrite, checkpoint_every=checkpoint_every,
+                threads=threads, progress=on_day, max_memory=limit,
+            )  # fmt: skip
+
+    if not no_report:
+        with reported(f"writing {finished.path / 'report.html'}"):
+            from carnet.analysis.report import write_report
+
+            write_report(finished.result, finished.path / "report.html")
+    if finished.replaced is not None:  # on stderr, so that --quiet still tells it
+        console(stderr=True).print(finished.replaced, markup=False)
+    if quiet:
+        typer.echo(str(finished.path))
+        return
+    if finished.resumed_from is not None:
+        console().print(f"resumed at day {finished.resumed_from}", markup=False)
+    with reported("summarising the run"):
+        _print_summary(finished.result.summary(), resolved.name)
+    out_console = console()
+    out_console.print(f"run directory: {finished.path}", markup=False)
+    out_console.print(f"head hash: {finished.head}", markup=False, soft_wrap=True)
+    out_console.print(
+        f"check it later with: carnet verify {finished.path} --head {finished.head}",
+        markup=False,
+        soft_wrap=True,
+    )
+    out_console.print(
+        f"dossier of one citizen: carnet dossier {finished.path} CITIZEN", markup=False
+    )
+    if not no_report:
+        out_console.print(f"report: {finished.path / 'report.html'}", markup=False)
+
+
+@app.command()
+def verify(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    head: Annotated[
+        str | None,
+        typer.Option(help="The head hash that carnet run printed, kept elsewhere."),
+    ] = None,
+) -> None:
+    """Check that no file of a run was modified, removed, reordered or added since it ran."""
+    from carnet.runs.integrity import verify as verify_run
+
+    with reported(f"verifying {run_dir}"):
+        problems = verify_run(run_dir, head)
+    if problems:
+        lines = [f"{run_dir}: NOT intact, {len(problems)} problem(s)"]
+        lines += [f"  {p}" for p in problems]
+        raise fail("\n".join(lines), 1)
+    import json
+
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    typer.echo(
+        f"{run_dir}: intact ({len(manifest['files'])} files, "
+        f"{len(manifest['ledger_chain'])} ledger parts, head {manifest['head']})"
+    )
+
+
+# --- dossier -------------------------------------------------------------------------------------
+
+
+#: How the terminal shows each tone of :meth:`carnet.result.Dossier.truth`.
+_TONE_STYLES = {"wrongful": "bold red", "serious": "bold", "redress": "bold green", "minor": "dim"}
+
+
+def _value(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _print_dossier(dossier: Dossier) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console()
+    who = dossier.entity
+    about = Table(
+        title=f"{who.capitalize()} {dossier.citizen}", title_justify="left", show_header=False
+    )
+    about.add_column("attribute", style="bold")
+    about.add_column("value")
+    for key, value in dossier.attributes.items():
+        about.add_row(key, _value(value))
+    out.print(about)
+
+    if dossier.rows:
+        timeline = Table(title="What the system recorded, and the truth", title_justify="left")
+        timeline.add_column("day", justify="right")
+        timeline.add_column("behaviour", no_wrap=True)
+        timeline.add_column("source", no_wrap=True)
+        timeline.add_column("points", justify="right")
+        timeline.add_column("balance", justify="right")
+        timeline.add_column("truth")
+        wrongful = 0
+        for row in dossier.rows:
+            truth, tone = dossier.truth(row)
+            wrongful += tone == "wrongful"
+            timeline.add_row(
+                _value(row.get("day", "")),
+                _value(row.get("behaviour", "")),
+                _value(row.get("source") or ""),
+                signed(row.get("points")),
+                _value(row.get("balance", "")),
+                Text(truth, style=_TONE_STYLES.get(tone, "")),
+            )
+        out.print(timeline)
+        out.print(
+            f"{len(dossier.rows)} entries; {wrongful} of them for acts this {who} did not do.",
+            markup=False,
+        )
+    else:
+        out.print(f"The system recorded nothing about this {who}.", markup=False)
+
+    if dossier.blamed_on_others:
+        others = Table(title=f"Acts this {who} did, pinned on others", title_justify="left")
+        others.add_column("day", justify="right")
+        others.add_column("behaviour", no_wrap=True)
+        others.add_column("source", no_wrap=True)
+        others.add_column("points", justify="right")
+        others.add_column("recorded against", justify="right")
+        for row in dossier.blamed_on_others:
+            blamed = row.get(who)
+            others.add_row(
+                _value(row.get("day", "")),
+                _value(row.get("behaviour", "")),
+                _value(row.get("source") or ""),
+                signed(row.get("points")),
+                "" if blamed is None else f"{who} {blamed}",
+            )
+        out.print(others)
+
+    if dossier.decisions:
+        gates = Table(title="Decisions about this citizen", title_justify="left")
+        gates.add_column("day", justify="right")
+        gates.add_column("gate", no_wrap=True)
+        gates.add_column("grade then")
+        gates.add_column("outcome")
+        gates.add_column("price", justify="right")
+        for row in dossier.decisions:
+            outcome = str(row.get("outcome", ""))
+            gates.add_row(
+                _value(row.get("day", "")),
+                _value(row.get("gate", "")),
+                _value(row.get("grade", "")),
+                Text(outcome, style="" if outcome == "approved" else "bold red"),
+                _value(row.get("price", "")),
+            )
+        out.print(gates)
+
+
+@app.command()
+def dossier(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    citizen: Annotated[
+        int, typer.Argument(min=0, metavar="CITIZEN", help="Citizen number (in the panel).")
+    ],
+    company: Annotated[
+        bool, typer.Option("--company", help="CITIZEN is a company number: show its file.")
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the file as a self-contained HTML page instead."),
+    ] = None,
+) -> None:
+    """Show everything the system recorded about one citizen, next to what really happened."""
+    with reported(f"reading {run_dir}", exit_code=EXIT_INPUT):
+        from carnet.runs.directory import load_run
+
+        result = load_run(run_dir)
+        found = result.company_dossier(citizen) if company else result.dossier(citizen)
+    if html is None:
+        _print_dossier(found)
+        return
+    with reported(f"writing {html}"):
+        from carnet.analysis.dossier_page import dossier_html
+        from carnet.runs.directory import write_outside
+
+        write_outside(run_dir, html, dossier_html(found, result.scenario.name).encode("utf-8"))
+    typer.echo(f"wrote {html}")
+
+
+# --- query ---------------------------------------------------------------------------------------
+
+
+def _cell(value: object) -> Text:
+    from rich.text import Text
+
+    from carnet.errors import clean
+
+    if value is None:
+        return Text("NULL", style="dim")
+    return Text(clean(str(value), 200))
+
+
+def _print_rows(table: pa.Table, limit: int) -> None:
+    import pyarrow.types as pt
+    from rich.table import Table
+
+    from carnet.errors import clean
+
+    shown = Table()
+    for name, kind in zip(table.schema.names, table.schema.types, strict=True):
+        numeric = pt.is_integer(kind) or pt.is_floating(kind) or pt.is_decimal(kind)
+        shown.add_column(clean(name, 60), justify="right" if numeric else "left", overflow="fold")
+    for row in table.slice(0, limit).to_pylist():
+        shown.add_row(*(_cell(v) for v in row.values()))
+    out = console()
+    out.print(shown)
+    n = table.num_rows
+    total = f"{thousands(n)} row{'' if n == 1 else 's'}"
+    if n > limit:
+        total += f"; the first {limit} shown (--limit N for more, --csv or --parquet FILE for all)"
+    out.print(total, markup=False)
+
+
+@app.command()
+def query(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            metavar="SQL",
+            help="One DuckDB query over the tables metrics, ledger, population, decisions, gates "
+            "(and companies, company_metrics, company_ledger).",
+        ),
+    ],
+    limit: Annotated[int, typer.Option(min=0, help="Rows to show on the terminal.")] = 50,
+    csv: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Write the whole result as CSV instead.")
+    ] = None,
+    parquet: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the whole result as Parquet instead."),
+    ] = None,
+) -> None:
+    """Run SQL over a run's Parquet files, read-only and offline; show or save the result."""
+    if csv is not None and parquet is not None:
+        raise fail("--csv and --parquet: give one of them")
+    with reported(f"querying {run_dir}", exit_code=EXIT_INPUT):
+        from carnet.runs.query import query as run_query
+
+        table = run_query(run_dir, sql)
+    out = csv or parquet
+    if out is None:
+        _print_rows(table, limit)
+        return
+    with reported(f"writing {out}"):
+        from carnet.runs.directory import write_outside
+        from carnet.runs.query import table_bytes
+
+        write_outside(run_dir, out, table_bytes(table, "csv" if csv else "parquet"))
+    typer.echo(f"wrote {thousands(table.num_rows)} rows to {out}")
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the page here instead of RUN/report.html."),
+    ] = None,
+    png: Annotated[
+        bool,
+        typer.Option(
+            "--png",
+            help="Also write every chart as a PNG into figures/ beside the page "
+            "(needs kaleido and Chrome or Chromium: pip install 'carnet[png]').",
+        ),
+    ] = False,
+) -> None:
+    """Write a run's report: one HTML page with every chart, that opens offline."""
+    with reported(f"reading {run_dir}", exit_code=EXIT_INPUT):
+        from carnet.runs.directory import load_run
+
+        result = load_run(run_dir)
+    target = run_dir / "report.html" if out is None else out
+    figures = target.parent / "figures" if png else None
+    with reported(f"writing {target}"):
+        from carnet.analysis.report import write_report
+
+        write_report(result, target, png_dir=figures)
+    typer.echo(f"wrote {target}" + (f" and every chart as a PNG in {figures}" if figures else ""))
+
+
+# --- lab -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def lab(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve the lab on.")] = 8501,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (default: this machine only).")
+    ] = "127.0.0.1",
+) -> None:
+    """Open the lab: a web page to turn a scenario's knobs and watch who is punished."""
+    with reported("starting the lab"):
+        from carnet.lab import serve
+
+        serve(host, port)
+
+
+app.command()(audit_commands.audit)
+app.command()(audit_commands.compare)
+app.command()(audit_commands.sweep)
+
+
+def main() -> None:
+    """Entry point of the ``carnet`` console script."""
+    app(prog_name="carnet")

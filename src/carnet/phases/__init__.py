@@ -1,5 +1,0 @@
-"""The phases of the daily step, one module each: behave → observe → score → record.
-
-The list, gate and respond phases arrive with lists and gates; :func:`carnet.step.step` shows
-where they go.
-"""

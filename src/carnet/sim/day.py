@@ -1,0 +1,137 @@
+"""The daily step: the whole day of one shard, phase by phase, in the order of DESIGN.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from carnet.sim.employers import Staff
+from carnet.sim.parameters import Parameters
+from carnet.sim.phases.behave import Acts, behave
+from carnet.sim.phases.company_lists import CompanyListings, CompanyListRules, company_list_phase
+from carnet.sim.phases.events import DueQueue
+from carnet.sim.phases.expiry import ExpiryQueue
+from carnet.sim.phases.gates import GateDay, GateRules, gate_phase, hold_wrongful
+from carnet.sim.phases.lending import LendingRules, settle_loans
+from carnet.sim.phases.lists import ListRules, ListState, distress_from, list_phase
+from carnet.sim.phases.observe import Observations, observe
+from carnet.sim.phases.record import Recorder
+from carnet.sim.phases.respond import respond
+from carnet.sim.phases.score import score
+from carnet.sim.population import State
+from carnet.sim.records import Records
+
+
+@dataclass
+class Shard:
+    """A contiguous range of citizen blocks with everything needed to step it through a day."""
+
+    parameters: Parameters
+    state: State
+    recorder: Recorder
+    seed: int
+    block_size: int
+    list_rules: ListRules | None = None
+    gate_rules: GateRules | None = None
+    lending: LendingRules | None = None
+    loans: DueQueue = field(default_factory=DueQueue)  # granted loans, due at term: points then
+    acts: Acts = field(default_factory=lambda: Acts(1 << 12))
+    seen: Observations = field(default_factory=lambda: Observations(1 << 12))
+    queue: ExpiryQueue = field(default_factory=ExpiryQueue)
+    listings: ListState = field(default_factory=lambda: ListState(DueQueue(), DueQueue()))
+    today: GateDay = field(default_factory=GateDay)
+    staff: Staff = field(default_factory=Staff.none)  # who works where
+    companies: Shard | None = None  # the shard's companies, scored like citizens
+    company_lists: CompanyListRules | None = None
+    company_listings: CompanyListings = field(default_factory=CompanyListings)
+
+
+def step(shard: Shard, day: int) -> None:
+    """One day: behave → observe → score → list → gate → respond → record.
+
+    Companies go first through the same phases, and their listings may punish their
+    representatives jointly. Seat allocations, which span shards, follow once every shard has
+    stepped (:meth:`carnet.sim.simulation.Simulation.advance`).
+    """
+    state, t, rec, staff = shard.state, shard.parameters, shard.recorder, shard.staff
+    acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts, staff)
+    seen = observe(state, t, shard.seed, shard.block_size, day, acts, shard.seen)
+    shard.seen = seen
+    changes = score(
+        state, t, day, acts, seen, shard.queue, shard.block_size, rec.denunciations[day], staff
+    )
+    if shard.companies is not None:
+        changes = Records.concat([changes, company_day(shard, day)])
+    if shard.list_rules is not None:
+        listed = list_phase(
+            state, t, shard.list_rules, shard.listings, shard.seed, shard.block_size, day,
+            rec.lists[day],
+        )  # fmt: skip
+        changes = Records.concat([changes, listed])
+    lists = shard.list_rules
+    if shard.lending is not None:
+        settled, troubled = settle_loans(
+            state, t, shard.lending, shard.loans.pop(day), shard.seed, day, rec.lending[day]
+        )
+        changes = Records.concat([changes, settled])
+        if lists is not None:
+            distress_from(
+                state,
+                t,
+                lists,
+                shard.listings,
+                troubled,
+                shard.seed,
+                day,
+                rec.lists[day],
+                "default",
+            )
+    if shard.gate_rules is not None:
+        hold_wrongful(state, changes)  # the gates' view of what a truthful record would say
+        loan_gate = shard.lending.gate if shard.lending is not None else -1
+        today = gate_phase(
+            state, t, shard.gate_rules, shard.seed, shard.block_size, day, rec.gates[day],
+            rec.gates_wrongful[day], loan_gate,
+        )  # fmt: skip
+        shard.today = today
+        if lists is not None:
+            refused = np.concatenate([np.empty(0, np.int64), *today.distressed])
+            distress_from(
+                state, t, lists, shard.listings, refused, shard.seed, day, rec.lists[day], "refused"
+            )
+        if shard.lending is not None:
+            for citizen, points in today.loans:
+                shard.loans.push(
+                    np.full(len(citizen), day + shard.lending.term_days), citizen, points
+                )
+    respond(state, t, day, changes, shard.block_size, staff)
+    rec.record(state, t, day, seen, changes)
+    if shard.gate_rules is not None:
+        rec.record_gates(state, day, shard.today)
+
+
+def company_day(shard: Shard, day: int) -> Records:
+    """The companies' day: behave → observe → score → list → respond → record.
+
+    Returns the point changes that joint punishment brought on citizens today.
+    """
+    co = shard.companies
+    assert co is not None
+    ct, rec = co.parameters, co.recorder
+    acts = behave(co.state, ct, co.seed, co.block_size, day, co.acts)
+    co.seen = observe(co.state, ct, co.seed, co.block_size, day, acts, co.seen)
+    changes = score(
+        co.state, ct, day, acts, co.seen, co.queue, co.block_size, rec.denunciations[day]
+    )
+    joint = Records(0)
+    if shard.company_lists is not None:
+        listed, joint = company_list_phase(
+            co.state, ct, shard.state, shard.parameters, shard.staff.representative,
+            shard.company_lists, shard.company_listings, changes, shard.seed, day,
+            rec.lists[day], shard.recorder.joint[day],
+        )  # fmt: skip
+        changes = Records.concat([changes, listed])
+    respond(co.state, ct, day, changes)
+    rec.record(co.state, ct, day, co.seen, changes)
+    return joint

@@ -1,0 +1,304 @@
+"""A scenario compiled into the flat numeric tables that the compiled kernels read.
+
+Citizens carry a *profile*, one uint16 that encodes (group, region, urban, income quintile); every
+per-citizen parameter is a row of a table indexed by profile, so the state stays a few bytes per
+citizen however rich the scenario is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from carnet.scenario.schema import POINTS_MAX, POINTS_MIN, Scenario
+from carnet.sim.beta import quantised_beta_cdf
+from carnet.sim.rng import component_id
+
+POINTS_OFFSET = -POINTS_MIN  # grade_of_points is indexed by points + POINTS_OFFSET
+NO_LIMIT = -1  # no cap, no lifetime
+
+F64 = npt.NDArray[np.float64]
+I32 = npt.NDArray[np.int32]
+I16 = npt.NDArray[np.int16]
+U8 = npt.NDArray[np.uint8]
+U64 = npt.NDArray[np.uint64]
+B = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Everything the daily step needs from a scenario, as arrays."""
+
+    n_groups: int
+    n_regions: int
+    n_behaviours: int
+    n_sources: int
+    n_grades: int
+    # profiles: profile = ((group * n_regions + region) * 2 + urban) * 5 + income
+    group_of_profile: U8
+    region_of_profile: U8
+    urban_of_profile: U8
+    income_of_profile: U8
+    # population synthesis
+    group_cum: F64  # cumulative group shares
+    income_cum: F64  # [group, 5] cumulative quintile weights
+    exposure_ab: F64  # [group, 2] Beta parameters
+    exposure_cdf: F64  # [group, 256] P(exposure level <= l), levels rint(255 x) of those Betas
+    awareness: F64  # [group]
+    region_bounds: npt.NDArray[np.int64]  # first citizen of each region, plus the size
+    urban_share: F64  # [region]
+    # behave
+    behave_keys: U64
+    rate_max: F64  # [behaviour] acts per citizen-day at the largest multiplier
+    accept: F64  # [profile, behaviour] own rate / maximal rate
+    accept_varies: B  # [behaviour] whether acceptance depends on the profile (else: row 0)
+    negative: B
+    lawful: B
+    punished: float  # acceptance factor for negative acts of the recently sanctioned
+    household_deterred: float  # the same for their household
+    coworkers_deterred: float  # the same for their co-workers
+    memory_days: int  # NO_LIMIT when punishment has no lasting effect
+    chilling: float
+    seen: F64  # [behaviour, group, exposure 0..255] chance that an act is seen by some source
+    deter_aware: F64  # [grade] acceptance factor for negative acts, aware citizens
+    deter_unaware: float  # same for citizens who do not respond to the system
+    aware_only: bool  # only aware citizens respond (else everyone does; also when all are aware)
+    grade_of_points: U8  # [points + POINTS_OFFSET]
+    # observe
+    observe_keys: U64
+    obs_source: npt.NDArray[np.int16]  # [behaviour, slot], -1 where unused
+    obs_detect: F64  # [behaviour, slot]
+    misattribution: F64  # [source]
+    exposure_weight: F64  # [source]
+    detect_by_group: F64  # [source, group]
+    data_rate: F64  # [source] data points per fully exposed citizen-day
+    # score
+    rule_points: I32
+    rule_cap: I32  # NO_LIMIT or most points per year
+    rule_cap_slot: I32  # row in the yearly-earnings array, or NO_LIMIT
+    rule_lifetime: I32  # NO_LIMIT or days
+    floor: int
+    ceiling: int
+    # appeals (appeal_days is NO_LIMIT when the scenario has none)
+    appeal_p: F64  # [profile] chance that a sanctioned citizen appeals
+    win_wrongful: float
+    win_deserved: float
+    appeal_days: int
+    # denunciations (den_behaviour is NO_LIMIT when the scenario has none)
+    den_behaviour: int
+    den_sanction: int
+    den_true: float
+    den_verify: float
+    den_household: bool
+    den_coworker: bool
+    den_width: int
+
+    @property
+    def n_profiles(self) -> int:
+        """Number of distinct profiles."""
+        return len(self.group_of_profile)
+
+    @property
+    def n_capped(self) -> int:
+        """Number of rules with a yearly cap."""
+        return int((self.rule_cap_slot >= 0).sum())
+
+
+def _cumulative(weights: list[float]) -> F64:
+    cum = np.cumsum(np.asarray(weights, dtype=np.float64))
+    cum /= cum[-1]
+    cum[-1] = 1.0
+    return cum
+
+
+def region_bounds(shares: list[float], size: int) -> npt.NDArray[np.int64]:
+    """First citizen of each region: contiguous ranges, so that a block is a neighbourhood."""
+    cum = np.cumsum(np.asarray(shares, dtype=np.float64))
+    bounds = np.rint(cum / cum[-1] * size).astype(np.int64)
+    return np.concatenate(([0], bounds))
+
+
+def compile_parameters(s: Scenario, *, stream: str = "") -> Parameters:
+    """Compile a validated scenario into arrays.
+
+    ``stream`` prefixes the names of the random streams: companies (a
+    :func:`~carnet.scenario.schema.company_view`) draw from streams of their own.
+    """
+    pop = s.population
+    G, R, K, S = len(pop.groups), len(pop.regions), len(s.behaviours), len(s.sources)
+    groups = [g.name for g in pop.groups]
+    regions = [r.name for r in pop.regions]
+    sources = [src.name for src in s.sources]
+
+    g_p, r_p, u_p, i_p = np.meshgrid(
+        np.arange(G), np.arange(R), np.arange(2), np.arange(5), indexing="ij"
+    )
+
+    mult = np.ones((g_p.size, K))
+    for k, b in enumerate(s.behaviours):
+        by_group = np.array([b.by_group.get(name, 1.0) for name in groups])
+        by_region = np.array([b.by_region.get(name, 1.0) for name in regions])
+        by_income = np.asarray(b.by_income if b.by_income is not None else [1.0] * 5)
+        by_area = np.array([b.by_area.rural, b.by_area.urban])
+        mult[:, k] = (
+            by_group[g_p.ravel()]
+            * by_region[r_p.ravel()]
+            * by_area[u_p.ravel()]
+            * by_income[i_p.ravel()]
+        )
+    max_mult = mult.max(axis=0)
+    accept = np.divide(mult, max_mult, out=np.zeros_like(mult), where=max_mult > 0)
+
+    grades = [g.name for g in s.grades]
+    deter = np.array([s.responses.deterrence.get(name, 1.0) for name in grades])
+    resp_max = max(1.0, float(deter.max()))
+    negative = np.array([b.kind == "negative" for b in s.behaviours])
+    rate = np.array([b.rate_per_year for b in s.behaviours]) / 365.0
+    rate_max = rate * max_mult * np.where(negative, resp_max, 1.0)
+
+    points = np.arange(POINTS_MIN, POINTS_MAX + 1)
+    grade_of_points = np.full(points.size, len(grades) - 1, dtype=np.uint8)
+    for gi in reversed(range(len(grades) - 1)):
+        minimum = s.grades[gi].min_points
+        assert minimum is not None  # cross_check guarantees it
+        grade_of_points[points >= minimum] = gi
+
+    width = max(1, max(len(b.observed_by) for b in s.behaviours))
+    obs_source = np.full((K, width), -1, dtype=np.int16)
+    obs_detect = np.zeros((K, width))
+    for k, b in enumerate(s.behaviours):
+        for j, o in enumerate(b.observed_by):
+            obs_source[k, j] = sources.index(o.source)
+            obs_detect[k, j] = o.detect
+
+    rule = [s.rules.points[b.name] for b in s.behaviours]
+    cap = np.array([NO_LIMIT if r.yearly_cap is None else r.yearly_cap for r in rule], np.int32)
+    cap_slot = np.full(K, NO_LIMIT, dtype=np.int32)
+    cap_slot[cap >= 0] = np.arange(int((cap >= 0).sum()), dtype=np.int32)
+    default_life = s.rules.lifetime_days
+
+    def life(r: object) -> int:
+        days = getattr(r, "lifetime_days", None) or default_life
+        return NO_LIMIT if days is None else int(days)
+
+    def keys(prefix: str) -> U64:
+        names = [f"{stream}{prefix}/{b.name}" for b in s.behaviours]
+        return np.array([component_id(name) for name in names], np.uint64)
+
+    exposure_ab = np.array(
+        [
+            [
+                g.exposure.mean * g.exposure.concentration,
+                (1 - g.exposure.mean) * g.exposure.concentration,
+            ]
+            for g in pop.groups
+        ]
+    )
+    return Parameters(
+        n_groups=G,
+        n_regions=R,
+        n_behaviours=K,
+        n_sources=S,
+        n_grades=len(grades),
+        group_of_profile=g_p.ravel().astype(np.uint8),
+        region_of_profile=r_p.ravel().astype(np.uint8),
+        urban_of_profile=u_p.ravel().astype(np.uint8),
+        income_of_profile=i_p.ravel().astype(np.uint8),
+        group_cum=_cumulative([g.share for g in pop.groups]),
+        income_cum=np.array([_cumulative(g.income) for g in pop.groups]),
+        exposure_ab=exposure_ab,
+        exposure_cdf=np.array([quantised_beta_cdf(a, b) for a, b in exposure_ab]),
+        awareness=np.array([g.awareness for g in pop.groups]),
+        region_bounds=region_bounds([r.share for r in pop.regions], pop.size),
+        urban_share=np.array([r.urban_share for r in pop.regions]),
+        behave_keys=keys("behave"),
+        rate_max=rate_max,
+        accept=accept,
+        accept_varies=(accept != accept[:1]).any(axis=0),
+        negative=negative,
+        lawful=np.array([b.kind == "lawful" for b in s.behaviours]),
+        punished=s.responses.punished,
+        household_deterred=s.responses.household,
+        coworkers_deterred=s.responses.coworkers,
+        memory_days=(
+            NO_LIMIT
+            if s.responses.punished == s.responses.household == s.responses.coworkers == 1.0
+            else s.responses.memory_days
+        ),
+        chilling=s.responses.chilling,
+        seen=_seen(obs_source, obs_detect, s),
+        deter_aware=deter / resp_max,
+        deter_unaware=1.0 / resp_max,
+        # Where everyone is aware, "only the aware respond" is "everyone responds", and behave
+        # need not read who is: fewer of the citizens' arrays visited per act.
+        aware_only=s.responses.aware_only and any(g.awareness < 1.0 for g in pop.groups),
+        grade_of_points=grade_of_points,
+        observe_keys=keys("observe"),
+        obs_source=obs_source,
+        obs_detect=obs_detect,
+        misattribution=np.array([src.misattribution for src in s.sources]),
+        exposure_weight=np.array([src.exposure_weight for src in s.sources]),
+        detect_by_group=np.array([[src.by_group.get(g, 1.0) for g in groups] for src in s.sources]),
+        data_rate=np.array([src.data_points_per_day for src in s.sources]),
+        rule_points=np.array([r.points for r in rule], dtype=np.int32),
+        rule_cap=cap,
+        rule_cap_slot=cap_slot,
+        rule_lifetime=np.array([life(r) for r in rule], dtype=np.int32),
+        floor=s.rules.floor,
+        ceiling=s.rules.ceiling,
+        **_appeals(s, g_p.ravel(), i_p.ravel()),
+        **_denunciations(s),
+    )
+
+
+def _seen(obs_source: npt.NDArray[np.int16], obs_detect: F64, s: Scenario) -> F64:
+    """Chance that some source sees an act, by behaviour, group and digital exposure."""
+    groups = [g.name for g in s.population.groups]
+    exposure = np.arange(256) / 255.0
+    unseen = np.ones((len(s.behaviours), len(groups), 256))
+    for k in range(len(s.behaviours)):
+        for slot in range(obs_source.shape[1]):
+            src = int(obs_source[k, slot])
+            if src < 0:
+                break
+            source = s.sources[src]
+            w = source.exposure_weight
+            for gi, g in enumerate(groups):
+                p = obs_detect[k, slot] * source.by_group.get(g, 1.0) * (1 - w + w * exposure)
+                unseen[k, gi] *= 1.0 - np.minimum(p, 1.0)
+    return 1.0 - unseen
+
+
+def _denunciations(s: Scenario) -> dict[str, Any]:
+    d = s.denunciations
+    if d is None:
+        return {"den_behaviour": NO_LIMIT, "den_sanction": NO_LIMIT, "den_true": 0.0,
+                "den_verify": 0.0, "den_household": False, "den_coworker": False,
+                "den_width": 1}  # fmt: skip
+    index = {b.name: k for k, b in enumerate(s.behaviours)}
+    return {
+        "den_behaviour": index[d.behaviour],
+        "den_sanction": index[d.sanction],
+        "den_true": d.true_probability,
+        "den_verify": d.verify_probability,
+        "den_household": d.target == "household",
+        "den_coworker": d.target == "coworker",
+        "den_width": d.neighbourhood,
+    }
+
+
+def _appeals(
+    s: Scenario, group: npt.NDArray[np.intp], income: npt.NDArray[np.intp]
+) -> dict[str, Any]:
+    a = s.appeals
+    if a is None:
+        return {"appeal_p": np.zeros(group.size), "win_wrongful": 0.0, "win_deserved": 0.0,
+                "appeal_days": NO_LIMIT}  # fmt: skip
+    by_group = np.array([a.by_group.get(g.name, 1.0) for g in s.population.groups])
+    by_income = np.asarray(a.by_income or [1.0] * 5)
+    p = np.minimum(1.0, a.probability * by_group[group] * by_income[income])
+    return {"appeal_p": p, "win_wrongful": a.success_if_wrongful,
+            "win_deserved": a.success_if_deserved, "appeal_days": a.decision_days}  # fmt: skip

@@ -1,0 +1,283 @@
+"""list: the blacklist of judgment defaulters, fed by financial distress and lawsuits.
+
+Distress begins at a rate that depends on who the citizen is and lasts an exponential time. While
+distressed, a citizen is sued at a rate; a judgment is listed with a probability; a listing lasts
+its term unless the citizen leaves early (repayment, credit repair) at a constant hazard. Points
+taken on listing come back when it ends. The redlist is simply the best grades; record counts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from carnet.scenario.schema import Scenario
+from carnet.sim.jit import kernel
+from carnet.sim.parameters import Parameters
+from carnet.sim.phases.events import DueQueue, candidates
+from carnet.sim.population import DISTRESSED, LISTED, PUBLISHED, State
+from carnet.sim.records import Records
+from carnet.sim.rng import component_id, side_uniform, stream_key
+
+LISTING, DELISTING = 2, 3  # kinds of point change, after score's ACT and EXPIRY
+# Daily list counts, by group: the columns of the metrics that this phase feeds.
+ONSETS, RECOVERIES, LAWSUITS, ENTRIES, EXITS, PUBLISHED_IN, PUBLISHED_OUT = range(7)
+COUNTS = ("distress_onsets", "distress_recoveries", "lawsuits", "blacklist_entries",
+          "blacklist_exits", "published_entries", "published_exits")  # fmt: skip
+
+I64 = npt.NDArray[np.int64]
+
+
+def redlisted_grades(s: Scenario) -> npt.NDArray[np.bool_]:
+    """Which grades, by index, put their holders on the redlist."""
+    red = set(s.lists.redlist.grades) if s.lists.redlist else set()
+    return np.array([g.name in red for g in s.grades], dtype=np.bool_)
+
+
+@dataclass(frozen=True)
+class ListRules:
+    """The blacklist's parameters as numbers, and the rows of its records in the ledger."""
+
+    onset_rate: float  # candidates per citizen-day, at the largest multiplier
+    onset_accept: npt.NDArray[np.float64]  # [profile] own multiplier / largest
+    distress_days: float
+    lawsuit_rate: float  # per citizen-day while distressed
+    p_list: float
+    p_publish: float
+    term_days: int
+    exit_rate: float  # per day
+    points: int
+    income_down: float
+    behaviour: int  # ledger code of "judgment_default"
+    source: int  # ledger code of "blacklist"
+
+    @classmethod
+    def build(cls, s: Scenario, t: Parameters) -> ListRules | None:
+        """The blacklist of ``s``, or None if it has none."""
+        bl = s.lists.blacklist
+        if bl is None:
+            return None
+        groups = [g.name for g in s.population.groups]
+        by_group = np.array([bl.distress_by_group.get(g, 1.0) for g in groups])
+        by_income = np.asarray(bl.distress_by_income or [1.0] * 5)
+        mult = by_group[t.group_of_profile] * by_income[t.income_of_profile]
+        top = float(mult.max())
+        return cls(
+            onset_rate=bl.distress_per_year * top / 365.0,
+            onset_accept=mult / top if top > 0 else np.zeros_like(mult),
+            distress_days=bl.distress_days,
+            lawsuit_rate=bl.lawsuits_per_year / 365.0,
+            p_list=bl.listing_probability,
+            p_publish=bl.publish_probability,
+            term_days=bl.term_days,
+            exit_rate=bl.exit_per_year / 365.0,
+            points=bl.points,
+            income_down=bl.income_down_on_listing,
+            behaviour=len(s.behaviours),
+            source=len(s.sources),
+        )
+
+
+@kernel()
+def _end(
+    recover: I64,
+    leave: I64,
+    amount: I64,
+    day: int,
+    first: int,
+    flags: npt.NDArray[np.uint8],
+    points: npt.NDArray[np.int16],
+    profile: npt.NDArray[np.uint16],
+    group_of_profile: npt.NDArray[np.uint8],
+    floor: int,
+    ceiling: int,
+    counts: I64,
+    c_citizen: I64,
+    c_before: npt.NDArray[np.int16],
+    c_after: npt.NDArray[np.int16],
+) -> int:  # pragma: no cover - compiled
+    for c in recover:
+        flags[c] &= ~DISTRESSED
+        counts[group_of_profile[profile[c]], RECOVERIES] += 1
+    n = 0
+    for j in range(len(leave)):
+        c = leave[j]
+        g = group_of_profile[profile[c]]
+        if flags[c] & PUBLISHED:
+            counts[g, PUBLISHED_OUT] += 1
+        flags[c] &= ~(LISTED | PUBLISHED)
+        counts[g, EXITS] += 1
+        # Every end of a listing is recorded, whether or not points come back with it.
+        before = int(points[c])
+        after = min(max(before - int(amount[j]), floor), ceiling)
+        points[c] = after
+        c_citizen[n], c_before[n], c_after[n] = c, before, after
+        n += 1
+    return n
+
+
+@kernel()
+def _begin(
+    onset: I64,
+    onset_u: npt.NDArray[np.float64],
+    suit: I64,
+    suit_u: npt.NDArray[np.float64],
+    day: int,
+    flags: npt.NDArray[np.uint8],
+    points: npt.NDArray[np.int16],
+    profile: npt.NDArray[np.uint16],
+    group_of_profile: npt.NDArray[np.uint8],
+    onset_accept: npt.NDArray[np.float64],
+    distress_days: float,
+    p_list: float,
+    p_publish: float,
+    term_days: int,
+    exit_rate: float,
+    list_points: int,
+    floor: int,
+    ceiling: int,
+    income_down: float,
+    income_of_profile: npt.NDArray[np.uint8],
+    counts: I64,
+    recover_c: I64,
+    recover_due: I64,
+    leave_c: I64,
+    leave_due: I64,
+    leave_amount: I64,
+    c_citizen: I64,
+    c_before: npt.NDArray[np.int16],
+    c_after: npt.NDArray[np.int16],
+) -> tuple[int, int, int]:  # pragma: no cover - compiled
+    n_recover = n_leave = n_change = 0
+    for j in range(len(onset)):
+        c = onset[j]
+        if flags[c] & DISTRESSED or onset_u[j, 0] >= onset_accept[profile[c]]:
+            continue
+        flags[c] |= DISTRESSED
+        counts[group_of_profile[profile[c]], ONSETS] += 1
+        recover_c[n_recover] = c
+        recover_due[n_recover] = day + 1 + int(-np.log1p(-onset_u[j, 1]) * distress_days)
+        n_recover += 1
+    for j in range(len(suit)):
+        c = suit[j]
+        if not flags[c] & DISTRESSED:
+            continue
+        g = group_of_profile[profile[c]]
+        counts[g, LAWSUITS] += 1
+        if flags[c] & LISTED or suit_u[j, 0] >= p_list:
+            continue
+        flags[c] |= LISTED
+        counts[g, ENTRIES] += 1
+        if suit_u[j, 3] < income_down and income_of_profile[profile[c]] > 0:
+            profile[c] -= 1  # a listing costs income: one quintile down
+        if suit_u[j, 1] < p_publish:
+            flags[c] |= PUBLISHED
+            counts[g, PUBLISHED_IN] += 1
+        days = term_days
+        if exit_rate > 0.0:
+            days = min(days, 1 + int(-np.log1p(-suit_u[j, 2]) / exit_rate))
+        before = int(points[c])
+        after = min(max(before + list_points, floor), ceiling)
+        points[c] = after
+        leave_c[n_leave], leave_due[n_leave], leave_amount[n_leave] = c, day + days, after - before
+        n_leave += 1
+        c_citizen[n_change], c_before[n_change], c_after[n_change] = c, before, after
+        n_change += 1
+    return n_recover, n_leave, n_change
+
+
+@dataclass
+class ListState:
+    """A shard's pending list events: recoveries from distress and ends of listings."""
+
+    recoveries: DueQueue
+    exits: DueQueue
+
+
+def list_phase(
+    state: State,
+    t: Parameters,
+    rules: ListRules,
+    queues: ListState,
+    seed: int,
+    block_size: int,
+    day: int,
+    counts: I64,
+) -> Records:
+    """End what is due today, then new distress, lawsuits and listings; return point changes."""
+    recover, _ = queues.recoveries.pop(day)
+    leave, amount = queues.exits.pop(day)
+    ended = Records(len(leave))
+    n_ended = _end(
+        recover, leave, amount, day, state.first_citizen, state.flags, state.points,
+        state.profile, t.group_of_profile, t.floor, t.ceiling, counts,
+        ended.citizen, ended.before, ended.after,
+    )  # fmt: skip
+    onset, onset_u = candidates(
+        seed, component_id("list/distress"), day, state.first_citizen, state.size, block_size,
+        rules.onset_rate, 2,
+    )  # fmt: skip
+    suit, suit_u = candidates(
+        seed, component_id("list/lawsuit"), day, state.first_citizen, state.size, block_size,
+        rules.lawsuit_rate, 4,
+    )  # fmt: skip
+    recover_c, recover_due = np.empty(len(onset), np.int64), np.empty(len(onset), np.int64)
+    leave_c, leave_due = np.empty(len(suit), np.int64), np.empty(len(suit), np.int64)
+    leave_amount = np.empty(len(suit), np.int64)
+    begun = Records(len(suit))
+    n_rec, n_leave, n_begun = _begin(
+        onset, onset_u, suit, suit_u, day, state.flags, state.points, state.profile,
+        t.group_of_profile, rules.onset_accept, rules.distress_days, rules.p_list,
+        rules.p_publish, rules.term_days, rules.exit_rate, rules.points, t.floor, t.ceiling,
+        rules.income_down, t.income_of_profile, counts, recover_c, recover_due, leave_c,
+        leave_due, leave_amount, begun.citizen, begun.before, begun.after,
+    )  # fmt: skip
+    queues.recoveries.push(recover_due[:n_rec], recover_c[:n_rec], np.zeros(n_rec, np.int64))
+    queues.exits.push(leave_due[:n_leave], leave_c[:n_leave], leave_amount[:n_leave])
+    changes = Records.concat(
+        [
+            _label(ended, n_ended, DELISTING, rules, state),
+            _label(begun, n_begun, LISTING, rules, state),
+        ]
+    )
+    return changes
+
+
+def _label(rows: Records, n: int, kind: int, rules: ListRules, state: State) -> Records:
+    """Fill in the reason and the truth of list point changes: a court's judgment, truly owed."""
+    rows.n = n
+    rows.behaviour[:n] = rules.behaviour
+    rows.source[:n] = rules.source
+    rows.kind[:n] = kind
+    rows.truly_done[:n] = True
+    rows.actor[:n] = rows.citizen[:n] + state.first_citizen
+    rows.appeal[:n] = 0
+    return rows
+
+
+@kernel()
+def _distress_until(
+    citizen: I64, seed: np.uint64, key: np.uint64, day: int, first: int, mean_days: float
+) -> I64:  # pragma: no cover - compiled
+    due = np.empty(len(citizen), np.int64)
+    for j in range(len(citizen)):
+        u = side_uniform(stream_key(seed, key, day, first + citizen[j]), 0)
+        due[j] = day + 1 + int(-np.log1p(-u) * mean_days)
+    return due
+
+
+def distress_from(
+    state: State, t: Parameters, rules: ListRules, queues: ListState, citizen: I64, seed: int,
+    day: int, counts: I64, why: str,
+) -> None:  # fmt: skip
+    """Count and schedule the end of distress that a gate or a loan brought on today."""
+    if not len(citizen):
+        return
+    np.add.at(counts[:, ONSETS], t.group_of_profile[state.profile[citizen]].astype(np.int64), 1)
+    due = _distress_until(
+        citizen, np.uint64(seed), component_id(f"list/distress/{why}"), day, state.first_citizen,
+        rules.distress_days,
+    )  # fmt: skip
+    queues.recoveries.push(due, citizen, np.zeros(len(citizen), np.int64))

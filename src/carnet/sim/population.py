@@ -1,0 +1,274 @@
+"""The synthetic society: citizens drawn from aggregate parameters only, block by block.
+
+Each block of citizens draws from its own keyed stream, so a citizen's attributes are the same
+whichever shard synthesises them. Regions are laid out as contiguous ranges of citizens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from carnet.scenario.schema import Scenario
+from carnet.sim.jit import kernel
+from carnet.sim.parameters import Parameters
+from carnet.sim.rng import component_id, poisson, stream_key, uniform
+
+AWARE = np.uint8(1)  # knows the system exists, and so responds to it
+PANEL = np.uint8(2)  # dossier kept: every change goes into the ledger
+DISTRESSED = np.uint8(4)  # in financial distress: may be sued
+LISTED = np.uint8(8)  # on the blacklist of judgment defaulters
+PUBLISHED = np.uint8(16)  # listed, and the name published
+JOINT = np.uint8(32)  # listed with the company they represent (joint punishment)
+# The listing (a company's, or a representative's joint listing) rests on a violation that did not
+# happen or was another's: known to carnet, not to the system.
+WRONGFUL = np.uint8(64)
+MAX_CHILDREN = 8
+
+
+@dataclass
+class State:
+    """The mutable state of one shard: a struct of small arrays, one entry per citizen."""
+
+    first_citizen: int  # global id of the shard's first citizen
+    points: npt.NDArray[np.int16]
+    profile: npt.NDArray[np.uint16]
+    exposure: npt.NDArray[np.uint8]  # digital exposure, 0..255
+    flags: npt.NDArray[np.uint8]  # AWARE, PANEL, DISTRESSED, LISTED, PUBLISHED, JOINT, WRONGFUL
+    earned: npt.NDArray[np.int16]  # [capped rule, citizen] points awarded this year
+    household: npt.NDArray[np.uint8]  # how many places after the household's head, 0 for heads
+    children: npt.NDArray[np.uint8]  # school-age children of the household, kept by its head
+    # Deterrence after a sanction: the day until which the punished citizen, and their household,
+    # hold back (empty arrays when punishment has no lasting effect).
+    until_self: npt.NDArray[np.uint16]
+    until_household: npt.NDArray[np.uint16]
+    # Net points that wrongful records hold against (or for) each citizen now: points minus this is
+    # what the citizen's record would say if only true records counted (empty without gates, its
+    # only reader).
+    wrongful: npt.NDArray[np.int16]
+
+    @property
+    def size(self) -> int:
+        """Number of citizens in the shard."""
+        return len(self.points)
+
+    ARRAYS = (
+        "points", "profile", "exposure", "flags", "earned", "household", "children",
+        "until_self", "until_household", "wrongful",
+    )  # fmt: skip
+
+    def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The state's arrays, by name."""
+        return {name: getattr(self, name) for name in self.ARRAYS}
+
+    def restore(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Overwrite the state with a :meth:`snapshot` of the same shard."""
+        for name in self.ARRAYS:
+            getattr(self, name)[...] = arrays[name]
+
+
+def panel_probability(s: Scenario) -> float:
+    """Chance that a citizen's dossier is kept: 1 up to ``full_up_to``, else sample / size."""
+    size, panel = s.population.size, s.run.panel
+    return 1.0 if size <= panel.full_up_to else min(1.0, panel.sample / size)
+
+
+@kernel()
+def _synthesise(
+    first: int,
+    n: int,
+    block_size: int,
+    seed: np.uint64,
+    key: np.uint64,
+    group_cum: npt.NDArray[np.float64],
+    income_cum: npt.NDArray[np.float64],
+    exposure_cdf: npt.NDArray[np.float64],
+    awareness: npt.NDArray[np.float64],
+    region_bounds: npt.NDArray[np.int64],
+    urban_share: npt.NDArray[np.float64],
+    n_regions: int,
+    panel_p: float,
+    profile: npt.NDArray[np.uint16],
+    exposure: npt.NDArray[np.uint8],
+    flags: npt.NDArray[np.uint8],
+) -> None:  # pragma: no cover - compiled
+    # Draws are counted and compared arithmetically, without branches: a draw's outcome is
+    # unpredictable, and a mispredicted branch costs more than the rest of the citizen's work.
+    region = 0
+    state = np.uint64(0)
+    next_block = first  # the modulo per citizen was a 64-bit division: once per block instead
+    for local in range(n):
+        citizen = first + local
+        if citizen == next_block:
+            block = citizen // block_size
+            state = stream_key(seed, key, 0, block)
+            next_block = (block + 1) * block_size
+        while citizen >= region_bounds[region + 1]:
+            region += 1
+        # The cumulative tables are non-decreasing, so the first index whose cumulative exceeds
+        # u is the count of cumulatives <= u (the last is 1 and never counts).
+        state, u = uniform(state)
+        group = 0
+        for j in range(len(group_cum) - 1):
+            group += group_cum[j] <= u
+        state, u = uniform(state)
+        urban = np.int64(u < urban_share[region])
+        state, u = uniform(state)
+        income = 0
+        for j in range(4):
+            income += income_cum[group, j] <= u
+        state, u = uniform(state)
+        aware = u < awareness[group]
+        state, u = uniform(state)
+        panel = u < panel_p
+        # Only the level rint(255 x) of a Beta draw x is kept, so the level is drawn directly
+        # and exactly, by inversion of its law: a search of the level's cumulative table, 4-ary
+        # (each round's three compares are independent, so the chain of loads is 4 long, not 8).
+        state, u = uniform(state)
+        row = exposure_cdf[group]
+        level = 0
+        for step in (64, 16, 4, 1):
+            level += step * (
+                (row[level + step - 1] <= u)
+                + (row[level + 2 * step - 1] <= u)
+                + (row[level + 3 * step - 1] <= u)
+            )
+        exposure[local] = np.uint8(level)
+        flags[local] = np.uint8(AWARE * aware + PANEL * panel)
+        profile[local] = np.uint16(((group * n_regions + region) * 2 + urban) * 5 + income)
+
+
+@kernel()
+def _households(
+    first: int,
+    n: int,
+    block_size: int,
+    seed: np.uint64,
+    key: np.uint64,
+    extra_adults: float,
+    children_mean: float,
+    household: npt.NDArray[np.uint8],
+    children: npt.NDArray[np.uint8],
+) -> None:  # pragma: no cover - compiled
+    """Consecutive neighbours form households, which never straddle a block (nor a shard)."""
+    for lo in range(0, n, block_size):
+        hi = min(lo + block_size, n)
+        state = stream_key(seed, key, 0, (first + lo) // block_size)
+        head = lo
+        while head < hi:
+            state, extra = poisson(state, extra_adults)
+            size = min(1 + extra, 256, hi - head)
+            state, kids = poisson(state, children_mean)
+            children[head] = min(kids, MAX_CHILDREN)
+            for j in range(size):
+                household[head + j] = j
+                if j:
+                    children[head + j] = 0
+            head += size
+
+
+def synthesise(
+    s: Scenario, t: Parameters, first_citizen: int, n: int, *, companies_per_block: int = 0
+) -> State:
+    """Draw citizens ``first_citizen .. first_citizen + n - 1`` of the scenario's society.
+
+    With ``companies_per_block``, ``s`` is a :func:`~carnet.scenario.schema.company_view` and the
+    entities drawn are companies, from streams of their own, without households.
+    """
+    profile = np.empty(n, dtype=np.uint16)
+    exposure = np.empty(n, dtype=np.uint8)
+    flags = np.empty(n, dtype=np.uint8)
+    block_size = companies_per_block or s.run.block_size
+    if n:
+        _synthesise(
+            first_citizen,
+            n,
+            block_size,
+            np.uint64(s.run.seed),
+            component_id("companies" if companies_per_block else "population"),
+            t.group_cum,
+            t.income_cum,
+            t.exposure_cdf,
+            t.awareness,
+            t.region_bounds,
+            t.urban_share,
+            t.n_regions,
+            panel_probability(s),
+            profile,
+            exposure,
+            flags,
+        )
+    household = np.zeros(n, dtype=np.uint8)
+    children = np.zeros(n, dtype=np.uint8)
+    if n and not companies_per_block:
+        h = s.population.households
+        _households(
+            first_citizen,
+            n,
+            s.run.block_size,
+            np.uint64(s.run.seed),
+            component_id("households"),
+            h.adults_mean - 1.0,
+            h.children_mean,
+            household,
+            children,
+        )
+    return State(
+        first_citizen=first_citizen,
+        points=np.full(n, s.population.start_points, dtype=np.int16),
+        profile=profile,
+        exposure=exposure,
+        flags=flags,
+        earned=np.zeros((t.n_capped, n), dtype=np.int16),
+        household=household,
+        children=children,
+        until_self=np.zeros(n if t.memory_days >= 0 else 0, dtype=np.uint16),
+        until_household=np.zeros(n if t.memory_days >= 0 else 0, dtype=np.uint16),
+        wrongful=np.zeros(n if s.gates else 0, dtype=np.int16),
+    )
+
+
+@kernel()
+def _data_per_day(
+    profile: npt.NDArray[np.uint16],
+    exposure: npt.NDArray[np.uint8],
+    group_of_profile: npt.NDArray[np.uint8],
+    data_rate: npt.NDArray[np.float64],
+    exposure_weight: npt.NDArray[np.float64],
+    first: int,
+    block_size: int,
+    n_groups: int,
+) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
+    n_sources = len(data_rate)
+    total = np.zeros((n_groups, n_sources), dtype=np.int64)
+    block = np.zeros((n_groups, n_sources))
+    n = len(profile)
+    for local in range(n):
+        g = group_of_profile[profile[local]]
+        e = exposure[local] / 255.0
+        for src in range(n_sources):
+            w = exposure_weight[src]
+            block[g, src] += data_rate[src] * (1.0 - w + w * e)
+        # Blocks are the indivisible unit of sharding: rounding per block keeps sums additive.
+        if (first + local + 1) % block_size == 0 or local == n - 1:
+            for gi in range(n_groups):
+                for src in range(n_sources):
+                    total[gi, src] += np.int64(np.rint(block[gi, src]))
+                    block[gi, src] = 0.0
+    return total
+
+
+def data_points_per_day(state: State, t: Parameters, block_size: int) -> npt.NDArray[np.int64]:
+    """Data points the sources collect each day from this shard, by [group, source]."""
+    return _data_per_day(
+        state.profile,
+        state.exposure,
+        t.group_of_profile,
+        t.data_rate,
+        t.exposure_weight,
+        state.first_citizen,
+        block_size,
+        t.n_groups,
+    )
