@@ -40,6 +40,6 @@ class Compiled:
             gates=GateRules.build(s, p),
             lending=LendingRules.build(s, p),
             companies=cs,
-            company_parameters=None if cs is None else compile_parameters(cs, stream="companies/"),
+            company_parameters=None if cs is None else compile_parameters(cs, companies=True),
             company_lists=CompanyListRules.build(s),
         )

@@ -21,6 +21,7 @@ from carnet.sim.phases.respond import respond
 from carnet.sim.phases.score import score
 from carnet.sim.population import State
 from carnet.sim.records import Records
+from carnet.sim.streams import DISTRESS_AFTER_DEFAULT, DISTRESS_AFTER_REFUSAL
 
 
 @dataclass
@@ -85,7 +86,7 @@ def step(shard: Shard, day: int) -> None:
                 shard.seed,
                 day,
                 rec.lists[day],
-                "default",
+                DISTRESS_AFTER_DEFAULT,
             )
     if shard.gate_rules is not None:
         hold_wrongful(state, changes)  # the gates' view of what a truthful record would say
@@ -98,7 +99,15 @@ def step(shard: Shard, day: int) -> None:
         if lists is not None:
             refused = np.concatenate([np.empty(0, np.int64), *today.distressed])
             distress_from(
-                state, t, lists, shard.listings, refused, shard.seed, day, rec.lists[day], "refused"
+                state,
+                t,
+                lists,
+                shard.listings,
+                refused,
+                shard.seed,
+                day,
+                rec.lists[day],
+                DISTRESS_AFTER_REFUSAL,
             )
         if shard.lending is not None:
             for citizen, points in today.loans:

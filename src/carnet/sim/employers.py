@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from carnet.scenario.schema import Scenario, company_view
 from carnet.sim.jit import kernel
-from carnet.sim.rng import component_id, normal, stream_key, uniform
+from carnet.sim.rng import normal, stream_key, uniform
+from carnet.sim.streams import STAFF, seed_key
 
 I64 = npt.NDArray[np.int64]
 #: Columns of :attr:`Staff.blocks`, one row per block of the shard.
@@ -209,7 +210,7 @@ def build_staff(s: Scenario, first_citizen: int, n: int) -> Staff:
     representative = np.zeros(n_companies, np.int64)
     _staff(
         n, block, first_citizen // block, c.per_1000_citizens, c.employed_share, per_block,
-        c.size_spread, np.uint64(s.run.seed), component_id("companies/staff"), blocks, start,
+        c.size_spread, seed_key(s.run.seed), STAFF.id, blocks, start,
         end, representative,
     )  # fmt: skip
     return Staff(

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from carnet.scenario.schema import POINTS_MAX, POINTS_MIN, Scenario
 from carnet.sim.beta import quantised_beta_cdf
-from carnet.sim.rng import component_id
+from carnet.sim.streams import BEHAVE, COMPANY_BEHAVE, COMPANY_OBSERVE, OBSERVE
 
 POINTS_OFFSET = -POINTS_MIN  # grade_of_points is indexed by points + POINTS_OFFSET
 NO_LIMIT = -1  # no cap, no lifetime
@@ -121,11 +121,12 @@ def region_bounds(shares: list[float], size: int) -> npt.NDArray[np.int64]:
     return np.concatenate(([0], bounds))
 
 
-def compile_parameters(s: Scenario, *, stream: str = "") -> Parameters:
+def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
     """Compile a validated scenario into arrays.
 
-    ``stream`` prefixes the names of the random streams: companies (a
-    :func:`~carnet.scenario.schema.company_view`) draw from streams of their own.
+    With ``companies``, ``s`` is the companies' scenario
+    (:func:`~carnet.sim.employers.company_scenario`), whose behaviours draw from streams of their
+    own (``streams.COMPANY_BEHAVE``, ``COMPANY_OBSERVE``).
     """
     pop = s.population
     G, R, K, S = len(pop.groups), len(pop.regions), len(s.behaviours), len(s.sources)
@@ -184,10 +185,7 @@ def compile_parameters(s: Scenario, *, stream: str = "") -> Parameters:
         days = getattr(r, "lifetime_days", None) or default_life
         return NO_LIMIT if days is None else int(days)
 
-    def keys(prefix: str) -> U64:
-        names = [f"{stream}{prefix}/{b.name}" for b in s.behaviours]
-        return np.array([component_id(name) for name in names], np.uint64)
-
+    names = [b.name for b in s.behaviours]
     exposure_ab = np.array(
         [
             [
@@ -214,7 +212,7 @@ def compile_parameters(s: Scenario, *, stream: str = "") -> Parameters:
         awareness=np.array([g.awareness for g in pop.groups]),
         region_bounds=region_bounds([r.share for r in pop.regions], pop.size),
         urban_share=np.array([r.urban_share for r in pop.regions]),
-        behave_keys=keys("behave"),
+        behave_keys=(COMPANY_BEHAVE if companies else BEHAVE).ids(names),
         rate_max=rate_max,
         accept=accept,
         accept_varies=(accept != accept[:1]).any(axis=0),
@@ -236,7 +234,7 @@ def compile_parameters(s: Scenario, *, stream: str = "") -> Parameters:
         # need not read who is: fewer of the citizens' arrays visited per act.
         aware_only=s.responses.aware_only and any(g.awareness < 1.0 for g in pop.groups),
         grade_of_points=grade_of_points,
-        observe_keys=keys("observe"),
+        observe_keys=(COMPANY_OBSERVE if companies else OBSERVE).ids(names),
         obs_source=obs_source,
         obs_detect=obs_detect,
         misattribution=np.array([src.misattribution for src in s.sources]),

@@ -14,7 +14,8 @@ import numpy.typing as npt
 from carnet.scenario.schema import Scenario
 from carnet.sim.jit import kernel
 from carnet.sim.parameters import Parameters
-from carnet.sim.rng import component_id, poisson, stream_key, uniform
+from carnet.sim.rng import poisson, stream_key, uniform
+from carnet.sim.streams import COMPANIES, HOUSEHOLDS, POPULATION, seed_key
 
 AWARE = np.uint8(1)  # knows the system exists, and so responds to it
 PANEL = np.uint8(2)  # dossier kept: every change goes into the ledger
@@ -186,8 +187,8 @@ def synthesise(
             first_citizen,
             n,
             block_size,
-            np.uint64(s.run.seed),
-            component_id("companies" if companies_per_block else "population"),
+            seed_key(s.run.seed),
+            (COMPANIES if companies_per_block else POPULATION).id,
             t.group_cum,
             t.income_cum,
             t.exposure_cdf,
@@ -208,8 +209,8 @@ def synthesise(
             first_citizen,
             n,
             s.run.block_size,
-            np.uint64(s.run.seed),
-            component_id("households"),
+            seed_key(s.run.seed),
+            HOUSEHOLDS.id,
             h.adults_mean - 1.0,
             h.children_mean,
             household,

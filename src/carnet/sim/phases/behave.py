@@ -18,6 +18,7 @@ from carnet.sim.jit import kernel
 from carnet.sim.parameters import POINTS_OFFSET, Parameters
 from carnet.sim.population import AWARE, State
 from carnet.sim.rng import poisson, stream_key, uniform
+from carnet.sim.streams import seed_key
 
 BATCH = 64  # candidate acts drawn before they are judged
 
@@ -150,7 +151,7 @@ def behave(
             state.flags,
             state.first_citizen,
             block_size,
-            np.uint64(seed),
+            seed_key(seed),
             day,
             t.behave_keys,
             t.rate_max,

@@ -24,7 +24,8 @@ from carnet.sim.phases.events import DueQueue
 from carnet.sim.phases.lists import DELISTING, LISTING
 from carnet.sim.population import JOINT, LISTED, WRONGFUL, State
 from carnet.sim.records import ACT, Records
-from carnet.sim.rng import component_id, side_uniform, stream_key, uniform
+from carnet.sim.rng import side_uniform, stream_key, uniform
+from carnet.sim.streams import COMPANY_BLACKLIST, seed_key
 
 #: Daily counts by sector: the company metrics that this phase feeds.
 COUNTS = ("blacklist_entries", "blacklist_exits", "agency_sanctions", "joint_punishments",
@@ -256,8 +257,8 @@ def company_list_phase(
     due = np.empty(m, np.int64)
     rep = Records(m)
     n, n_rep = _begin(
-        today.citizen, today.behaviour, today.kind, today.truly_done, m, np.uint64(seed),
-        component_id("companies/blacklist"), day, first_company, rules.triggers, rules.p_list,
+        today.citizen, today.behaviour, today.kind, today.truly_done, m, seed_key(seed),
+        COMPANY_BLACKLIST.id, day, first_company, rules.triggers, rules.p_list,
         rules.term_days, rules.exit_rate, rules.agencies, rules.act_p, rules.points_per_agency,
         rules.joint, rules.representative_points, companies.flags, companies.points,
         companies.profile, ct.group_of_profile, ct.floor, ct.ceiling, representative,

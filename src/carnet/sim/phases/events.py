@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from carnet.sim.jit import kernel
 from carnet.sim.rng import stream_key, uniform
+from carnet.sim.streams import seed_key
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -75,9 +76,7 @@ def candidates(
     while True:
         citizen = np.empty(capacity, np.int64)
         uniforms = np.empty((capacity, width))
-        count = _candidates(
-            np.uint64(seed), key, day, first, n, block_size, rate, citizen, uniforms
-        )
+        count = _candidates(seed_key(seed), key, day, first, n, block_size, rate, citizen, uniforms)
         if count <= capacity:
             return citizen[:count], uniforms[:count]
         capacity = int(count * 1.25) + 256

@@ -23,7 +23,8 @@ from carnet.sim.phases.events import candidates
 from carnet.sim.phases.lists import redlisted_grades
 from carnet.sim.population import DISTRESSED, JOINT, LISTED, MAX_CHILDREN, PANEL, WRONGFUL, State
 from carnet.sim.records import Records
-from carnet.sim.rng import component_id, stream_key, uniform
+from carnet.sim.rng import stream_key, uniform
+from carnet.sim.streams import GATE, seed_key
 
 APPROVED, REFUSED_BLACKLISTED, REFUSED_GRADE, REFUSED_CAPACITY = range(4)
 OUTCOMES = ("approved", "refused_blacklisted", "refused_grade", "refused_capacity")
@@ -72,7 +73,7 @@ class GateRules:
             rate[i] = per_day * (MAX_CHILDREN if gate.applicant == "child" else 1)
         return cls(
             names=[g.name for g in s.gates],
-            keys=np.array([component_id(f"gate/{g.name}") for g in s.gates], np.uint64),
+            keys=GATE.ids([g.name for g in s.gates]),
             rate=rate,
             accept=accept,
             child=np.array([g.applicant == "child" for g in s.gates]),
@@ -403,7 +404,7 @@ def _seat_pool(
     citizen, outcome, grade, wrong, region = (np.empty(n_max, np.int64) for _ in range(5))
     lottery = np.empty(n_max)
     n = _seat_applications(
-        gate, np.uint64(seed), rules.keys[gate], day, state.first_citizen, block_size,
+        gate, seed_key(seed), rules.keys[gate], day, state.first_citizen, block_size,
         rules.share[gate], state.points, state.profile, state.flags, state.children,
         t.group_of_profile, t.region_of_profile, t.grade_of_points, rules.refuse_listed,
         rules.require_red, rules.worst_grade, rules.redlisted, state.wrongful, counts,

@@ -19,7 +19,8 @@ from carnet.sim.jit import kernel
 from carnet.sim.parameters import POINTS_OFFSET, Parameters
 from carnet.sim.population import DISTRESSED, State
 from carnet.sim.records import Records
-from carnet.sim.rng import component_id, side_uniform, stream_key
+from carnet.sim.rng import side_uniform, stream_key
+from carnet.sim.streams import LOAN_REPAY, seed_key
 
 LOAN_REPAID, LOAN_DEFAULT = 6, 7  # kinds of point change
 COUNTS = ("loans_due", "loans_repaid", "loans_defaulted", "lender_profit_bp")
@@ -66,7 +67,7 @@ class LendingRules:
             points_repaid=lend.points_on_repayment,
             points_default=lend.points_on_default,
             distress=lend.distress_on_default and s.lists.blacklist is not None,
-            key=component_id("loan/repay"),
+            key=LOAN_REPAY.id,
             behaviour=len(s.behaviours) + 1,
             source=len(s.sources) + 1,
         )
@@ -151,7 +152,7 @@ def settle_loans(
     rows = Records(n)
     troubled = np.empty(n, np.int64)
     n_troubled = _settle(
-        citizen, points_then, rules.repay_probability(points_then, t), day, np.uint64(seed),
+        citizen, points_then, rules.repay_probability(points_then, t), day, seed_key(seed),
         rules.key, state.first_citizen, state.points, state.flags, state.profile,
         t.group_of_profile, t.grade_of_points, rules.interest_bp, rules.points_repaid,
         rules.points_default, rules.distress, t.floor, t.ceiling, counts,

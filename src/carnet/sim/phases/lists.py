@@ -19,7 +19,8 @@ from carnet.sim.parameters import Parameters
 from carnet.sim.phases.events import DueQueue, candidates
 from carnet.sim.population import DISTRESSED, LISTED, PUBLISHED, State
 from carnet.sim.records import Records
-from carnet.sim.rng import component_id, side_uniform, stream_key
+from carnet.sim.rng import side_uniform, stream_key
+from carnet.sim.streams import LIST_DISTRESS, LIST_LAWSUIT, Stream, seed_key
 
 LISTING, DELISTING = 2, 3  # kinds of point change, after score's ACT and EXPIRY
 # Daily list counts, by group: the columns of the metrics that this phase feeds.
@@ -216,11 +217,11 @@ def list_phase(
         ended.citizen, ended.before, ended.after,
     )  # fmt: skip
     onset, onset_u = candidates(
-        seed, component_id("list/distress"), day, state.first_citizen, state.size, block_size,
+        seed, LIST_DISTRESS.id, day, state.first_citizen, state.size, block_size,
         rules.onset_rate, 2,
     )  # fmt: skip
     suit, suit_u = candidates(
-        seed, component_id("list/lawsuit"), day, state.first_citizen, state.size, block_size,
+        seed, LIST_LAWSUIT.id, day, state.first_citizen, state.size, block_size,
         rules.lawsuit_rate, 4,
     )  # fmt: skip
     recover_c, recover_due = np.empty(len(onset), np.int64), np.empty(len(onset), np.int64)
@@ -270,14 +271,17 @@ def _distress_until(
 
 def distress_from(
     state: State, t: Parameters, rules: ListRules, queues: ListState, citizen: I64, seed: int,
-    day: int, counts: I64, why: str,
+    day: int, counts: I64, why: Stream,
 ) -> None:  # fmt: skip
-    """Count and schedule the end of distress that a gate or a loan brought on today."""
+    """Count and schedule the end of distress that a gate or a loan brought on today.
+
+    ``why`` is the stream of its cause (``streams.DISTRESS_AFTER_REFUSAL`` or ``_DEFAULT``).
+    """
     if not len(citizen):
         return
     np.add.at(counts[:, ONSETS], t.group_of_profile[state.profile[citizen]].astype(np.int64), 1)
     due = _distress_until(
-        citizen, np.uint64(seed), component_id(f"list/distress/{why}"), day, state.first_citizen,
+        citizen, seed_key(seed), why.id, day, state.first_citizen,
         rules.distress_days,
     )  # fmt: skip
     queues.recoveries.push(due, citizen, np.zeros(len(citizen), np.int64))

@@ -17,6 +17,7 @@ from carnet.sim.parameters import Parameters
 from carnet.sim.phases.behave import BATCH, Acts
 from carnet.sim.population import State
 from carnet.sim.rng import side_uniform, stream_key, uniform
+from carnet.sim.streams import seed_key
 
 MISSED, DETECTED, MISATTRIBUTED = 0, 1, 2
 OUTCOMES = ("missed", "detected", "misattributed")  # names, indexed by the constants above
@@ -144,7 +145,7 @@ def observe(
         state.exposure,
         state.first_citizen,
         block_size,
-        np.uint64(seed),
+        seed_key(seed),
         day,
         t.observe_keys,
         t.obs_source,
