@@ -22,6 +22,8 @@ _PUBLIC = {
     "Scenario": "carnet.scenario.schema",
     "load_run": "carnet.runs.directory",
     "load_scenario": "carnet.scenario.loading",
+    "resume": "carnet.runs.launch",
+    "run": "carnet.runs.launch",
     "save_run": "carnet.runs.directory",
     "simulate": "carnet.result",
 }
@@ -31,6 +33,8 @@ __all__ = [
     "__version__",
     "load_run",
     "load_scenario",
+    "resume",
+    "run",
     "save_run",
     "simulate",
 ]
@@ -38,6 +42,7 @@ __all__ = [
 if TYPE_CHECKING:
     from carnet.result import Result, simulate
     from carnet.runs.directory import load_run, save_run
+    from carnet.runs.launch import resume, run
     from carnet.scenario.loading import load_scenario
     from carnet.scenario.schema import Scenario
 

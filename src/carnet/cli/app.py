@@ -26,13 +26,13 @@ from carnet.cli.common import (
     signed,
     thousands,
 )
+from carnet.runs.layout import REPORT
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from rich.text import Text
 
     from carnet.result import Dossier, Summary
-    from carnet.scenario.schema import Scenario
 
 app = typer.Typer(
     name="carnet",
@@ -136,16 +136,6 @@ def validate(
 
 
 # --- run -----------------------------------------------------------------------------------------
-
-
-def _default_out(scenario: Scenario) -> Path:
-    """``runs/<name>-seed<seed>``, or the first of ``-2``, ``-3``, … that does not exist yet."""
-    base = Path("runs") / f"{scenario.name}-seed{scenario.run.seed}"
-    out, n = base, 1
-    while out.exists():
-        n += 1
-        out = base.with_name(f"{base.name}-{n}")
-    return out
 
 
 def _print_summary(summary: Summary, name: str) -> None:
@@ -317,23 +307,19 @@ def run(
     ] = None,
 ) -> None:
     """Simulate a scenario into a run directory, with checkpoints, and print what it did."""
-    from carnet.scenario.loading import load_scenario
-
     limit = _parse_size(max_memory) if max_memory is not None else None
-    resolved: Scenario | None = None
     if resume is not None:
         options = (days, seed, population, out, replicates, shards)
         if any(v is not None for v in options) or overwrite:
             raise fail("--resume continues a run as it was started; it takes no other options")
         with reported(f"reading {resume}", exit_code=EXIT_INPUT):
-            from carnet.runs.directory import RunDirectory
+            from carnet.runs.launch import prepare_resume
 
-            if (resume / "scenario.yaml").is_file():
-                resolved = RunDirectory(resume).scenario()
-        if resolved is None:
-            raise fail(f"--resume {resume}: not a carnet run directory (no scenario.yaml)")
+            resolved, sharded = prepare_resume(resume)
         target = resume
     else:
+        from carnet.scenario.loading import load_scenario
+
         with reported(f"loading {scenario}"):
             resolved = load_scenario(scenario, days=days, seed=seed, population=population)
         if replicates is not None:
@@ -341,19 +327,16 @@ def run(
 
             run_replicates(resolved, replicates, out, threads, quiet)
             return
-        if out is None:
-            target = _default_out(resolved)
-        else:
-            with reported(f"checking --out {out}", exit_code=EXIT_INPUT):
-                from carnet.runs.directory import check_out
+        with reported("preparing the run", exit_code=EXIT_INPUT):
+            from carnet.runs.launch import prepare
 
-                check_out(out, overwrite=overwrite)
-            target = out
-
-    with reported("starting the engine"):
-        from carnet.runs.dask import is_sharded, resume_sharded, run_sharded
-        from carnet.runs.local import resume as resume_run
-        from carnet.runs.local import run_to_directory
+            launch = prepare(
+                resolved, out, overwrite=overwrite, shards=shards, scheduler=scheduler,
+                threads=threads, max_memory=limit, checkpoint_every=checkpoint_every,
+            )  # fmt: skip
+        target, sharded = launch.out, launch.sharded
+        if launch.why_shards is not None and not quiet:
+            console(stderr=True).print(launch.why_shards, markup=False)
 
     from rich.progress import (
         BarColumn,
@@ -374,34 +357,8 @@ def run(
         console=console(stderr=True),
         disable=quiet,
     )
-    size = resolved.population.size
-    sharded = (
-        shards is not None or scheduler is not None or (resume is not None and is_sharded(resume))
-    )
-    if not sharded and resume is None:
-        # A run too large for one process runs as shards, a few at a time, each within memory.
-        with reported("checking memory"):
-            from carnet.runs.memory import shards_to_fit
-
-            fit = shards_to_fit(
-                resolved, limit, workers=threads, checkpoints=bool(checkpoint_every)
-            )
-        if fit is not None:
-            import importlib.util
-
-            if importlib.util.find_spec("distributed") is None:
-                raise fail(
-                    f"{fit.why(resolved)}: it can run as {fit.shards} shards, {fit.workers} at "
-                    "a time, with Dask: pip install 'carnet[distributed]'",
-                    1,
-                )
-            shards, sharded = fit.shards, True
-            if checkpoint_every is None:
-                checkpoint_every = 0  # a shard is the unit of recovery: re-run whole if lost
-            if not quiet:
-                console(stderr=True).print(fit.describe(resolved), markup=False)
     task = progress.add_task(
-        f"{resolved.name}, {thousands(size)} citizens",
+        f"{resolved.name}, {thousands(resolved.population.size)} citizens",
         total=resolved.run.days,
         unit="shards done" if sharded else "days",
     )
@@ -411,29 +368,22 @@ def run(
 
     action = f"running {resolved.name} into {target}; continue with: carnet run --resume {target}"
     with progress, reported(action):
-        if resume is not None and is_sharded(resume):
-            finished = resume_sharded(resume, scheduler=scheduler, progress=on_day)
-        elif resume is not None:
+        from carnet.runs.launch import resume as resume_run
+        from carnet.runs.launch import start
+
+        if resume is not None:
             finished = resume_run(
-                resume, checkpoint_every=checkpoint_every, threads=threads, progress=on_day,
-                max_memory=limit,
-            )  # fmt: skip
-        elif shards is not None or scheduler is not None:
-            finished = run_sharded(
-                resolved, target, shards=shards, scheduler=scheduler, overwrite=overwrite,
-                checkpoint_every=checkpoint_every, progress=on_day, workers=threads,
+                resume, scheduler=scheduler, threads=threads, max_memory=limit,
+                checkpoint_every=checkpoint_every, progress=on_day,
             )  # fmt: skip
         else:
-            finished = run_to_directory(
-                resolved, target, overwrite=overwrite, checkpoint_every=checkpoint_every,
-                threads=threads, progress=on_day, max_memory=limit,
-            )  # fmt: skip
+            finished = start(launch, on_day)
 
     if not no_report:
-        with reported(f"writing {finished.path / 'report.html'}"):
+        with reported(f"writing {finished.path / REPORT}"):
             from carnet.analysis.report import write_report
 
-            write_report(finished.result, finished.path / "report.html")
+            write_report(finished.result, finished.path / REPORT)
     if finished.replaced is not None:  # on stderr, so that --quiet still tells it
         console(stderr=True).print(finished.replaced, markup=False)
     if quiet:
@@ -455,7 +405,7 @@ def run(
         f"dossier of one citizen: carnet dossier {finished.path} CITIZEN", markup=False
     )
     if not no_report:
-        out_console.print(f"report: {finished.path / 'report.html'}", markup=False)
+        out_console.print(f"report: {finished.path / REPORT}", markup=False)
 
 
 @app.command()
@@ -475,9 +425,9 @@ def verify(
         lines = [f"{run_dir}: NOT intact, {len(problems)} problem(s)"]
         lines += [f"  {p}" for p in problems]
         raise fail("\n".join(lines), 1)
-    import json
+    from carnet.runs.directory import read_manifest
 
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(run_dir)
     typer.echo(
         f"{run_dir}: intact ({len(manifest['files'])} files, "
         f"{len(manifest['ledger_chain'])} ledger parts, head {manifest['head']})"
@@ -703,7 +653,7 @@ def report(
         from carnet.runs.directory import load_run
 
         result = load_run(run_dir)
-    target = run_dir / "report.html" if out is None else out
+    target = run_dir / REPORT if out is None else out
     figures = target.parent / "figures" if png else None
     with reported(f"writing {target}"):
         from carnet.analysis.report import write_report

@@ -41,23 +41,28 @@ from carnet.sim.compiled import Compiled
 from carnet.runs.integrity import LedgerPart
 from carnet.scenario.loading import load_scenario
 from carnet.runs.directory import (
-    COMPANY_LEDGER,
-    DECISIONS,
-    LEDGER,
     RunDirectory,
     atomic_write,
     checkpoint_days,
     describe_os_error,
     writes_checkpoints,
 )
+from carnet.runs.layout import (
+    CHECKPOINT,
+    COMPANY_LEDGER,
+    DECISIONS,
+    LEDGER,
+    PLAN,
+    SCENARIO,
+    SHARDS,
+    SHARD_OUTPUT,
+    shard_folder,
+)
 from carnet.sim.phases.gates import SeatPool
 from carnet.runs.memory import check_memory
 from carnet.runs.local import Finished, advance_to_end, continue_from
 from carnet.scenario.schema import Scenario
 
-SHARDS = "shards"
-PLAN = "plan.json"
-OUTPUT = "output.npz"
 PRE_SPAWN = "distributed.nanny.pre-spawn-environ"  # Dask's setting: what a worker starts with
 Arrays = dict[str, npt.NDArray[Any]]
 Progress = Callable[[int, int], None]
@@ -65,7 +70,7 @@ Progress = Callable[[int, int], None]
 
 def shard_dir(run_dir: Path, index: int) -> Path:
     """Where shard ``index`` of a sharded run writes."""
-    return run_dir / SHARDS / f"{index:04d}"
+    return run_dir / shard_folder(index)
 
 
 def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> str:
@@ -75,14 +80,16 @@ def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> 
     last checkpoint, and a shard already finished is not run again.
     """
     root = Path(run_dir)
-    scenario = load_scenario(root / "scenario.yaml")
+    scenario = load_scenario(root / SCENARIO)
     plan = _plan(root)
     share = plan[index][1] / scenario.population.size
     check_memory(scenario, share=share, checkpoints=writes_checkpoints(scenario, checkpoint_every))
     folder = shard_dir(root, index)
-    if (folder / OUTPUT).is_file():
-        return str(folder / OUTPUT)
-    if (folder / "scenario.yaml").is_file():
+    if (folder / SHARD_OUTPUT).is_file():
+        # Its worker may have been lost between the output's write and the checkpoint's removal.
+        (folder / CHECKPOINT).unlink(missing_ok=True)
+        return str(folder / SHARD_OUTPUT)
+    if (folder / SCENARIO).is_file():
         run = RunDirectory(folder)
     else:
         run = RunDirectory.create(folder, scenario, overwrite=folder.exists())
@@ -92,9 +99,9 @@ def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> 
         (output,) = sim.outputs()
         (pending,) = sim.pending_seats_by_shard()
         flat: dict[str, Any] = _flatten(output, pending, parts)
-        atomic_write(folder / OUTPUT, lambda f: np.savez(f, **flat))
-        (folder / "checkpoint.npz").unlink(missing_ok=True)
-    return str(folder / OUTPUT)
+        atomic_write(folder / SHARD_OUTPUT, lambda f: np.savez(f, **flat))
+        (folder / CHECKPOINT).unlink(missing_ok=True)
+    return str(folder / SHARD_OUTPUT)
 
 
 def _flatten(
@@ -206,10 +213,10 @@ def run_sharded(
     if shards is None:
         shards = _workers(scheduler)
     try:
-        run = RunDirectory.create(out, scenario, overwrite=overwrite)
         plan = plan_shards(scenario.population.size, scenario.run.block_size, shards)
-        (out / SHARDS).mkdir()
-        atomic_write(out / SHARDS / PLAN, json.dumps(plan).encode("utf-8"))
+        # The plan is written with the scenario: a sharded run is sharded from its first moment.
+        files = {f"{SHARDS}/{PLAN}": json.dumps(plan).encode("utf-8")}
+        run = RunDirectory.create(out, scenario, overwrite=overwrite, files=files)
     except OSError as exc:
         raise RunError(describe_os_error(exc, out)) from None
     finished = _coordinate(run, scenario, plan, scheduler, checkpoint_every, progress, workers)
@@ -257,7 +264,7 @@ def _coordinate(
     outputs, pending, parts = [], [], []
     for i, path in enumerate(paths):
         with np.load(path, allow_pickle=False) as npz:
-            output, seats, written = _unflatten({k: npz[k] for k in npz.files}, f"{SHARDS}/{i:04d}")
+            output, seats, written = _unflatten({k: npz[k] for k in npz.files}, shard_folder(i))
         outputs.append(output)
         pending.append(seats)
         parts += written
@@ -273,7 +280,7 @@ def _coordinate(
         kept = [f"{SHARDS}/{PLAN}"] + [
             f"{SHARDS}/{i:04d}/{name}"
             for i in range(len(plan))
-            for name in ("scenario.yaml", OUTPUT)
+            for name in (SCENARIO, SHARD_OUTPUT)
         ]
         head = run.finish(result, parts, kept)
     return Finished(result, out, head)

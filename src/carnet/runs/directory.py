@@ -6,19 +6,7 @@ cuts them; a checkpoint records how many were written and their hashes, so a res
 what came after and writes it again. The manifest, written last, marks the run complete; it holds
 the sha256 of every file and a hash chain over the ledger parts, sealed by a head hash.
 
-Layout::
-
-    scenario.yaml              the resolved scenario (written first)
-    ledger/part-00000.parquet  the panel's ledger, one part per ``run.ledger_part_days``
-    decisions/part-00000.parquet  the panel's decisions at the gates, cut the same way
-    company_ledger/part-00000.parquet  the companies' ledger, cut the same way (with companies)
-    gates.parquet              every decision counted by day, gate, outcome, group and grade
-    checkpoint.npz             the state at the last checkpoint (removed when the run completes)
-    metrics.parquet            daily aggregates
-    population.parquet         the panel's citizens
-    companies.parquet          the panel's companies (with companies)
-    company_metrics.parquet    daily aggregates of companies by sector (with companies)
-    manifest.json              versions, hashes, ledger chain and head hash (written last)
+Its file names are :mod:`carnet.runs.layout`'s.
 """
 
 from __future__ import annotations
@@ -44,34 +32,32 @@ import pyarrow.parquet as pq
 from carnet._version import __version__
 from carnet.sim.chunks import Column, load_npz, save_npz
 from carnet.errors import CarnetError, InputError, RunError, ScenarioError
+from carnet.runs.layout import (
+    CHECKPOINT,
+    COMPANIES,
+    COMPANY_LEDGER,
+    COMPANY_METRICS,
+    DECISIONS,
+    FIGURES,
+    GATES,
+    LEDGER,
+    MANIFEST,
+    METRICS,
+    PART_KINDS,
+    PLAN,
+    POPULATION,
+    REPORT,
+    SCENARIO,
+    SHARD_OUTPUT,
+    SHARDS,
+    TEMP_PREFIX,
+    part_kind,
+    part_name,
+)
 from carnet.runs.integrity import LedgerPart, build_manifest, sha256_bytes, sha256_file
 from carnet.scenario.loading import load_scenario, to_yaml
 from carnet.result import Result
 from carnet.scenario.schema import Scenario
-
-MANIFEST = "manifest.json"
-SCENARIO = "scenario.yaml"
-CHECKPOINT = "checkpoint.npz"
-LEDGER = "ledger"
-DECISIONS = "decisions"
-COMPANY_LEDGER = "company_ledger"
-PART_KINDS = (LEDGER, DECISIONS, COMPANY_LEDGER)
-TEMP_PREFIX = ".tmp-"
-
-
-def part_kind(file: str) -> str:
-    """The kind of a part from its path: ``ledger``, ``decisions`` or ``company_ledger``.
-
-    Parts of a run in one process lie in ``<kind>/``; those of a sharded run's shards in
-    ``shards/<shard>/<kind>/``.
-    """
-    return PurePosixPath(file).parent.name
-
-
-def part_name(kind: str, index: int) -> str:
-    """Relative path of part ``index`` of the ledger or of the decisions."""
-    return f"{kind}/part-{index:05d}.parquet"
-
 
 def parquet_bytes(table: pa.Table) -> bytes:
     """A table as Parquet file bytes (deterministic for a given pyarrow version)."""
@@ -138,8 +124,19 @@ class RunDirectory:
         self.replaced: str | None = None
 
     @classmethod
-    def create(cls, path: Path, scenario: Scenario, *, overwrite: bool = False) -> RunDirectory:
-        """A new run directory holding the resolved scenario; refuses to clobber other files."""
+    def create(
+        cls,
+        path: Path,
+        scenario: Scenario,
+        *,
+        overwrite: bool = False,
+        files: dict[str, bytes] | None = None,
+    ) -> RunDirectory:
+        """A new run directory holding the resolved scenario; refuses to clobber other files.
+
+        ``files`` (relative paths and their bytes) are written with the scenario, before the
+        directory appears: a run killed at any moment has all of them or no directory at all.
+        """
         check_out(path, overwrite=overwrite)
         if path.is_symlink():  # a link to an (empty) folder: the run goes where it points
             path = path.resolve()
@@ -151,6 +148,9 @@ class RunDirectory:
             for kind in kinds:
                 (tmp / kind).mkdir()
             atomic_write(tmp / SCENARIO, to_yaml(scenario).encode("utf-8"))
+            for name, data in (files or {}).items():
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(tmp / name, data)
             replaced = _clear(path)
             tmp.rename(path)
         except BaseException:
@@ -181,6 +181,27 @@ class RunDirectory:
     def is_complete(self) -> bool:
         """Whether the run finished (its manifest is written last)."""
         return (self.path / MANIFEST).is_file()
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove what a kill can leave in a finished run: checkpoints and temporary files.
+
+        Only files that carnet names so and the manifest does not seal: the run's checkpoint
+        and those of its shards (each shard finished, its output sealed), and temporary files
+        of atomic writes (``.tmp-*``). Returns their relative paths.
+        """
+        sealed = set(read_manifest(self.path).get("files", {}))
+        found = [self.path / CHECKPOINT, *self.path.glob(f"{TEMP_PREFIX}*")]
+        for shard in sorted((self.path / SHARDS).glob("[0-9]" * 4)):
+            found += [shard / CHECKPOINT, *shard.glob(f"{TEMP_PREFIX}*")]
+            found += [*shard.glob(f"*/{TEMP_PREFIX}*")]
+        found += [*self.path.glob(f"*/{TEMP_PREFIX}*")]
+        removed = []
+        for path in found:
+            name = path.relative_to(self.path).as_posix()
+            if path.is_file() and not path.is_symlink() and name not in sealed:
+                path.unlink()
+                removed.append(name)
+        return removed
 
     def scenario(self) -> Scenario:
         """The resolved scenario the run was started with."""
@@ -265,11 +286,11 @@ class RunDirectory:
         files = {SCENARIO: self.scenario_hash()}
         files.update({name: sha256_bytes((self.path / name).read_bytes()) for name in kept})
         tables = {
-            "metrics.parquet": result.metrics,
-            "population.parquet": result.population,
-            "gates.parquet": result.gates,
-            "companies.parquet": result.companies,
-            "company_metrics.parquet": result.company_metrics,
+            METRICS: result.metrics,
+            POPULATION: result.population,
+            GATES: result.gates,
+            COMPANIES: result.companies,
+            COMPANY_METRICS: result.company_metrics,
         }
         for name, table in ((k, v) for k, v in tables.items() if v is not None):
             data = parquet_bytes(table)
@@ -327,10 +348,6 @@ def check_out(out: Path, *, overwrite: bool) -> None:
 
 #: A part's name in its folder, as :func:`part_name` writes it.
 _PART = re.compile(r"part-\d{5}\.parquet")
-#: Files of a shard's folder besides those of a run (see carnet.runs.dask).
-_SHARD_OUTPUT = "output.npz"
-_SHARDS = "shards"
-_PLAN = "plan.json"
 
 
 def prove_run(path: Path) -> str:
@@ -346,7 +363,7 @@ def prove_run(path: Path) -> str:
     """
     files = _proven_files(path, root=path, scenario_bytes=None)
     kind = "a finished run" if (path / MANIFEST).is_file() else "an unfinished run"
-    if (path / _SHARDS).is_dir():
+    if (path / SHARDS).is_dir():
         kind += " in shards"
     return f"{kind} ({files} files)"
 
@@ -381,9 +398,9 @@ def _proven_files(path: Path, *, root: Path, scenario_bytes: bytes | None) -> in
         if entry.is_dir():
             if name in PART_KINDS:
                 count += _proven_parts(entry, root, sealed)
-            elif name == _SHARDS and path == root:
+            elif name == SHARDS and path == root:
                 count += _proven_shards(entry, root, text)
-            elif (name == "figures" and sealed is not None) or name.startswith(TEMP_PREFIX):
+            elif (name == FIGURES and sealed is not None) or name.startswith(TEMP_PREFIX):
                 count += sum(1 for f in entry.rglob("*") if f.is_file())
             else:
                 raise _not_ours(root, entry, "is a folder carnet does not write")
@@ -397,7 +414,7 @@ def _proven_files(path: Path, *, root: Path, scenario_bytes: bytes | None) -> in
                 raise _not_ours(root, entry, "was changed since carnet wrote it")
         elif name == CHECKPOINT:
             _prove_checkpoint(entry, root, text)
-        elif name == "report.html" or (name == _SHARD_OUTPUT and path != root):
+        elif name == REPORT or (name == SHARD_OUTPUT and path != root):
             continue
         else:
             raise _not_ours(root, entry, "is not a file carnet writes")
@@ -438,7 +455,7 @@ def _proven_shards(folder: Path, root: Path, scenario_bytes: bytes) -> int:
     for entry in sorted(folder.iterdir()):
         if entry.is_symlink():
             raise _not_ours(root, entry, "is a symbolic link")
-        if entry.is_file() and (entry.name == _PLAN or entry.name.startswith(TEMP_PREFIX)):
+        if entry.is_file() and (entry.name == PLAN or entry.name.startswith(TEMP_PREFIX)):
             count += 1
         elif entry.is_dir() and re.fullmatch(r"\d{4}", entry.name):
             count += _proven_files(entry, root=root, scenario_bytes=scenario_bytes)
@@ -475,7 +492,7 @@ def _unlocked(path: Path) -> Iterator[None]:
     """Hold the locks of ``path`` and of its shards' folders; refuse if a process holds one."""
     fds: list[int] = []
     try:
-        for folder in [path, *sorted((path / _SHARDS).glob("[0-9]" * 4))]:
+        for folder in [path, *sorted((path / SHARDS).glob("[0-9]" * 4))]:
             fd = os.open(folder, os.O_RDONLY)
             fds.append(fd)
             try:
@@ -575,14 +592,14 @@ def load_run(run_dir: str | Path) -> Result:
     manifest = read_manifest(run_dir)
     try:
         scenario = load_scenario(run_dir / SCENARIO)
-        metrics = pq.read_table(run_dir / "metrics.parquet")
-        population = pq.read_table(run_dir / "population.parquet")
+        metrics = pq.read_table(run_dir / METRICS)
+        population = pq.read_table(run_dir / POPULATION)
         chain = [str(p["file"]) for p in manifest["ledger_chain"]]
         parts = [pq.read_table(run_dir / f) for f in chain if part_kind(f) == LEDGER]
         decided = [pq.read_table(run_dir / f) for f in chain if part_kind(f) == DECISIONS]
         companies, company_metrics, gates = (
             pq.read_table(run_dir / name) if name in manifest["files"] else None
-            for name in ("companies.parquet", "company_metrics.parquet", "gates.parquet")
+            for name in (COMPANIES, COMPANY_METRICS, GATES)
         )
         company_parts = [
             pq.read_table(run_dir / f) for f in chain if part_kind(f) == COMPANY_LEDGER

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-#: Views that ``carnet report`` derives from the sealed files, and may write again at any time:
-#: they are not sealed, and their presence is not a change to the run.
-DERIVED = ("report.html", "figures/")
+from carnet.runs.layout import DERIVED, MANIFEST, SCENARIO
+
 CHAIN_SEED = hashlib.sha256(b"carnet ledger chain v1").hexdigest()
 
 
@@ -78,11 +77,11 @@ def verify(run_dir: Path, expected_head: str | None = None) -> list[str]:
     An empty list means intact. Problems are phrased for people: ``modified: metrics.parquet``,
     ``missing: ledger/part-00002.parquet``, ``reordered: ...``, ``added: ...``.
     """
-    manifest_path = run_dir / "manifest.json"
+    manifest_path = run_dir / MANIFEST
     if not run_dir.is_dir():
         return [f"{run_dir}: no such run directory"]
     if not manifest_path.is_file():
-        if (run_dir / "scenario.yaml").is_file():
+        if (run_dir / SCENARIO).is_file():
             return [
                 f"incomplete run: no manifest.json; finish it with carnet run --resume {run_dir}"
             ]
@@ -113,7 +112,7 @@ def verify(run_dir: Path, expected_head: str | None = None) -> list[str]:
     on_disk = {
         name
         for p in run_dir.rglob("*")
-        if p.is_file() and p.name != "manifest.json"
+        if p.is_file() and p.name != MANIFEST
         and not (name := p.relative_to(run_dir).as_posix()).startswith(DERIVED)
     }  # fmt: skip
     owner = {digest: name for name, digest in files.items()}

@@ -16,13 +16,14 @@ import numpy as np
 
 from carnet.sim.simulation import Progress, Simulation, started
 from carnet.errors import RunError
+from carnet.runs.layout import CHECKPOINT, MANIFEST, PART_KINDS, SCENARIO
 from carnet.runs.integrity import LedgerPart, verify
 from carnet.runs.directory import (
-    PART_KINDS,
     RunDirectory,
     checkpoint_days,
     describe_os_error,
     load_run,
+    read_manifest,
     writes_checkpoints,
 )
 from carnet.runs.memory import check_memory
@@ -96,6 +97,23 @@ def resume(
         return _resume(run, checkpoint_every, threads, progress, max_memory)
 
 
+def reopen(run: RunDirectory) -> Finished:
+    """A finished run, verified and read back; nothing is written, leftovers are removed.
+
+    A kill between the manifest's write and the checkpoint's removal leaves the checkpoint, one
+    while a file is written leaves its temporary file: they are removed here (see
+    :meth:`RunDirectory.remove_leftovers`), since the manifest proves the run complete. The
+    caller holds the lock.
+    """
+    run.remove_leftovers()
+    problems = verify(run.path)
+    if problems:
+        raise RunError(f"{run.path} is complete but fails verification: {problems[0]}")
+    head = str(read_manifest(run.path)["head"])
+    result = load_run(run.path)
+    return Finished(result, run.path, head, resumed_from=result.scenario.run.days)
+
+
 def _resume(
     run: RunDirectory,
     checkpoint_every: int | None,
@@ -105,14 +123,8 @@ def _resume(
 ) -> Finished:
     run_dir = run.path
     if run.is_complete():
-        problems = verify(run_dir)
-        if problems:
-            raise RunError(f"{run_dir} is complete but fails verification: {problems[0]}")
-        result = load_run(run_dir)
-        head = str(json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["head"])
-        run_dir.joinpath("checkpoint.npz").unlink(missing_ok=True)
-        return Finished(result, run_dir, head, resumed_from=result.scenario.run.days)
-    if not (run_dir / "scenario.yaml").is_file():
+        return reopen(run)
+    if not (run_dir / SCENARIO).is_file():
         raise RunError(f"{run_dir} holds no run to resume (no scenario.yaml)")
     scenario = run.scenario()
     check_memory(scenario, max_memory, checkpoints=writes_checkpoints(scenario, checkpoint_every))

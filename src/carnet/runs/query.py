@@ -22,25 +22,29 @@ import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 
 from carnet.errors import CarnetError, InputError, clean
-from carnet.runs.directory import (
+from carnet.runs.directory import parquet_bytes, read_manifest
+from carnet.runs.layout import (
+    COMPANIES,
     COMPANY_LEDGER,
+    COMPANY_METRICS,
     DECISIONS,
+    GATES,
     LEDGER,
+    METRICS,
+    POPULATION,
     SCENARIO,
-    parquet_bytes,
     part_kind,
-    read_manifest,
 )
 
 #: The tables a query sees, and the file (or the folder of parts) each one reads.
 TABLES = {
-    "metrics": "metrics.parquet",
+    "metrics": METRICS,
     "ledger": LEDGER,
-    "population": "population.parquet",
+    "population": POPULATION,
     "decisions": DECISIONS,
-    "gates": "gates.parquet",
-    "companies": "companies.parquet",
-    "company_metrics": "company_metrics.parquet",
+    "gates": GATES,
+    "companies": COMPANIES,
+    "company_metrics": COMPANY_METRICS,
     "company_ledger": COMPANY_LEDGER,
 }
 
@@ -69,7 +73,7 @@ def tables(run_dir: str | Path) -> dict[str, ds.Dataset | pa.Table]:
         files = set(manifest["files"])
         chain = [str(part["file"]) for part in manifest["ledger_chain"]]
         empty = {LEDGER: empty_ledger, DECISIONS: empty_decisions}
-        if "companies.parquet" in files:
+        if COMPANIES in files:
             empty[COMPANY_LEDGER] = empty_company_ledger
         found: dict[str, ds.Dataset | pa.Table] = {}
         for name, where in TABLES.items():
