@@ -31,9 +31,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from carnet.result import Result
+from carnet.result import Result, simulate
 from carnet.scenario.schema import Scenario
 from carnet.sim.parameters import POINTS_OFFSET, compile_parameters
+from carnet.sim.simulation import Progress
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 F64 = npt.NDArray[np.float64]
@@ -78,6 +79,29 @@ def responses_off(s: Scenario) -> Scenario:
     if s.companies is not None:
         update["companies"] = s.companies.model_copy(update={"responses": off})
     return s.model_copy(update=update)
+
+
+def without_responses(
+    s: Scenario,
+    *,
+    seed: int | None = None,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> Result:
+    """``s`` simulated under :func:`responses_off`, on the same random numbers as ``s``."""
+    return simulate(responses_off(s), seed=seed, threads=threads, progress=progress)
+
+
+def audit_with_behaviour(
+    result: Result, *, threads: int | None = None, progress: Progress | None = None
+) -> Audit:
+    """The whole audit of ``result``, behaviour change included.
+
+    The run's scenario is simulated again without responses (:func:`without_responses`), at
+    the run's seed, so that the audit counts the acts deterred and chilled.
+    """
+    counterfactual = without_responses(result.scenario, threads=threads, progress=progress)
+    return audit(result, without_responses=counterfactual)
 
 
 def audit(result: Result, *, without_responses: Result | None = None) -> Audit:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from carnet.analysis.audit import Audit, audit, responses_off
+from carnet.analysis.audit import Audit, audit_with_behaviour
 from carnet.result import simulate
 from carnet.scenario.schema import Scenario
 
@@ -40,9 +40,7 @@ def seeds(s: Scenario, n: int) -> list[int]:
 
 def audit_seed(s: Scenario, seed: int, *, threads: int | None = None) -> Audit:
     """The audit of ``s`` run with ``seed``, behaviour change included."""
-    result = simulate(s, seed=seed, threads=threads)
-    without = simulate(responses_off(s), seed=seed, threads=threads)
-    return audit(result, without_responses=without)
+    return audit_with_behaviour(simulate(s, seed=seed, threads=threads), threads=threads)
 
 
 def replicate(

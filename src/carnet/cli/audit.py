@@ -137,17 +137,14 @@ def audit(
     Behaviour change needs the same run without responses to the system: carnet runs it again
     from the run's scenario and seed (common random numbers), in memory.
     """
-    from carnet.analysis.audit import audit as audit_run
-    from carnet.analysis.audit import responses_off
+    from carnet.analysis.audit import audit_with_behaviour
     from carnet.analysis.replicates import summarise
-    from carnet.result import simulate
     from carnet.runs.directory import load_run
 
     with reported(f"reading {run_dir}", exit_code=EXIT_INPUT):
         result = load_run(run_dir)
     with reported("running it again without responses"):
-        without = simulate(responses_off(result.scenario), threads=threads)
-    found = audit_run(result, without_responses=without)
+        found = audit_with_behaviour(result, threads=threads)
     if out is not None:
         with reported(f"writing {out}", exit_code=1):
             found.save(out)

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from carnet.analysis.audit import Audit, audit, responses_off
+from carnet.analysis.audit import Audit, audit, without_responses
 from carnet.analysis.charts import CHARTS, NotApplicableError
 from carnet.result import Dossier, Result, simulate
 from carnet.runs.memory import check_memory
@@ -158,8 +158,8 @@ def run(
     without = None
     if behaviour:
         started = time.perf_counter()
-        off = responses_off(scenario)
-        without = simulate(off, threads=threads, progress=report(1, "without responses"))
+        progress_off = report(1, "without responses")
+        without = without_responses(scenario, threads=threads, progress=progress_off)
         seconds["without responses"] = time.perf_counter() - started
     return LabRun(scenario, result, seconds, without_responses=without)
 

@@ -1,5 +1,4 @@
-"""The names of a run directory's files and folders: one place, for every module that reads or
-writes a run.
+"""The names of a run directory's files and folders, for every module that reads or writes one.
 
 Layout::
 
