@@ -7,17 +7,14 @@ block), the resumed run ends with the same bytes as one that was never interrupt
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from carnet.sim.simulation import Progress, Simulation, started
 from carnet.errors import RunError
-from carnet.runs.layout import CHECKPOINT, MANIFEST, PART_KINDS, SCENARIO
-from carnet.runs.integrity import LedgerPart, verify
+from carnet.result import Result, result_of
 from carnet.runs.directory import (
     RunDirectory,
     checkpoint_days,
@@ -26,9 +23,11 @@ from carnet.runs.directory import (
     read_manifest,
     writes_checkpoints,
 )
+from carnet.runs.integrity import LedgerPart, verify
+from carnet.runs.layout import PART_KINDS, SCENARIO
 from carnet.runs.memory import check_memory
-from carnet.result import Result, result_of
 from carnet.scenario.schema import Scenario
+from carnet.sim.simulation import Progress, Simulation, started
 
 
 @dataclass
@@ -76,7 +75,7 @@ def run_to_directory(
     except OSError as exc:
         raise RunError(describe_os_error(exc, out)) from None
     with run.locked(), started(scenario, threads=threads, shards=shards) as sim:
-        finished = _go_on(run, sim, [], checkpoint_every, progress)
+        finished = _run_to_end(run, sim, [], checkpoint_every, progress)
     finished.replaced = run.replaced
     return finished
 
@@ -137,7 +136,7 @@ def _resume(
                 raise RunError(f"{run_dir}: the checkpoint's shards do not match the scenario")
             parts = continue_from(run, sim, saved)
             start = sim.day
-            finished = _go_on(run, sim, parts, checkpoint_every, progress)
+            finished = _run_to_end(run, sim, parts, checkpoint_every, progress)
     except OSError as exc:
         raise RunError(describe_os_error(exc, Path(exc.filename or run_dir))) from None
     finished.resumed_from = start
@@ -179,7 +178,7 @@ def advance_to_end(
             progress(sim.day, sim.scenario.run.days)
 
 
-def _go_on(
+def _run_to_end(
     run: RunDirectory,
     sim: Simulation,
     parts: list[LedgerPart],
