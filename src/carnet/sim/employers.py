@@ -12,7 +12,7 @@ memory per company, not per citizen. Each company's legal representative holds i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -58,12 +58,11 @@ def company_scenario(s: Scenario) -> Scenario:
     )
 
 
-@dataclass
-class Staff:
+class Staff(NamedTuple):
     """A shard's employment links, as arrays per block and per company.
 
     ``until`` is the only mutable part: the day until which a company's employees hold back after
-    one of them was sanctioned (deterrence of co-workers).
+    one of them was sanctioned (deterrence of co-workers). A named tuple, which kernels take whole.
     """
 
     first_company: int  # global id of the shard's first company

@@ -6,7 +6,7 @@ whichever shard synthesises them. Regions are laid out as contiguous ranges of c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -29,9 +29,12 @@ WRONGFUL = np.uint8(64)
 MAX_CHILDREN = 8
 
 
-@dataclass
-class State:
-    """The mutable state of one shard: a struct of small arrays, one entry per citizen."""
+class State(NamedTuple):
+    """The mutable state of one shard: a struct of small arrays, one entry per citizen.
+
+    A named tuple, so that a kernel takes it as one argument (numba passes its arrays as if each
+    were an argument of its own); its arrays change in place, never the tuple.
+    """
 
     first_citizen: int  # global id of the shard's first citizen
     points: npt.NDArray[np.int16]
@@ -55,19 +58,18 @@ class State:
         """Number of citizens in the shard."""
         return len(self.points)
 
-    ARRAYS = (
-        "points", "profile", "exposure", "flags", "earned", "household", "children",
-        "until_self", "until_household", "wrongful",
-    )  # fmt: skip
-
     def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
         """The state's arrays, by name."""
-        return {name: getattr(self, name) for name in self.ARRAYS}
+        return {name: getattr(self, name) for name in STATE_ARRAYS}
 
     def restore(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
         """Overwrite the state with a :meth:`snapshot` of the same shard."""
-        for name in self.ARRAYS:
+        for name in STATE_ARRAYS:
             getattr(self, name)[...] = arrays[name]
+
+
+#: The arrays of a :class:`State`: every field but the first citizen.
+STATE_ARRAYS = State._fields[1:]
 
 
 def panel_probability(s: Scenario) -> float:

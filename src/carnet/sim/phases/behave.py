@@ -10,6 +10,8 @@ proportional to the number of acts, with two uniforms per candidate and no logar
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import numpy.typing as npt
 
@@ -23,42 +25,48 @@ from carnet.sim.streams import seed_key
 BATCH = 64  # candidate acts drawn before they are judged
 
 
+class BehaveTables(NamedTuple):
+    """What behave reads of the scenario (from :class:`~carnet.sim.parameters.Parameters`)."""
+
+    keys: npt.NDArray[np.uint64]  # [behaviour] its stream (streams.BEHAVE)
+    rate_max: npt.NDArray[np.float64]
+    accept: npt.NDArray[np.float64]
+    accept_varies: npt.NDArray[np.bool_]
+    negative: npt.NDArray[np.bool_]
+    lawful: npt.NDArray[np.bool_]
+    deter_aware: npt.NDArray[np.float64]
+    deter_unaware: float
+    aware_only: bool
+    grade_of_points: npt.NDArray[np.uint8]
+    punished: float
+    household_deterred: float
+    coworkers_deterred: float
+    chilling: float
+    seen: npt.NDArray[np.float64]
+    group_of_profile: npt.NDArray[np.uint8]
+
+    @classmethod
+    def of(cls, t: Parameters) -> BehaveTables:
+        """The tables of ``t``."""
+        return cls(
+            t.behave_keys, t.rate_max, t.accept, t.accept_varies, t.negative, t.lawful,
+            t.deter_aware, t.deter_unaware, t.aware_only, t.grade_of_points, t.punished,
+            t.household_deterred, t.coworkers_deterred, t.chilling, t.seen, t.group_of_profile,
+        )  # fmt: skip
+
+
 @kernel()
 def _behave(
-    points: npt.NDArray[np.int16],
-    profile: npt.NDArray[np.uint16],
-    flags: npt.NDArray[np.uint8],
-    first: int,
-    block_size: int,
+    state: State,
+    law: BehaveTables,
+    staff: Staff,
     seed: np.uint64,
     day: int,
-    keys: npt.NDArray[np.uint64],
-    rate_max: npt.NDArray[np.float64],
-    accept: npt.NDArray[np.float64],
-    accept_varies: npt.NDArray[np.bool_],
-    negative: npt.NDArray[np.bool_],
-    deter_aware: npt.NDArray[np.float64],
-    deter_unaware: float,
-    aware_only: bool,
-    grade_of_points: npt.NDArray[np.uint8],
-    lawful: npt.NDArray[np.bool_],
-    until_self: npt.NDArray[np.uint16],
-    until_household: npt.NDArray[np.uint16],
-    punished: float,
-    household_deterred: float,
-    coworkers_deterred: float,
-    until_staff: npt.NDArray[np.uint16],
-    staff_blocks: npt.NDArray[np.int64],
-    staff_start: npt.NDArray[np.int64],
-    per_block: int,
-    chilling: float,
-    seen: npt.NDArray[np.float64],
-    exposure: npt.NDArray[np.uint8],
-    group_of_profile: npt.NDArray[np.uint8],
+    block_size: int,
     out_citizen: npt.NDArray[np.int64],
     out_behaviour: npt.NDArray[np.int16],
 ) -> int:  # pragma: no cover - compiled
-    n = len(points)
+    n = len(state.points)
     capacity = len(out_citizen)
     count = 0
     # Candidates are drawn a batch at a time, then judged: the judging loop, free of logarithms
@@ -68,13 +76,13 @@ def _behave(
     draw = np.empty(BATCH)
     for lo in range(0, n, block_size):
         length = min(block_size, n - lo)
-        block = (first + lo) // block_size
-        for k in range(len(keys)):
-            rate = rate_max[k]
+        block = (state.first_citizen + lo) // block_size
+        for k in range(len(law.keys)):
+            rate = law.rate_max[k]
             if rate <= 0.0:
                 continue
-            state = stream_key(seed, keys[k], day, block)
-            state, remaining = poisson(state, rate * length)
+            stream = stream_key(seed, law.keys[k], day, block)
+            stream, remaining = poisson(stream, rate * length)
             while remaining:
                 m = min(remaining, BATCH)
                 remaining -= m
@@ -82,36 +90,40 @@ def _behave(
                     # Where, then whether: the acceptance uniform is always drawn, so that
                     # streams stay aligned between scenarios whose multipliers differ
                     # (common random numbers).
-                    state, u = uniform(state)
-                    state, v = uniform(state)
+                    stream, u = uniform(stream)
+                    stream, v = uniform(stream)
                     at[i] = lo + int(u * length)
                     draw[i] = v
                 for i in range(m):
                     c, u = at[i], draw[i]
                     # Only what the act's acceptance depends on is read: each array read is a
                     # cache miss at national scale.
-                    p = accept[profile[c] if accept_varies[k] else 0, k]
-                    if negative[k]:
-                        if not aware_only or flags[c] & AWARE:
-                            p *= deter_aware[grade_of_points[points[c] + POINTS_OFFSET]]
-                            if len(until_self):  # recently punished, or a housemate or co-worker
-                                if day < until_self[c]:
-                                    p *= punished
-                                elif day < until_household[c]:
-                                    p *= household_deterred
-                                elif len(until_staff):
+                    p = law.accept[state.profile[c] if law.accept_varies[k] else 0, k]
+                    if law.negative[k]:
+                        if not law.aware_only or state.flags[c] & AWARE:
+                            grade = law.grade_of_points[state.points[c] + POINTS_OFFSET]
+                            p *= law.deter_aware[grade]
+                            # Recently punished, or a housemate or co-worker of the punished.
+                            if len(state.until_self):
+                                if day < state.until_self[c]:
+                                    p *= law.punished
+                                elif day < state.until_household[c]:
+                                    p *= law.household_deterred
+                                elif len(staff.until):
                                     e = employer_of(
-                                        c, block_size, staff_blocks, staff_start, per_block
+                                        c, block_size, staff.blocks, staff.start, staff.per_block
                                     )
-                                    if e >= 0 and day < until_staff[e]:
-                                        p *= coworkers_deterred
+                                    if e >= 0 and day < staff.until[e]:
+                                        p *= law.coworkers_deterred
                         else:
-                            p *= deter_unaware
-                    elif lawful[k] and chilling > 0.0 and (not aware_only or flags[c] & AWARE):
-                        p *= max(
-                            0.0,
-                            1.0 - chilling * seen[k, group_of_profile[profile[c]], exposure[c]],
-                        )
+                            p *= law.deter_unaware
+                    elif (
+                        law.lawful[k]
+                        and law.chilling > 0.0
+                        and (not law.aware_only or state.flags[c] & AWARE)
+                    ):
+                        g = law.group_of_profile[state.profile[c]]
+                        p *= max(0.0, 1.0 - law.chilling * law.seen[k, g, state.exposure[c]])
                     if u < p:
                         if count < capacity:
                             out_citizen[count] = c
@@ -144,40 +156,10 @@ def behave(
     """
     deter = staff is not None and t.coworkers_deterred != 1.0
     staff = staff if deter and staff is not None else Staff.none()
+    law = BehaveTables.of(t)
     while True:
         n = _behave(
-            state.points,
-            state.profile,
-            state.flags,
-            state.first_citizen,
-            block_size,
-            seed_key(seed),
-            day,
-            t.behave_keys,
-            t.rate_max,
-            t.accept,
-            t.accept_varies,
-            t.negative,
-            t.deter_aware,
-            t.deter_unaware,
-            t.aware_only,
-            t.grade_of_points,
-            t.lawful,
-            state.until_self,
-            state.until_household,
-            t.punished,
-            t.household_deterred,
-            t.coworkers_deterred,
-            staff.until,
-            staff.blocks,
-            staff.start,
-            staff.per_block,
-            t.chilling,
-            t.seen,
-            state.exposure,
-            t.group_of_profile,
-            acts.citizen,
-            acts.behaviour,
+            state, law, staff, seed_key(seed), day, block_size, acts.citizen, acts.behaviour
         )
         if n <= len(acts.citizen):
             acts.n = n
