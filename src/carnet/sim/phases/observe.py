@@ -9,6 +9,8 @@ region, so that is a neighbour, and a block never leaves its shard.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import numpy.typing as npt
 
@@ -26,89 +28,108 @@ OUTCOMES = ("missed", "detected", "misattributed")  # names, indexed by the cons
 U_APPEAL, U_WIN, U_TRUE, U_VERIFY, U_WHOM, U_MISTAKEN, U_OTHER = range(7)
 
 
+class ObserveTables(NamedTuple):
+    """What observe reads of the scenario (from :class:`~carnet.sim.parameters.Parameters`)."""
+
+    keys: npt.NDArray[np.uint64]  # [behaviour] its stream (streams.OBSERVE)
+    obs_source: npt.NDArray[np.int16]
+    obs_detect: npt.NDArray[np.float64]
+    misattribution: npt.NDArray[np.float64]
+    exposure_weight: npt.NDArray[np.float64]
+    detect_by_group: npt.NDArray[np.float64]
+    group_of_profile: npt.NDArray[np.uint8]
+
+    @classmethod
+    def of(cls, t: Parameters) -> ObserveTables:
+        """The tables of ``t``."""
+        return cls(
+            t.observe_keys, t.obs_source, t.obs_detect, t.misattribution, t.exposure_weight,
+            t.detect_by_group, t.group_of_profile,
+        )  # fmt: skip
+
+
+class ObservationColumns(NamedTuple):
+    """The arrays of :class:`Observations`, for kernels."""
+
+    target: npt.NDArray[np.int64]
+    source: npt.NDArray[np.int16]
+    outcome: npt.NDArray[np.uint8]
+    branch: npt.NDArray[np.uint64]
+    hits: npt.NDArray[np.int64]
+    tally: npt.NDArray[np.int64]
+
+
 @kernel()
 def _observe(
     citizen: npt.NDArray[np.int64],
     behaviour: npt.NDArray[np.int16],
     n_acts: int,
-    n_citizens: int,
-    profile: npt.NDArray[np.uint16],
-    exposure: npt.NDArray[np.uint8],
-    first: int,
-    block_size: int,
+    state: State,
+    law: ObserveTables,
     seed: np.uint64,
     day: int,
-    keys: npt.NDArray[np.uint64],
-    obs_source: npt.NDArray[np.int16],
-    obs_detect: npt.NDArray[np.float64],
-    misattribution: npt.NDArray[np.float64],
-    exposure_weight: npt.NDArray[np.float64],
-    detect_by_group: npt.NDArray[np.float64],
-    group_of_profile: npt.NDArray[np.uint8],
-    out_target: npt.NDArray[np.int64],
-    out_source: npt.NDArray[np.int16],
-    out_outcome: npt.NDArray[np.uint8],
-    out_branch: npt.NDArray[np.uint64],
-    out_hits: npt.NDArray[np.int64],
-    tally: npt.NDArray[np.int64],
+    block_size: int,
+    out: ObservationColumns,
 ) -> int:  # pragma: no cover - compiled
     n_hits = 0
+    n_citizens = len(state.points)
+    first = state.first_citizen
     current_k = -1
     lo = hi = 0  # local range of the current block: tested instead of dividing for each act
-    state = np.uint64(0)
+    stream = np.uint64(0)
     # The acts' citizens are looked up a batch at a time first: a short loop of loads keeps many
     # cache misses in flight, where the loop below, with its draws, would wait on each in turn.
     # Only what detection depends on is read: with one group, or no source that sees the
     # digitally exposed better, the citizens' arrays are not visited at all.
     groups = np.zeros(BATCH, np.uint8)
     exposures = np.zeros(BATCH)
-    by_group = detect_by_group.shape[1] > 1
-    by_exposure = (exposure_weight > 0.0).any()
+    by_group = law.detect_by_group.shape[1] > 1
+    by_exposure = (law.exposure_weight > 0.0).any()
     for start in range(0, n_acts, BATCH):
         stop = min(start + BATCH, n_acts)
         if by_group:
             for j in range(start, stop):
-                groups[j - start] = group_of_profile[profile[citizen[j]]]
+                groups[j - start] = law.group_of_profile[state.profile[citizen[j]]]
         if by_exposure:
             for j in range(start, stop):
-                exposures[j - start] = exposure[citizen[j]] / 255.0
+                exposures[j - start] = state.exposure[citizen[j]] / 255.0
         for j in range(start, stop):
             c, k = citizen[j], behaviour[j]
             if k != current_k or c < lo or c >= hi:
                 block = (first + c) // block_size
-                state = stream_key(seed, keys[k], day, block)
+                stream = stream_key(seed, law.keys[k], day, block)
                 current_k = k
                 lo = block * block_size - first
                 hi = lo + block_size
             group, e = groups[j - start], exposures[j - start]
             source = -1
-            for slot in range(obs_source.shape[1]):
-                src = obs_source[k, slot]
+            for slot in range(law.obs_source.shape[1]):
+                src = law.obs_source[k, slot]
                 if src < 0:
                     break
-                state, u = uniform(state)
-                w = exposure_weight[src]
-                p = obs_detect[k, slot] * detect_by_group[src, group] * (1.0 - w + w * e)
+                stream, u = uniform(stream)
+                w = law.exposure_weight[src]
+                p = law.obs_detect[k, slot] * law.detect_by_group[src, group] * (1.0 - w + w * e)
                 # Selected, not branched on: whether a source sees an act is unpredictable.
                 source = src if source < 0 and u < p else source
             # What follows an act (a misattribution, an appeal, a report's truth) draws from a
             # side stream that branches off here, only when needed: see rng.side_uniform.
             seen = source >= 0
-            out_branch[j] = state
-            out_source[j] = source
-            out_outcome[j] = DETECTED if seen else MISSED
-            out_target[j] = c if seen else -1
+            out.branch[j] = stream
+            out.source[j] = source
+            out.outcome[j] = DETECTED if seen else MISSED
+            out.target[j] = c if seen else -1
             # The index is written whatever happens, and kept only if the act was seen.
-            out_hits[n_hits] = j
+            out.hits[n_hits] = j
             n_hits += seen
-            if seen and misattribution[source] > 0.0:
+            if seen and law.misattribution[source] > 0.0:
                 length = min(block_size, n_citizens - lo)
-                if side_uniform(state, U_MISTAKEN) < misattribution[source] and length > 1:
-                    other = lo + int(side_uniform(state, U_OTHER) * (length - 1))
+                if side_uniform(stream, U_MISTAKEN) < law.misattribution[source] and length > 1:
+                    other = lo + int(side_uniform(stream, U_OTHER) * (length - 1))
                     if other >= c:
                         other += 1
-                    out_outcome[j], out_target[j] = MISATTRIBUTED, other
-            tally[group, k, out_outcome[j]] += 1
+                    out.outcome[j], out.target[j] = MISATTRIBUTED, other
+            out.tally[group, k, out.outcome[j]] += 1
     return n_hits
 
 
@@ -128,6 +149,12 @@ class Observations:
         self.n_hits = 0
         self.tally = np.zeros((0, 0, len(OUTCOMES)), dtype=np.int64)
 
+    def columns(self) -> ObservationColumns:
+        """The arrays, for kernels."""
+        return ObservationColumns(
+            self.target, self.source, self.outcome, self.branch, self.hits, self.tally
+        )
+
 
 def observe(
     state: State, t: Parameters, seed: int, block_size: int, day: int, acts: Acts, out: Observations
@@ -137,28 +164,7 @@ def observe(
         out.__init__(len(acts.citizen))  # type: ignore[misc]
     out.tally = np.zeros((t.n_groups, t.n_behaviours, len(OUTCOMES)), dtype=np.int64)
     out.n_hits = _observe(
-        acts.citizen,
-        acts.behaviour,
-        acts.n,
-        state.size,
-        state.profile,
-        state.exposure,
-        state.first_citizen,
-        block_size,
-        seed_key(seed),
-        day,
-        t.observe_keys,
-        t.obs_source,
-        t.obs_detect,
-        t.misattribution,
-        t.exposure_weight,
-        t.detect_by_group,
-        t.group_of_profile,
-        out.target,
-        out.source,
-        out.outcome,
-        out.branch,
-        out.hits,
-        out.tally,
-    )
+        acts.citizen, acts.behaviour, acts.n, state, ObserveTables.of(t), seed_key(seed), day,
+        block_size, out.columns(),
+    )  # fmt: skip
     return out
