@@ -569,7 +569,7 @@ def _cell(value: object) -> Text:
     return Text(clean(str(value), 200))
 
 
-def _print_rows(table: pa.Table, limit: int) -> None:
+def _print_rows(table: pa.Table) -> None:
     import pyarrow.types as pt
     from rich.table import Table
 
@@ -579,15 +579,14 @@ def _print_rows(table: pa.Table, limit: int) -> None:
     for name, kind in zip(table.schema.names, table.schema.types, strict=True):
         numeric = pt.is_integer(kind) or pt.is_floating(kind) or pt.is_decimal(kind)
         shown.add_column(clean(name, 60), justify="right" if numeric else "left", overflow="fold")
-    for row in table.slice(0, limit).to_pylist():
+    for row in table.to_pylist():
         shown.add_row(*(_cell(v) for v in row.values()))
-    out = console()
-    out.print(shown)
-    n = table.num_rows
-    total = f"{thousands(n)} row{'' if n == 1 else 's'}"
-    if n > limit:
-        total += f"; the first {limit} shown (--limit N for more, --csv or --parquet FILE for all)"
-    out.print(total, markup=False)
+    console().print(shown)
+    sys.stdout.flush()  # the rows now, before the count that may take a while
+
+
+#: Seconds spent counting the rows of a result past those shown; past that, "at least N rows".
+COUNT_SECONDS = 1.0
 
 
 @app.command()
@@ -609,24 +608,71 @@ def query(
         Path | None,
         typer.Option(metavar="FILE", help="Write the whole result as Parquet instead."),
     ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            min=0,
+            help="Stop the query after this long (writing a file included); 0: no limit.",
+        ),
+    ] = 120.0,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--max-memory",
+            metavar="SIZE",
+            help="DuckDB's memory, such as 500M or 4G; beyond it, it spills to a temporary "
+            "folder or the query fails. [default: 2G, or half this machine's memory if less]",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="DuckDB's threads. [default: this machine's cores, at most 4]"),
+    ] = None,
 ) -> None:
-    """Run SQL over a run's Parquet files, read-only and offline; show or save the result."""
+    """Run SQL over a run's Parquet files, read-only and offline; show or save the result.
+
+    The first rows show as soon as DuckDB has them; the rows past them are counted for a
+    second at most (else "at least N rows"). --csv and --parquet write the whole result,
+    streamed to the file.
+    """
+    from carnet.errors import RunError
+    from carnet.runs.query import (
+        Bounds,
+        QueryLimitError,
+        default_memory,
+        default_threads,
+        export,
+        stream,
+    )
+
     if csv is not None and parquet is not None:
         raise fail("--csv and --parquet: give one of them")
-    with reported(f"querying {run_dir}", exit_code=EXIT_INPUT):
-        from carnet.runs.query import query as run_query
-
-        table = run_query(run_dir, sql)
+    bounds = Bounds(
+        timeout=timeout or None,
+        memory=_parse_size(max_memory) if max_memory is not None else default_memory(),
+        threads=threads or default_threads(),
+    )
     out = csv or parquet
-    if out is None:
-        _print_rows(table, limit)
-        return
-    with reported(f"writing {out}"):
-        from carnet.runs.directory import write_outside
-        from carnet.runs.query import table_bytes
-
-        write_outside(run_dir, out, table_bytes(table, "csv" if csv else "parquet"))
-    typer.echo(f"wrote {thousands(table.num_rows)} rows to {out}")
+    with reported(f"querying {run_dir}", exit_code=EXIT_INPUT):
+        try:
+            if out is not None:
+                n = export(run_dir, sql, out, "csv" if csv else "parquet", bounds)
+                typer.echo(f"wrote {thousands(n)} rows to {out}")
+                return
+            with stream(run_dir, sql, bounds) as rows:
+                head = rows.head(limit + 1)
+                _print_rows(head.slice(0, limit))
+                ended = head.num_rows <= limit or rows.count_rest(COUNT_SECONDS)
+                n = rows.read
+        except (QueryLimitError, RunError) as exc:  # a bound or a write: not the input's fault
+            raise fail(str(exc), exc.exit_code) from None
+    total = f"{thousands(n)} row{'' if n == 1 else 's'}"
+    if not ended:
+        total = f"at least {total} (counting stopped after {COUNT_SECONDS:g} s)"
+    if n > limit:
+        total += f"; the first {limit} shown (--limit N for more, --csv or --parquet FILE for all)"
+    console().print(total, markup=False)
 
 
 # --- report --------------------------------------------------------------------------------------
