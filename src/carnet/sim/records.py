@@ -6,6 +6,8 @@ the panel's into ledger rows.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import numpy.typing as npt
 
@@ -17,18 +19,30 @@ KINDS = (
     "loan_default",
 )  # fmt: skip
 NO_APPEAL, APPEALED_LOST, APPEALED_WON = 0, 1, 2  # what became of a sanction's appeal
-#: Reports of misconduct, by the accused's group.
+#: Reports of misconduct, by the accused's group: the columns of score's denunciation counts.
 DENUNCIATION_COUNTS = ("denounced", "denounced_sanctioned", "denounced_wrongfully",
                        "denounced_rejected")  # fmt: skip
+DENOUNCED, DENOUNCED_SANCTIONED, DENOUNCED_WRONGFULLY, DENOUNCED_REJECTED = range(4)
+
+
+class RecordColumns(NamedTuple):
+    """The arrays of :class:`Records`, for kernels (they write into them in place)."""
+
+    citizen: npt.NDArray[np.int64]
+    before: npt.NDArray[np.int16]
+    after: npt.NDArray[np.int16]
+    behaviour: npt.NDArray[np.int16]
+    source: npt.NDArray[np.int16]
+    kind: npt.NDArray[np.uint8]
+    truly_done: npt.NDArray[np.bool_]
+    actor: npt.NDArray[np.int64]
+    appeal: npt.NDArray[np.uint8]
 
 
 class Records:
     """Point changes or pending restorations: parallel arrays, one entry per record."""
 
-    FIELDS = (
-        "citizen", "before", "after", "behaviour", "source", "kind", "truly_done", "actor",
-        "appeal",
-    )  # fmt: skip
+    FIELDS = RecordColumns._fields
 
     def __init__(self, capacity: int) -> None:
         self.citizen = np.empty(capacity, dtype=np.int64)  # local index in the shard
@@ -41,6 +55,13 @@ class Records:
         self.actor = np.empty(capacity, dtype=np.int64)  # global id of who truly did it
         self.appeal = np.zeros(capacity, dtype=np.uint8)  # NO_APPEAL, APPEALED_LOST or _WON
         self.n = capacity
+
+    def columns(self) -> RecordColumns:
+        """The arrays, whole (their first ``n`` entries hold the records), for kernels."""
+        return RecordColumns(
+            self.citizen, self.before, self.after, self.behaviour, self.source, self.kind,
+            self.truly_done, self.actor, self.appeal,
+        )  # fmt: skip
 
     def take(self, index: npt.NDArray[np.int64]) -> Records:
         """A new Records holding the entries at ``index``."""
