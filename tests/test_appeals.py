@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario
+from helpers import base_scenario
 
 import carnet
 from carnet.errors import ScenarioError

@@ -9,8 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario
-from test_denunciations import denouncing
+from helpers import base_scenario, denouncing, with_companies
 
 import carnet
 from carnet.analysis.audit import Audit, audit, gini, mobility, points_on, responses_off
@@ -207,8 +206,6 @@ def test_audit_tables_are_saved_and_read_back(
 
 
 def test_listings_against_the_ledgers() -> None:
-    from test_companies import with_companies
-
     doc = with_companies(term_days=20)
     doc["sources"][-1]["misattribution"] = 0.3  # the tax office blames the wrong firm
     doc["lists"] = {"blacklist": {"distress_per_year": 1.0, "lawsuits_per_year": 4.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from conftest import base_scenario, run_script, write_yaml
+from helpers import base_scenario, run_script, write_yaml
 
 import carnet
 from carnet.analysis.audit import audit, responses_off

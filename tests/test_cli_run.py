@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import script_path
+from helpers import script_path
 from typer.testing import CliRunner
 
 from carnet.cli.app import app

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Outcome, run_script
+from helpers import Outcome, run_script
 from typer.testing import CliRunner
 
 from carnet.cli.app import app

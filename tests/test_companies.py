@@ -12,39 +12,14 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario, run_script, same_files
+from helpers import base_scenario, run_script, with_companies
 
 import carnet
 from carnet.errors import CarnetError, ScenarioError
-from carnet.runs.local import resume, run_to_directory
+from carnet.runs.local import run_to_directory
 from carnet.sim.employers import company_count, employed_in
 
 Z = 4.0
-
-
-def with_companies(**blacklist: Any) -> dict[str, Any]:
-    doc = base_scenario(days=120)
-    doc["population"]["size"] = 6000  # 5 blocks of 1024 and one of 880
-    doc["sources"].append({"name": "tax_office", "sensitivity": "financial"})
-    doc["companies"] = {
-        "per_1000_citizens": 25.0,
-        "employed_share": 0.6,
-        "sectors": [{"name": "industry", "share": 0.6}, {"name": "services", "share": 0.4}],
-        "behaviours": [
-            {"name": "tax_arrears", "kind": "negative", "rate_per_year": 2.0,
-             "observed_by": [{"source": "tax_office", "detect": 0.8}]},
-            {"name": "charity", "kind": "positive", "rate_per_year": 1.0,
-             "observed_by": [{"source": "tax_office", "detect": 1.0}]},
-        ],
-        "rules": {"lifetime_days": None, "points": {"tax_arrears": -20, "charity": 5}},
-        "blacklist": {
-            "triggers": ["tax_arrears"], "listing_probability": 0.5, "term_days": 30,
-            "agencies": 10, "act_probability": 1.0, "points_per_agency": -3,
-            "joint_punishment": True, "representative_points": -40, **blacklist,
-        },
-    }  # fmt: skip
-    doc["gates"] = [{"name": "flight", "applications_per_year": 24.0, "refuse_blacklisted": True}]
-    return doc
 
 
 @pytest.fixture(scope="module")
@@ -245,29 +220,6 @@ def test_companies_leave_the_citizens_draws_alone() -> None:
     for name in a.column_names:
         if name.startswith(("acts_", "scored_", "grade_")):
             assert a[name].equals(b[name]), name
-
-
-def test_shards_threads_and_resume_give_the_same_bytes(tmp_path: Path) -> None:
-    doc = with_companies(exit_per_year=3.0)
-    doc["responses"] = {"punished": 0.5, "household": 0.7, "coworkers": 0.8, "memory_days": 20}
-    doc["run"].update(checkpoint_days=7, ledger_part_days=20)
-    s = carnet.load_scenario(doc)
-    one = run_to_directory(s, tmp_path / "one", shards=1, threads=1).path
-    many = run_to_directory(s, tmp_path / "many", shards=4, threads=2).path
-    assert same_files(one, many) == []
-    assert (one / "companies.parquet").is_file() and any((one / "company_ledger").iterdir())
-
-    def stop(done: int, total: int) -> None:
-        if done == 66:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_to_directory(s, tmp_path / "cut", shards=3, threads=2, progress=stop)
-    assert resume(tmp_path / "cut").resumed_from == 63
-    assert same_files(one, tmp_path / "cut") == []
-    back = carnet.load_run(one)
-    assert back.company_ledger is not None and back.company_ledger.num_rows > 100
-    assert back.company_metrics is not None and back.companies is not None
 
 
 @pytest.mark.parametrize(

@@ -7,69 +7,15 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import base_scenario, carnet_exe, same_files, write_yaml
+from helpers import carnet_exe, crashy, same_files, write_yaml
 
 import carnet
 from carnet.runs.integrity import verify
 from carnet.runs.local import resume, run_to_directory
-
-
-def crashy(population: int = 300_000, days: int = 240) -> dict[str, Any]:
-    """A scenario that exercises every piece of state a checkpoint must carry."""
-    doc = base_scenario(days=days, checkpoint_days=3, ledger_part_days=7, block_size=4096)
-    doc["population"]["size"] = population
-    doc["population"]["groups"] = [
-        {"name": "locals", "share": 0.6},
-        {"name": "migrants", "share": 0.4, "awareness": 0.3},
-    ]
-    doc["sources"][0]["misattribution"] = 0.05
-    doc["rules"].update(floor=0, ceiling=1100, lifetime_days=20)
-    doc["rules"]["points"]["volunteering"] = {"points": 7, "yearly_cap": 28}
-    doc["responses"] = {"deterrence": {"B": 0.7, "C": 0.5}}
-    return doc
-
-
-def test_resume_in_process_from_every_checkpoint_gives_the_same_bytes(tmp_path: Path) -> None:
-    s = carnet.load_scenario(crashy(population=20_000, days=40))
-    reference = run_to_directory(s, tmp_path / "ref").path
-    interrupted = tmp_path / "run"
-    # Stop after each day in turn by raising from the progress callback, then resume.
-    for stop_at in (1, 3, 4, 9, 20, 39):
-
-        def stop(done: int, total: int, stop_at: int = stop_at) -> None:
-            if done == stop_at:
-                raise KeyboardInterrupt
-
-        with pytest.raises(KeyboardInterrupt):
-            if not interrupted.exists():
-                run_to_directory(s, interrupted, progress=stop)
-            else:
-                resume(interrupted, progress=stop, threads=1)
-    finished = resume(interrupted, threads=3)
-    assert finished.resumed_from == 39 - 39 % 3
-    assert same_files(reference, interrupted) == []
-    assert verify(interrupted) == []
-    assert not (interrupted / "checkpoint.npz").exists()
-
-
-def test_resume_without_any_checkpoint_starts_again(tmp_path: Path) -> None:
-    s = carnet.load_scenario(crashy(population=10_000, days=20))
-    reference = run_to_directory(s, tmp_path / "ref").path
-
-    def stop(done: int, total: int) -> None:
-        if done == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_to_directory(s, tmp_path / "run", progress=stop)
-    assert not (tmp_path / "run" / "checkpoint.npz").exists()
-    assert resume(tmp_path / "run").resumed_from == 0
-    assert same_files(reference, tmp_path / "run") == []
 
 
 def test_resuming_a_complete_run_changes_nothing(tmp_path: Path) -> None:
@@ -90,6 +36,7 @@ def checkpoint_stamp(run: Path) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # kills timed against the uninterrupted run's own pace
 def test_twenty_sigkills_then_resume_equal_the_uninterrupted_run(tmp_path: Path) -> None:
     scenario = write_yaml(crashy(), tmp_path / "crashy.yaml")
     reference = tmp_path / "reference"
@@ -189,7 +136,7 @@ def test_a_damaged_checkpoint_is_refused_with_its_path(tmp_path: Path, damage: s
     run = RunDirectory.create(tmp_path / "run", carnet.load_scenario("minimal", population=1000))
     queue = ExpiryQueue()
     rng = np.random.default_rng(2)
-    from test_expiry import APPEAL_DAYS, LIFETIME, day_changes, flags_for
+    from helpers import APPEAL_DAYS, LIFETIME, day_changes, flags_for
 
     queue.push(day_changes(rng, 2000), LIFETIME, 0, APPEAL_DAYS, flags_for(rng, 0.1))
     run.save_checkpoint(queue.snapshot(), [])

@@ -7,29 +7,12 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario
+from helpers import denouncing
 
 import carnet
 from carnet.errors import ScenarioError
 
 Z = 4.0
-
-
-def denouncing(**den: Any) -> dict[str, Any]:
-    doc = base_scenario(days=120)
-    doc["population"]["size"] = 5000
-    doc["sources"].append({"name": "grid_staff", "sensitivity": "social"})
-    doc["behaviours"] += [
-        {"name": "report_misconduct", "kind": "positive", "rate_per_year": 6.0,
-         "observed_by": [{"source": "grid_staff", "detect": 1.0}]},
-        {"name": "misconduct", "kind": "negative", "rate_per_year": 0.0},
-    ]  # fmt: skip
-    doc["rules"]["points"].update(report_misconduct=3, misconduct=-15)
-    doc["denunciations"] = {
-        "behaviour": "report_misconduct", "sanction": "misconduct", "true_probability": 0.5,
-        "verify_probability": 0.3, **den,
-    }  # fmt: skip
-    return doc
 
 
 def rows(result: carnet.Result, behaviour: str) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Sharded runs on Dask: a real scheduler and real workers on 127.0.0.1, and a worker killed.
 
 The sharded run must equal the run in one process: metrics, population and gates byte for
-byte, and the same ledger and decision rows (cut into parts per shard).
+byte, and the same ledger and decision rows (cut into parts per shard). On a local cluster, and
+stopped then resumed: tests/test_identity.py.
 """
 
 from __future__ import annotations
@@ -14,62 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_script
-from test_companies import with_companies
+from helpers import assert_same_run, need, run_script, sharded_society
 
 import carnet
-from carnet.runs.integrity import verify
 from carnet.runs.local import run_to_directory
 
-pytest.importorskip("distributed")
-
-SAME_BYTES = ("metrics.parquet", "population.parquet", "gates.parquet", "companies.parquet",
-              "company_metrics.parquet")  # fmt: skip
+need("distributed")
 
 
-def scenario(size: int = 12_000, days: int = 150) -> carnet.Scenario:
+def scenario() -> carnet.Scenario:
     """Lists, gates with school seats (the one decision across shards), companies, responses."""
-    doc = with_companies(exit_per_year=3.0)
-    doc["population"]["size"] = size  # blocks of 1024: a dozen, split in shards
-    doc["population"]["regions"] = [{"name": "north", "share": 0.5},
-                                    {"name": "south", "share": 0.5}]  # fmt: skip
-    doc["lists"] = {"blacklist": {"distress_per_year": 1.0, "lawsuits_per_year": 4.0,
-                                  "listing_probability": 0.5, "term_days": 30}}  # fmt: skip
-    doc["gates"].append({"name": "school", "applicant": "child", "applications_per_year": 1.0,
-                         "refuse_blacklisted": True, "seats_per_region": 40,
-                         "allocation_day": 60})  # fmt: skip
-    doc["responses"] = {"punished": 0.5, "household": 0.7, "coworkers": 0.8, "memory_days": 20}
-    doc["run"].update(days=days, checkpoint_days=5, ledger_part_days=25)
-    return carnet.load_scenario(doc)
-
-
-def rows(table: Any) -> list[str]:
-    return sorted(map(str, table.to_pylist()))
-
-
-def assert_same_run(one: Path, sharded: Path) -> None:
-    for name in SAME_BYTES:
-        assert (one / name).read_bytes() == (sharded / name).read_bytes(), name
-    a, b = carnet.load_run(one), carnet.load_run(sharded)
-    assert a.ledger.num_rows > 1000 and rows(a.ledger) == rows(b.ledger)
-    assert rows(a.decisions) == rows(b.decisions)
-    assert a.company_ledger is not None and b.company_ledger is not None
-    assert rows(a.company_ledger) == rows(b.company_ledger)
-    assert verify(sharded) == []
+    return carnet.load_scenario(sharded_society())
 
 
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("one") / "run"
     return run_to_directory(scenario(), out, shards=1, threads=1).path
-
-
-def test_local_shards_equal_one_process(one_process: Path, tmp_path: Path) -> None:
-    from carnet.runs.dask import run_sharded
-
-    finished = run_sharded(scenario(), tmp_path / "run", shards=3)
-    assert_same_run(one_process, finished.path)
-    assert len(list((finished.path / "shards").glob("0*/ledger/*.parquet"))) > 3
 
 
 def test_a_real_cluster_equals_one_process(
@@ -125,21 +87,6 @@ def test_a_killed_worker_s_shard_is_retried_and_nothing_is_lost(
     assert killed, "the run ended before a worker could be killed"
     assert procs[1].wait(timeout=10) != 0
     assert_same_run(one_process, finished.path)
-
-
-def test_a_stopped_sharded_run_resumes(one_process: Path, tmp_path: Path) -> None:
-    from carnet.runs.dask import run_sharded
-
-    out = run_sharded(scenario(), tmp_path / "run", shards=3).path
-    # The coordinator stopped before sealing the run, and one shard had not finished.
-    (out / "manifest.json").unlink()
-    (out / "metrics.parquet").unlink()
-    (out / "shards" / "0001" / "output.npz").unlink()
-    kept = (out / "shards" / "0000" / "output.npz").stat().st_mtime_ns
-    shown = run_script("run", "--resume", str(out), "--no-report", timeout=300)
-    assert shown.code == 0, shown.text
-    assert (out / "shards" / "0000" / "output.npz").stat().st_mtime_ns == kept  # not run again
-    assert_same_run(one_process, out)
 
 
 def test_a_shard_that_cannot_fit_is_refused_before_it_starts() -> None:

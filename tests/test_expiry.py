@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from helpers import APPEAL_DAYS, LIFETIME, N_BEHAVIOURS, day_changes, flags_for
 
 import carnet
 from carnet.sim.phases.expiry import ExpiryQueue
@@ -92,35 +93,6 @@ class Reference:
         for d in np.unique(due):
             queue._due[int(d)].append(whole.take(np.flatnonzero(due == d)))
         return queue
-
-
-N_CITIZENS, N_BEHAVIOURS = 3000, 64
-LIFETIME = np.array([-1, 5, 12, 40] * (N_BEHAVIOURS // 4), dtype=np.int32)  # -1: never expires
-APPEAL_DAYS = 9
-
-
-def day_changes(rng: np.random.Generator, n: int, wide: bool = True) -> Records:
-    """A day's changes as score returns them: acts (some appealed), and expiries to ignore."""
-    out = Records(n)
-    out.citizen[:] = rng.integers(0, N_CITIZENS, n)  # repeats: citizens with several records
-    out.before[:] = rng.integers(900, 1100, n)
-    delta = rng.choice([-100, -50, -30, -5, 0, 5, 10, 30], n)
-    if wide:  # amounts int8 cannot hold, and its edges
-        edge = rng.random(n) < 0.1
-        delta[edge] = rng.choice([-300, -129, -128, -127, 127, 128, 1000, -25000], edge.sum())
-    out.after[:] = (out.before.astype(np.int64) + delta).astype(np.int16)
-    out.behaviour[:] = rng.integers(0, N_BEHAVIOURS, n)
-    out.source[:] = rng.integers(0, 40, n)
-    out.kind[:] = np.where(rng.random(n) < 0.8, ACT, EXPIRY)
-    out.truly_done[:] = rng.random(n) < 0.7
-    out.actor[:] = rng.integers(-1, 10**10, n)
-    out.appeal[:] = rng.choice([NO_APPEAL, APPEALED_LOST, APPEALED_WON], n, p=[0.7, 0.2, 0.1])
-    return out
-
-
-def flags_for(rng: np.random.Generator, panel_share: float) -> npt.NDArray[np.uint8]:
-    flags = rng.integers(0, 256, N_CITIZENS).astype(np.uint8) & ~PANEL
-    return flags | np.where(rng.random(N_CITIZENS) < panel_share, PANEL, 0).astype(np.uint8)
 
 
 def split(rows: Records, flags: npt.NDArray[np.uint8]) -> tuple[Records, Records]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from conftest import base_scenario
+from helpers import base_scenario
 
 import carnet
 from carnet.sim.beta import incomplete_beta, quantised_beta_cdf

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import base_scenario, carnet_exe, same_files, write_yaml
+from helpers import base_scenario, carnet_exe, same_files, write_yaml
 
 import carnet
 from carnet.errors import RunError

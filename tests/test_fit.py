@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import carnet_exe
+from helpers import carnet_exe
 
 import carnet
 from carnet.errors import RunError
@@ -60,6 +60,7 @@ def test_refused_when_not_even_one_block_per_shard_fits() -> None:
 
 def test_the_command_runs_what_does_not_fit_as_shards(tmp_path: Path) -> None:
     """`carnet run` below the prediction: shards, a notice, and a run that verifies."""
+    pytest.importorskip("distributed", reason="no distributed: pip install 'carnet[distributed]'")
     population, days = 70_000_000, 10
     s = carnet.load_scenario("minimal", population=population, days=days)
     need = predict_bytes(s)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Outcome, run_script
+from helpers import Outcome, run_script
 from typer.testing import CliRunner
 
 import carnet.scenario.loading as loading

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import yaml
-from conftest import base_scenario, offline_page, run_script, script_path
+from helpers import base_scenario, free_port, offline_page, run_script, script_path
 
 import carnet
 from carnet.analysis.replicates import compare
@@ -33,7 +32,7 @@ from carnet.scenario.loading import (
     to_yaml,
 )
 
-pytest.importorskip("streamlit")
+pytest.importorskip("streamlit", reason="no streamlit: pip install 'carnet[lab]'")
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -428,20 +427,13 @@ def test_carnet_lab_command_line() -> None:
     assert done.code == 2 and "Traceback" not in done.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def lab_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``carnet lab`` on a free localhost port, in its own folders; stopped whatever happens."""
     exe = script_path()
     if exe is None:
         pytest.skip("the carnet console script is not installed")
-    port = _free_port()
+    port = free_port()
     folders = {name: tmp_path / name for name in ("home", "work", "tmp")}
     for folder in folders.values():
         folder.mkdir()
@@ -499,6 +491,7 @@ CHARTS_SHOWN = """(n) => {
 }"""
 
 
+@pytest.mark.alone  # times Run to charts against the target
 def test_lab_in_a_browser(lab_server: tuple[str, Path]) -> None:
     url, folder = lab_server
     marker = "uploadmarker7d1c"  # in every file uploaded: it must end up on no disk

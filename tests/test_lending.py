@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario, same_files
+from helpers import base_scenario, lending
 
 import carnet
 from carnet.errors import ScenarioError
-from carnet.runs.local import resume, run_to_directory
 
 Z = 4.0
-
-
-def lending(**lend: Any) -> dict[str, Any]:
-    doc = base_scenario(days=150)
-    doc["population"]["size"] = 8000
-    doc["gates"] = [
-        {"name": "loan", "applications_per_year": 6.0, "min_grade": "B",
-         "price_by_grade": {"A": 0.5, "B": 1.0}},
-    ]  # fmt: skip
-    doc["lending"] = {
-        "gate": "loan", "term_days": 30, "repay_by_grade": {"A": 1.0, "B": 0.0},
-        "interest": 0.1, "points_on_repayment": 2, "points_on_default": -50, **lend,
-    }  # fmt: skip
-    return doc
 
 
 def total(result: carnet.Result, column: str) -> int:
@@ -120,27 +104,6 @@ def test_jobs_lift_income_and_listings_lower_it() -> None:
     listed = pc.mean(pc.filter(pop["income_quintile"], pop["listed"])).as_py()
     free = pc.mean(pc.filter(pop["income_quintile"], pc.invert(pop["listed"]))).as_py()
     assert listed < free - 0.5
-
-
-def test_shards_and_resume_with_lending_on(tmp_path: Path) -> None:
-    doc = lending(repay_by_grade={}, repay_intercept=0.0)
-    doc["population"]["size"] = 9000
-    doc["gates"][0]["distress_if_refused"] = 0.3
-    doc["lists"] = {"blacklist": {"lawsuits_per_year": 5.0}}
-    doc["run"].update(checkpoint_days=7, ledger_part_days=20)
-    s = carnet.load_scenario(doc)
-    one = run_to_directory(s, tmp_path / "one", shards=1, threads=1).path
-    many = run_to_directory(s, tmp_path / "many", shards=4, threads=2).path
-    assert same_files(one, many) == []
-
-    def stop(done: int, total: int) -> None:
-        if done == 77:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_to_directory(s, tmp_path / "cut", progress=stop)
-    resume(tmp_path / "cut")
-    assert same_files(one, tmp_path / "cut") == []
 
 
 def test_lending_errors_name_their_path() -> None:

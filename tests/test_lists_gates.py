@@ -4,42 +4,16 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario, same_files
+from helpers import with_lists
 
 import carnet
 from carnet.errors import ScenarioError
-from carnet.runs.local import resume, run_to_directory
 
 Z = 4.0
-
-
-def with_lists(**blacklist: Any) -> dict[str, Any]:
-    doc = base_scenario(days=120)
-    doc["population"]["size"] = 4000
-    doc["lists"] = {
-        "blacklist": {
-            "distress_per_year": 2.0, "distress_days": 60, "lawsuits_per_year": 6.0,
-            "listing_probability": 0.5, "term_days": 40, "points": -100, **blacklist,
-        },
-        "redlist": {"grades": ["A"]},
-    }  # fmt: skip
-    doc["gates"] = [
-        {"name": "flight", "applications_per_year": 12.0, "refuse_blacklisted": True},
-        {"name": "loan", "applications_per_year": 4.0, "min_grade": "B",
-         "price_by_grade": {"A": 0.9, "B": 1.0, "C": 1.5}},
-        {"name": "private_school", "applicant": "child", "applications_per_year": 1.0,
-         "refuse_blacklisted": True, "seats_per_region": 150, "allocation_day": 100},
-    ]  # fmt: skip
-    doc["population"]["regions"] = [
-        {"name": "north", "share": 0.5},
-        {"name": "south", "share": 0.5},
-    ]
-    return doc
 
 
 @pytest.fixture(scope="module")
@@ -179,25 +153,6 @@ def test_redlist_counts_follow_grades(result: carnet.Result) -> None:
     assert m["redlisted"] == m["grade_A"]
     n = len(m["day"])
     assert m["redlisted"][-1] == 4000 + sum(m["redlist_entries"][:n]) - sum(m["redlist_exits"][:n])
-
-
-def test_shards_threads_and_resume_give_the_same_bytes(tmp_path: Path) -> None:
-    doc = with_lists()
-    doc["population"]["size"] = 9000  # 9 blocks of 1024
-    doc["run"].update(checkpoint_days=7, ledger_part_days=20)
-    s = carnet.load_scenario(doc)
-    one = run_to_directory(s, tmp_path / "one", shards=1, threads=1).path
-    many = run_to_directory(s, tmp_path / "many", shards=4, threads=2).path
-    assert same_files(one, many) == []
-
-    def stop(done: int, total: int) -> None:
-        if done == 103:  # just after the seats were allocated on day 100
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_to_directory(s, tmp_path / "cut", shards=3, threads=2, progress=stop)
-    assert resume(tmp_path / "cut").resumed_from == 98
-    assert same_files(one, tmp_path / "cut") == []
 
 
 def test_common_random_numbers_for_lists_when_points_differ() -> None:

@@ -10,6 +10,8 @@ import pytest
 from carnet.runs.memory import predict_bytes
 from carnet.scenario.loading import load_scenario
 
+pytestmark = pytest.mark.alone  # peaks of memory, and runs of millions: nothing beside them
+
 # The peak resident memory of the process itself: VmHWM starts afresh with the new program,
 # while ru_maxrss would keep the larger peak of the test process that started it (Linux keeps
 # it across exec).

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from conftest import base_scenario
+from helpers import base_scenario
 
 import carnet
 from carnet.errors import CarnetError, RunError

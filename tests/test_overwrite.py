@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import carnet_exe
+from helpers import carnet_exe
 from typer.testing import CliRunner
 
 from carnet.cli.app import app

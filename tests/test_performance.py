@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import carnet_exe
+from helpers import carnet_exe
 
 import carnet
+
+pytestmark = pytest.mark.alone  # timed: nothing else may run meanwhile
 
 
 @pytest.mark.slow

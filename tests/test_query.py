@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import base_scenario, run_script
+from helpers import base_scenario, run_script
 
 import carnet
 from carnet.analysis.dossier_page import dossier_html

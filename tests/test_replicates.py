@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pyarrow as pa
-from conftest import base_scenario
+from helpers import base_scenario
 
 import carnet
 from carnet.analysis.replicates import compare, replicate, summarise, t_quantile

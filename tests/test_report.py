@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario, chromium, offline_page, run_script
+from helpers import base_scenario, chromium, need, offline_page, run_script
 
 import carnet
 from carnet.analysis import audit, charts
@@ -278,7 +278,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def test_pngs_for_papers(known: Result, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("kaleido")
+    need("kaleido")
     monkeypatch.setenv("BROWSER_PATH", chromium())
     figures = {"grades": charts.grade_shares(known), "acts": charts.acts_observed(known)}
     written = write_pngs(figures, tmp_path / "figures")

@@ -5,29 +5,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from itertools import pairwise
-from pathlib import Path
-from typing import Any
 
 import pyarrow.compute as pc
-import pytest
-from conftest import base_scenario, same_files
+from helpers import base_scenario, deterred
 
 import carnet
-from carnet.runs.local import resume, run_to_directory
 
 Z = 4.0
-
-
-def deterred(**responses: Any) -> dict[str, Any]:
-    doc = base_scenario(days=120)
-    doc["population"]["size"] = 3000
-    doc["behaviours"] = [
-        {"name": "spitting", "kind": "negative", "rate_per_year": 36.5,
-         "observed_by": [{"source": "camera", "detect": 1.0}]},
-    ]  # fmt: skip
-    doc["rules"]["points"] = {"spitting": -1}
-    doc["responses"] = {"punished": 0.0, "household": 1.0, "memory_days": 10, **responses}
-    return doc
 
 
 def act_days(result: carnet.Result) -> dict[int, list[int]]:
@@ -86,22 +70,3 @@ def test_chilling_follows_the_chance_of_being_seen() -> None:
     assert abs(done - expected) < Z * math.sqrt(expected)
     other = sum(pc.sum(m[f"acts_volunteering_{o}"]).as_py() for o in ("detected", "missed"))
     assert abs(other - 30_000 * 2.0 * 200 / 365) < Z * math.sqrt(30_000 * 2.0 * 200 / 365)
-
-
-def test_shards_and_resume_with_responses_on(tmp_path: Path) -> None:
-    doc = deterred(household=0.5)
-    doc["population"]["size"] = 5000
-    doc["run"].update(checkpoint_days=6, ledger_part_days=25)
-    s = carnet.load_scenario(doc)
-    one = run_to_directory(s, tmp_path / "one", shards=1, threads=1).path
-    many = run_to_directory(s, tmp_path / "many", shards=3, threads=2).path
-    assert same_files(one, many) == []
-
-    def stop(done: int, total: int) -> None:
-        if done == 50:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_to_directory(s, tmp_path / "cut", progress=stop)
-    resume(tmp_path / "cut")
-    assert same_files(one, tmp_path / "cut") == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pyarrow.compute as pc
-from conftest import base_scenario
+from helpers import base_scenario
 
 import carnet
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-from conftest import base_scenario
+from helpers import base_scenario
 
 import carnet
 

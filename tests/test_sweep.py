@@ -14,14 +14,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import base_scenario, run_script, write_yaml
+from helpers import base_scenario, need, run_script, write_yaml
 
 import carnet
 from carnet.analysis.audit import audit
 from carnet.analysis.sweep import Sweep, run_sweep
 from carnet.errors import ScenarioError
 
-pytest.importorskip("distributed")
+need("distributed")
 
 
 def sweep_file(tmp_path: Path, size: int = 3000, days: int = 40, **extra: Any) -> Path:

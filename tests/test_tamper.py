@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import base_scenario, carnet_exe
+from helpers import base_scenario, carnet_exe
 
 import carnet
 from carnet.runs.integrity import head_hash, verify

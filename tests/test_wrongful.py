@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow.compute as pc
-from conftest import base_scenario
-from test_companies import with_companies
+from helpers import base_scenario, with_companies
 
 import carnet
 
