@@ -21,10 +21,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -46,6 +47,8 @@ from carnet.runs.layout import (
     SCENARIO,
     part_kind,
 )
+
+T = TypeVar("T")
 
 #: The tables a query sees, and the file (or the folder of parts) each one reads.
 TABLES = {
@@ -185,18 +188,34 @@ def connect(
             con.close()
 
 
-class _Alarm:
-    """Interrupts a connection from a timer thread when its time is up, and says why it rang."""
+class _Guard:
+    """What watches a query on a connection: its thread, and a timer that interrupts it.
+
+    DuckDB works on :meth:`call`'s thread while the calling one waits, so that Ctrl-C (which
+    Python delivers only to the main thread, between bytecodes) interrupts the query at once
+    instead of when DuckDB next returns.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="carnet-query")
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._armed: object = None
         self.rang: str | None = None
 
+    def call(self, fn: Callable[[], T]) -> T:
+        """``fn()``, run on the guard's thread; Ctrl-C while it runs interrupts the query."""
+        future = self._pool.submit(fn)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            self._con.interrupt()
+            wait([future])  # the connection is not closed under the query
+            raise
+
     def set(self, seconds: float | None, why: str) -> None:
-        """Ring in ``seconds`` (never with ``None``), in place of any earlier setting."""
+        """Interrupt the query in ``seconds`` (never with ``None``), in place of any earlier."""
         self.cancel()
         if seconds is None:
             return
@@ -207,7 +226,7 @@ class _Alarm:
             self._timer.start()
 
     def _ring(self, token: object, why: str) -> None:
-        with self._lock:  # not once cancel() has returned: the connection may be closing
+        with self._lock:  # never once cancel() has returned: the connection may be closing
             if token is self._armed:
                 self.rang = why
                 self._con.interrupt()
@@ -218,6 +237,10 @@ class _Alarm:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+
+    def close(self) -> None:
+        self.cancel()
+        self._pool.shutdown(wait=True)
 
 
 class Rows:
@@ -230,12 +253,12 @@ class Rows:
         self,
         reader: pa.RecordBatchReader,
         error: Callable[[Exception], BaseException],
-        alarm: _Alarm,
+        guard: _Guard,
         deadline: float | None,
     ) -> None:
         self._reader = reader
         self._error = error
-        self._alarm = alarm
+        self._guard = guard
         self._deadline = deadline
         self.schema: pa.Schema = reader.schema
         self.read = 0
@@ -244,7 +267,7 @@ class Rows:
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         while not self.done:
             try:
-                batch = self._reader.read_next_batch()
+                batch = self._guard.call(self._reader.read_next_batch)
             except StopIteration:
                 self.done = True
                 return
@@ -272,14 +295,14 @@ class Rows:
         is stopped when the time is up: the connection serves nothing after this.
         """
         left = None if self._deadline is None else self._deadline - time.monotonic()
-        self._alarm.set(seconds if left is None else min(seconds, left), "count")
+        self._guard.set(seconds if left is None else min(seconds, left), "count")
         try:
             for _ in self:
                 pass
         except QueryLimitError:
             return False
         finally:
-            self._alarm.cancel()
+            self._guard.cancel()
         return True
 
 
@@ -299,22 +322,22 @@ def stream(run_dir: str | Path, sql: str, bounds: Bounds | None = None) -> Itera
     """
     bounds = bounds or Bounds()
     with connect(run_dir, bounds) as con:
-        alarm = _Alarm(con)
+        guard = _Guard(con)
 
         def error(exc: Exception) -> BaseException:
-            return _translate(con, exc, alarm.rang, bounds)
+            return _translate(con, exc, guard.rang, bounds)
 
         try:
             _check_one_query(con, sql)
             deadline = None if bounds.timeout is None else time.monotonic() + bounds.timeout
-            alarm.set(bounds.timeout, "timeout")
+            guard.set(bounds.timeout, "timeout")
             try:
-                reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-            except duckdb.Error as exc:
+                reader = guard.call(lambda: con.sql(sql).to_arrow_reader(BATCH_ROWS))
+            except (duckdb.Error, OSError) as exc:
                 raise error(exc) from None
-            yield Rows(reader, error, alarm, deadline)
+            yield Rows(reader, error, guard, deadline)
         finally:
-            alarm.cancel()
+            guard.close()
 
 
 def query(run_dir: str | Path, sql: str, bounds: Bounds | None = None) -> pa.Table:
@@ -448,7 +471,7 @@ def _translate(
         first = text.splitlines()[0] if text.strip() else "out of memory"
         return QueryLimitError(
             clean(
-                f"query: needs more memory than its limit of {bounds.memory / 2**30:.3g} GiB"
+                f"query: needs more memory than its limit of {_size(bounds.memory)}"
                 f" (--max-memory SIZE allows more, --threads 1 needs less): {first}",
                 MAX_MESSAGE_CHARS,
             )
@@ -456,6 +479,14 @@ def _translate(
     if isinstance(exc, duckdb.Error):
         return QueryError(_message(exc, _shown(con)))
     return QueryError(_message(exc, []))
+
+
+def _size(n: int) -> str:
+    """Bytes as a person reads them: 512 MiB, 2 GiB, 1.5 GiB."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.4g} {unit}"
+    return f"{n} bytes"
 
 
 def _message(exc: Exception, names: list[str]) -> str:
