@@ -75,7 +75,7 @@ DEFAULT_THREADS = 4
 #: Rows in each batch that DuckDB hands over.
 BATCH_ROWS = 65_536
 #: Rows, and bytes, gathered into one row group of an exported Parquet file.
-ROW_GROUP_ROWS, ROW_GROUP_BYTES = 1_048_576, 64 * 2**20
+ROW_GROUP_ROWS, ROW_GROUP_BYTES = 1_048_576, 32 * 2**20
 
 
 class QueryError(InputError):
