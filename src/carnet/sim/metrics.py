@@ -10,7 +10,13 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from carnet.scenario.schema import Scenario
-from carnet.sim.phases.company_lists import JOINT_COUNTS
+from carnet.sim.phases.company_lists import (
+    JOINT_COUNTS,
+    JOINT_PUNISHED,
+    JOINT_RELEASED,
+    JOINT_WRONGFUL,
+    JOINT_WRONGFUL_RELEASED,
+)
 from carnet.sim.phases.gates import OUTCOMES as GATE_OUTCOMES
 from carnet.sim.phases.lending import COUNTS as LENDING_COUNTS
 from carnet.sim.phases.lists import (
@@ -26,7 +32,7 @@ from carnet.sim.phases.lists import (
     redlisted_grades,
 )
 from carnet.sim.phases.observe import OUTCOMES
-from carnet.sim.phases.record import APPEAL_COUNTS, dictionary
+from carnet.sim.phases.record import APPEAL_COUNTS, RED_COUNTS, dictionary
 from carnet.sim.records import DENUNCIATION_COUNTS
 
 
@@ -106,14 +112,15 @@ def metrics_table(
         joint = total("joint")
         for i, name in enumerate(JOINT_COUNTS):
             columns[name] = flat(joint[:, :, i])
-        columns["jointly_listed"] = flat(np.cumsum(joint[:, :, 0] - joint[:, :, 1], axis=0))
-        columns["jointly_listed_wrongfully"] = flat(
-            np.cumsum(joint[:, :, 2] - joint[:, :, 3], axis=0)
-        )
+        for name, (into, out) in {
+            "jointly_listed": (JOINT_PUNISHED, JOINT_RELEASED),
+            "jointly_listed_wrongfully": (JOINT_WRONGFUL, JOINT_WRONGFUL_RELEASED),
+        }.items():
+            columns[name] = flat(np.cumsum(joint[:, :, into] - joint[:, :, out], axis=0))
     if s.lists.redlist is not None:
         red = total("red")
-        columns["redlist_entries"] = flat(red[:, :, 0])
-        columns["redlist_exits"] = flat(red[:, :, 1])
+        for i, name in enumerate(RED_COUNTS):
+            columns[name] = flat(red[:, :, i])
         columns["redlisted"] = flat(grades[:, :, redlisted_grades(s)].sum(axis=2))
     return pa.table(columns)
 

@@ -34,6 +34,7 @@ ENTRIES, EXITS, AGENCY_SANCTIONS, JOINT_IN, JOINT_OUT, WRONG_IN, WRONG_OUT = ran
 #: Daily counts by citizen group: representatives punished for their company, and released; and
 #: those of them punished for a violation their company did not commit.
 JOINT_COUNTS = ("joint_punishments", "joint_releases", "joint_wrongful", "joint_wrongful_releases")
+JOINT_PUNISHED, JOINT_RELEASED, JOINT_WRONGFUL, JOINT_WRONGFUL_RELEASED = range(4)
 
 I64 = npt.NDArray[np.int64]
 

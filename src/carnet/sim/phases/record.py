@@ -6,7 +6,7 @@ grade's count to another's), so recording costs what the events cost, and shards
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -20,72 +20,94 @@ from carnet.sim.phases.lending import COUNTS as LENDING_COUNTS
 from carnet.sim.phases.lists import COUNTS as LIST_COUNTS
 from carnet.sim.phases.observe import Observations
 from carnet.sim.population import PANEL, State
-from carnet.sim.records import ACT, APPEALED_WON, DENUNCIATION_COUNTS, EXPIRY, Records
+from carnet.sim.records import (
+    ACT,
+    APPEALED_WON,
+    DENUNCIATION_COUNTS,
+    EXPIRY,
+    RecordColumns,
+    Records,
+)
 
 #: Appeal counts by group, per day of the sanction appealed.
 APPEAL_COUNTS = ("appeals_filed", "appeals_won", "appeals_filed_wrongful", "appeals_won_wrongful")
+APPEALS_FILED, APPEALS_WON, APPEALS_FILED_WRONGFUL, APPEALS_WON_WRONGFUL = range(4)
+#: Redlist counts by group: citizens whose grade put them on the redlist today, or took them off.
+RED_COUNTS = ("redlist_entries", "redlist_exits")
+RED_ENTRIES, RED_EXITS = range(2)
 
 I64 = npt.NDArray[np.int64]
 
 
+class RecordTables(NamedTuple):
+    """What record reads of the scenario."""
+
+    group_of_profile: npt.NDArray[np.uint8]
+    grade_of_points: npt.NDArray[np.uint8]
+    redlisted: npt.NDArray[np.bool_]  # [grade]
+
+
+class DayCounts(NamedTuple):
+    """Where record counts one day's changes, by group (the :class:`Recorder`'s arrays)."""
+
+    grades_now: I64  # [group, grade] citizens in each grade, now
+    points_now: I64  # [group] their points, summed
+    scored: I64  # [group, behaviour] records made today
+    wrongful: I64  # [group, behaviour] those of them for acts the citizen did not do
+    expired: I64  # [group, behaviour] records whose points came back today
+    red: I64  # [group, RED_COUNTS]
+    appeals: I64  # [group, APPEAL_COUNTS] by the day of the sanction appealed
+
+
 @kernel()
 def _record(
-    c_citizen: I64,
-    c_before: npt.NDArray[np.int16],
-    c_after: npt.NDArray[np.int16],
-    c_behaviour: npt.NDArray[np.int16],
-    c_kind: npt.NDArray[np.uint8],
-    c_truly: npt.NDArray[np.bool_],
-    c_appeal: npt.NDArray[np.uint8],
+    changes: RecordColumns,
     n_changes: int,
-    profile: npt.NDArray[np.uint16],
-    flags: npt.NDArray[np.uint8],
-    group_of_profile: npt.NDArray[np.uint8],
-    grade_of_points: npt.NDArray[np.uint8],
-    grade_counts: I64,
-    points_sum: I64,
-    scored: I64,
-    wrongful: I64,
-    expired: I64,
-    redlisted: npt.NDArray[np.bool_],
-    red: I64,
-    appeals: I64,
+    state: State,
+    law: RecordTables,
+    counts: DayCounts,
     panel_rows: I64,
 ) -> int:  # pragma: no cover - compiled
     n_panel = 0
-    by_group = grade_counts.shape[0] > 1  # else a citizen's profile need not be read
+    by_group = counts.grades_now.shape[0] > 1  # else a citizen's profile need not be read
+    # Arrays taken out of a tuple inside a loop's branch cost a reference count each time the
+    # branch runs: the ones used in branches are named once, here (docs/kernels.md).
+    grades_now, points_now, scored, wrongful, expired, red, appeals = counts
+    grade_of_points, redlisted = law.grade_of_points, law.redlisted
     for j in range(n_changes):
         if j + AHEAD < n_changes:
             if by_group:
-                prefetch(profile, c_citizen[j + AHEAD])
-            prefetch(flags, c_citizen[j + AHEAD])
-        c = c_citizen[j]
-        g = group_of_profile[profile[c]] if by_group else 0
-        before, after = c_before[j], c_after[j]
+                prefetch(state.profile, changes.citizen[j + AHEAD])
+            prefetch(state.flags, changes.citizen[j + AHEAD])
+        c = changes.citizen[j]
+        g = law.group_of_profile[state.profile[c]] if by_group else 0
+        before, after = changes.before[j], changes.after[j]
         old_grade = grade_of_points[before + POINTS_OFFSET]
         new_grade = grade_of_points[after + POINTS_OFFSET]
-        grade_counts[g, old_grade] -= 1
-        grade_counts[g, new_grade] += 1
+        grades_now[g, old_grade] -= 1
+        grades_now[g, new_grade] += 1
         if redlisted[new_grade] and not redlisted[old_grade]:
-            red[g, 0] += 1
+            red[g, RED_ENTRIES] += 1
         elif redlisted[old_grade] and not redlisted[new_grade]:
-            red[g, 1] += 1
-        points_sum[g] += np.int64(after) - np.int64(before)
-        k = c_behaviour[j]
-        if c_kind[j] == ACT:
+            red[g, RED_EXITS] += 1
+        points_now[g] += np.int64(after) - np.int64(before)
+        k = changes.behaviour[j]
+        if changes.kind[j] == ACT:
             scored[g, k] += 1
-            if not c_truly[j]:
+            truly = changes.truly_done[j]
+            if not truly:
                 wrongful[g, k] += 1
-            if c_appeal[j]:  # filed, won, filed against a wrongful sanction, won by one
-                wrong = 0 if c_truly[j] else 1
-                appeals[g, 0] += 1
-                appeals[g, 2] += wrong
-                if c_appeal[j] == APPEALED_WON:
-                    appeals[g, 1] += 1
-                    appeals[g, 3] += wrong
-        elif c_kind[j] == EXPIRY:
+            appeal = changes.appeal[j]
+            if appeal:
+                wrong = 0 if truly else 1
+                appeals[g, APPEALS_FILED] += 1
+                appeals[g, APPEALS_FILED_WRONGFUL] += wrong
+                if appeal == APPEALED_WON:
+                    appeals[g, APPEALS_WON] += 1
+                    appeals[g, APPEALS_WON_WRONGFUL] += wrong
+        elif changes.kind[j] == EXPIRY:
             expired[g, k] += 1
-        if flags[c] & PANEL:
+        if state.flags[c] & PANEL:
             panel_rows[n_panel] = j
             n_panel += 1
     return n_panel
@@ -148,7 +170,7 @@ class Recorder:
         self.expired = np.zeros((days, G, K), dtype=np.int64)
         self.lists = np.zeros((days, G, list_counts), dtype=np.int64)
         self.joint = np.zeros((days, G, len(JOINT_COUNTS)), dtype=np.int64)
-        self.red = np.zeros((days, G, 2), dtype=np.int64)  # redlist entries, exits
+        self.red = np.zeros((days, G, len(RED_COUNTS)), dtype=np.int64)
         self.appeals = np.zeros((days, G, len(APPEAL_COUNTS)), dtype=np.int64)
         self.denunciations = np.zeros((days, G, len(DENUNCIATION_COUNTS)), dtype=np.int64)
         self.lending = np.zeros((days, G, len(LENDING_COUNTS)), dtype=np.int64)
@@ -259,29 +281,12 @@ class Recorder:
     ) -> None:
         """Add today's acts (``seen.tally``) and changes to the aggregates; keep the panel's."""
         panel_rows = np.empty(changes.n, dtype=np.int64)
-        n_panel = _record(
-            changes.citizen,
-            changes.before,
-            changes.after,
-            changes.behaviour,
-            changes.kind,
-            changes.truly_done,
-            changes.appeal,
-            changes.n,
-            state.profile,
-            state.flags,
-            t.group_of_profile,
-            t.grade_of_points,
-            self._grades_now,
-            self._points_now,
-            self.scored[day],
-            self.wrongful[day],
-            self.expired[day],
-            self.redlisted,
-            self.red[day],
-            self.appeals[day],
-            panel_rows,
-        )
+        counts = DayCounts(
+            self._grades_now, self._points_now, self.scored[day], self.wrongful[day],
+            self.expired[day], self.red[day], self.appeals[day],
+        )  # fmt: skip
+        law = RecordTables(t.group_of_profile, t.grade_of_points, self.redlisted)
+        n_panel = _record(changes.columns(), changes.n, state, law, counts, panel_rows)
         self.acts[day] += seen.tally
         self.grades[day] = self._grades_now
         self.points_sum[day] = self._points_now
