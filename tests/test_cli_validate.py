@@ -110,12 +110,12 @@ INVALID: list[tuple[str, str | bytes, list[str]]] = [
     (
         "out-of-range",
         mutate(_set("behaviours.2.rate_per_year", -1)),
-        ["behaviours[2].rate_per_year: must be >= 0"],
+        ["behaviours.2.rate_per_year: must be >= 0"],
     ),
     (
         "out-of-range-probability",
         mutate(_set("behaviours.0.observed_by.0.detect", 1.5)),
-        ["behaviours[0].observed_by[0].detect: must be <= 1"],
+        ["behaviours.0.observed_by.0.detect: must be <= 1"],
     ),
     (
         "out-of-range-population",
@@ -125,12 +125,12 @@ INVALID: list[tuple[str, str | bytes, list[str]]] = [
     (
         "bad-name",
         mutate(_set("behaviours.1.name", "Late Payment")),
-        ["behaviours[1].name: must be a lowercase name"],
+        ["behaviours.1.name: must be a lowercase name"],
     ),
     (
         "bad-choice",
         mutate(_set("behaviours.0.kind", "bad")),
-        ["behaviours[0].kind: must be one of"],
+        ["behaviours.0.kind: must be one of"],
     ),
     (
         "block-size-not-power-of-two",
@@ -140,7 +140,7 @@ INVALID: list[tuple[str, str | bytes, list[str]]] = [
     (
         "unknown-key",
         mutate(_set("behaviours.0.colour", "red")),
-        ["behaviours[0].colour: unknown key"],
+        ["behaviours.0.colour: unknown key"],
     ),
     (
         "unknown-top-level-key",
@@ -193,12 +193,12 @@ INVALID: list[tuple[str, str | bytes, list[str]]] = [
     (
         "nan",
         mutate(_set("behaviours.1.rate_per_year", float("nan"))),
-        ["behaviours[1].rate_per_year: must be a finite number"],
+        ["behaviours.1.rate_per_year: must be a finite number"],
     ),
     (
         "infinity",
         mutate(_set("population.groups.0.exposure", {"mean": 0.5, "concentration": float("inf")})),
-        ["population.groups[0].exposure.concentration: must be a finite number, got inf"],
+        ["population.groups.0.exposure.concentration: must be a finite number, got inf"],
     ),
     (
         "not-a-mapping-list",
@@ -209,12 +209,12 @@ INVALID: list[tuple[str, str | bytes, list[str]]] = [
     (
         "unknown-source",
         mutate(_set("behaviours.3.observed_by.0.source", "satellite")),
-        ["behaviours[3].observed_by[0].source: unknown source 'satellite'"],
+        ["behaviours.3.observed_by.0.source: unknown source 'satellite'"],
     ),
     (
         "unknown-group",
         mutate(_set("behaviours.0.by_group", {"nobody": 2.0})),
-        ["behaviours[0].by_group.nobody: unknown group 'nobody'"],
+        ["behaviours.0.by_group.nobody: unknown group 'nobody'"],
     ),
     (
         "unknown-grade-in-deterrence",
@@ -239,12 +239,12 @@ INVALID: list[tuple[str, str | bytes, list[str]]] = [
     (
         "duplicate-behaviour",
         mutate(_set("behaviours.1.name", "red_light")),
-        ["behaviours[1].name: duplicate name 'red_light'"],
+        ["behaviours.1.name: duplicate name 'red_light'"],
     ),
     (
         "grades-out-of-order",
         mutate(_set("grades.2.min_points", 1100)),
-        ["grades[2].min_points: grades go from best to worst"],
+        ["grades.2.min_points: grades go from best to worst"],
     ),
     (
         "start-outside-floor-and-ceiling",
@@ -262,9 +262,9 @@ INVALID: list[tuple[str, str | bytes, list[str]]] = [
         ),
         [
             "3 problem(s)",
-            "behaviours[2].rate_per_year: must be >= 0",
+            "behaviours.2.rate_per_year: must be >= 0",
             "population.size: must be an integer",
-            "behaviours[0].colour: unknown key",
+            "behaviours.0.colour: unknown key",
         ],
     ),
 ]

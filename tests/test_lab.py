@@ -48,10 +48,7 @@ def small(**changes: Any) -> carnet.Scenario:
     doc["population"]["size"] = 6000
     doc["sources"][0]["misattribution"] = 0.05
     doc["responses"] = {"deterrence": {"C": 0.5}, "punished": 0.7}
-    for path, value in changes.items():
-        parts = tuple(int(p) if p.isdigit() else p for p in path.split("."))
-        knobs.set_value(doc, parts, value)
-    return load_scenario(doc)
+    return carnet.set(load_scenario(doc), changes)
 
 
 # --- the knobs ------------------------------------------------------------------------------------
@@ -64,7 +61,7 @@ def test_knobs_are_the_schema_s_fields() -> None:
     for _, patterns in SECTIONS:  # no pattern is dead on the richest city
         for pattern, _ in patterns:
             assert expand(pattern, doc), pattern
-    detect = found["behaviours[0].observed_by[0].detect"]
+    detect = found["behaviours.0.observed_by.0.detect"]
     assert (detect.kind, detect.low, detect.high) == ("slider", 0.0, 1.0)
     assert detect.label == "traffic_violation: seen by traffic_cameras"
     assert detect.help.startswith("Probability that the source sees one act. From 0 to 1.")
@@ -76,10 +73,10 @@ def test_knobs_are_the_schema_s_fields() -> None:
     assert "Default: 1." in deterrence.help
     assert found["responses.memory_days"].help.endswith("Default: 180.")
     grades = [g.name for g in s.grades]
-    assert found["gates[2].min_grade"].options == (None, *grades)
-    assert found["gates[0].refuse_blacklisted"].kind == "toggle"
-    assert f"grades[{len(grades) - 1}].min_points" not in found  # the last band has no floor
-    assert "population.groups[1].awareness" in found and "sources[7].misattribution" in found
+    assert found["gates.2.min_grade"].options == (None, *grades)
+    assert found["gates.0.refuse_blacklisted"].kind == "toggle"
+    assert f"grades.{len(grades) - 1}.min_points" not in found  # the last band has no floor
+    assert "population.groups.1.awareness" in found and "sources.7.misattribution" in found
     for knob in found.values():  # every numeric range is the schema's (a seed: what JS holds)
         field = field_at(knob.path)
         if knob.kind in ("slider", "number"):
@@ -117,11 +114,11 @@ def test_edits_are_validated_as_carnet_validate_does(tmp_path: Path) -> None:
         load_scenario(path)
     assert edited.value.problems == loaded.value.problems
     assert edited.value.problems == [
-        ("grades[1].min_points", "grades go from best to worst: must be below 1000, got 1500")
+        ("grades.1.min_points", "grades go from best to worst: must be below 1000, got 1500")
     ]
     done = run_script("validate", str(path))
     assert done.code == 2
-    assert "  grades[1].min_points: grades go from best to worst" in done.stderr
+    assert "  grades.1.min_points: grades go from best to worst" in done.stderr
     # Knobs write values in place; nothing else of the scenario moves.
     changed = edit(s, {("rules", "points", "red_light", "points"): -50})
     assert changed.rules.points["red_light"].points == -50
@@ -329,7 +326,7 @@ def test_page_knobs_scenario_result() -> None:
 def test_page_refuses_an_invalid_knob_with_the_cli_s_message() -> None:
     at = _page()
     before = _run(at)
-    at.number_input(key=_key(at, "grades[2].min_points")).set_value(1200).run()
+    at.number_input(key=_key(at, "grades.2.min_points")).set_value(1200).run()
     with pytest.raises(ScenarioError) as refused:
         edit(before.scenario, {("grades", 2, "min_points"): 1200})
     ((path, message),) = refused.value.problems
@@ -374,7 +371,7 @@ def test_page_compares_with_a_pinned_baseline() -> None:
     at.button(key="pin").click().run()
     assert at.session_state["baseline"] is baseline
     assert "This run is the baseline" in " ".join(_texts(at.info))
-    at.slider(key=_key(at, "sources[0].misattribution")).set_value(0.2).run()
+    at.slider(key=_key(at, "sources.0.misattribution")).set_value(0.2).run()
     current = _run(at)
     assert at.session_state["baseline"] is baseline and current is not baseline
     assert not at.get("plotly_chart")  # only the open tab is drawn
@@ -384,9 +381,9 @@ def test_page_compares_with_a_pinned_baseline() -> None:
     for name, table in tables.items():
         assert table.equals(expected[name])
     changes = [m.value for m in at.markdown if m.value.startswith("**What changed")]
-    assert len(changes) == 1 and "`sources[0].misattribution`" in changes[0]
+    assert len(changes) == 1 and "`sources.0.misattribution`" in changes[0]
     assert session.scenario_changes(baseline.scenario, current.scenario) == [
-        ("sources[0].misattribution", baseline.scenario.sources[0].misattribution, 0.2)
+        ("sources.0.misattribution", baseline.scenario.sources[0].misattribution, 0.2)
     ]
     wrongful = {m.label: m for m in at.metric}["wrongful sanctions"]
     assert wrongful.delta.startswith("+") and wrongful.delta != "+0"

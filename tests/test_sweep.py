@@ -82,7 +82,7 @@ def test_a_sweep_runs_every_cell_and_resumes(tmp_path: Path) -> None:
     [
         ({"grid": {"rules.points.nope.points": [1]}}, "rules.points.nope.points", "no 'nope'"),
         ({"grid": {"sources.spy.detect": [1]}}, "sources.spy.detect", "no item 'spy'"),
-        ({"grid": {"sources.camera.misattribution": [2.0]}}, "sources[0].misattribution",
+        ({"grid": {"sources.camera.misattribution": [2.0]}}, "sources.camera.misattribution",
          "must be <= 1"),
         ({"grid": {"run.days": []}}, "grid.run.days", "non-empty list"),
         ({"seeds": 0}, "seeds", "a positive number"),

@@ -25,6 +25,7 @@ _PUBLIC = {
     "resume": "carnet.runs.launch",
     "run": "carnet.runs.launch",
     "save_run": "carnet.runs.directory",
+    "set": "carnet.scenario.paths",
     "simulate": "carnet.result",
 }
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "resume",
     "run",
     "save_run",
+    "set",
     "simulate",
 ]
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from carnet.runs.directory import load_run, save_run
     from carnet.runs.launch import resume, run
     from carnet.scenario.loading import load_scenario
+    from carnet.scenario.paths import set
     from carnet.scenario.schema import Scenario
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import reprlib
 import unicodedata
 from typing import Any
@@ -75,26 +74,6 @@ class InputError(CarnetError):
     """Input other than a scenario that cannot be used: a query, a path to write to."""
 
     exit_code = 2
-
-
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def format_path(loc: tuple[Any, ...]) -> str:
-    """``('behaviours', 2, 'rate_per_year')`` → ``behaviours[2].rate_per_year``.
-
-    A key that is not a plain ASCII word (``my key``, ``a.b``, ``nаme`` with a Cyrillic ``а``) is
-    quoted in brackets, escaped and cut short: ``behaviours[0]['my key']``.
-    """
-    out = ""
-    for part in loc:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part) and len(part) <= 60:
-            out += f".{part}" if out else part
-        else:
-            out += f"[{show(part)}]"
-    return out
 
 
 class _Repr(reprlib.Repr):
@@ -207,13 +186,17 @@ def _message(err: Any) -> str:
     return f"{err['msg'][0].lower()}{err['msg'][1:]}{got}"
 
 
-def from_validation_error(source: str, exc: ValidationError) -> ScenarioError:
-    """Turn pydantic's errors into carnet's ``path: message`` form."""
-    problems = []
+def validation_problems(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    """Pydantic's errors as ``(location, message)`` pairs, the location a tuple of parts.
+
+    :func:`carnet.scenario.pathsyntax.format_path` prints the location, as every path of an
+    error is printed. A bad mapping key (pydantic's ``[key]`` marker) is located at its mapping.
+    """
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     for e in exc.errors():
         loc = tuple(e["loc"])
         if loc and loc[-1] == "[key]":  # pydantic's marker for a bad mapping key
-            problems.append((format_path(loc[:-1]), f"bad key: {_message(e)}"))
+            problems.append((loc[:-1], f"bad key: {_message(e)}"))
         else:
-            problems.append((format_path(loc), _message(e)))
-    return ScenarioError(source, problems)
+            problems.append((loc, _message(e)))
+    return problems

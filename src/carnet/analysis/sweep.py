@@ -11,7 +11,9 @@ parameters to vary, each by its path in the scenario::
       rules.points.traffic_violation.points: [-5, -10, -20]
       sources.traffic_cameras.misattribution: [0.001, 0.01]
 
-A path walks mappings by key and lists by position or by the ``name`` of their items. Each cell
+Each grid key is a path of :mod:`carnet.scenario.paths` (what :func:`carnet.set` and
+``carnet run --set`` take, and errors print): keys joined by dots, a list's items by position
+or by name. The table's columns are named by the keys as the sweep file writes them. Each cell
 writes its headline figures to ``OUT/cells/<cell>.parquet`` once done, so a sweep that stops is
 finished later by running it again: done cells are not run again. The table of every cell,
 ``OUT/sweep.parquet``, holds one row per (cell, figure), with the cell's parameters and seed.
@@ -19,7 +21,6 @@ finished later by running it again: done cells are not run again. The table of e
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 
 from carnet.errors import ScenarioError, show
 from carnet.scenario.loading import load_scenario, parse_yaml, to_yaml
+from carnet.scenario.paths import set as set_values
 
 Progress = Callable[[int, int], None]
 CELLS = "cells"
@@ -98,12 +100,16 @@ class Sweep:
                 for values in itertools.product(*self.grid.values())]  # fmt: skip
 
     def scenario(self, overrides: dict[str, Any], seed: int) -> dict[str, Any]:
-        """The scenario of one cell, as a mapping (validated)."""
-        doc: dict[str, Any] = json.loads(json.dumps(self.base.model_dump(mode="json")))
-        for key, value in overrides.items():
-            _set(doc, key, value, f"{self.path}: grid.{key}")
-        doc["run"]["seed"] = seed
-        load_scenario(copy.deepcopy(doc))  # errors name the scenario path
+        """The scenario of one cell, as a mapping (validated): the base, overrides, seed.
+
+        Raises:
+            ScenarioError: naming the grid key, as written, whose path leads nowhere (with the
+                keys or items there), or the path of the cell's invalid value.
+        """
+        cell = ", ".join(f"{k}={show(v)}" for k, v in overrides.items())
+        where = f"{self.path}: the cell {cell}" if cell else str(self.path)
+        scenario = set_values(self.base, {**overrides, "run.seed": seed}, source=where)
+        doc: dict[str, Any] = scenario.model_dump(mode="json")
         return doc
 
     def cells(self) -> list[dict[str, Any]]:
@@ -115,36 +121,6 @@ class Sweep:
                 key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
                 out.append({"overrides": overrides, "seed": seed, "key": key})
         return out
-
-
-def _set(doc: Any, path: str, value: Any, where: str) -> None:
-    """Set ``doc[path] = value``: keys for mappings, positions or names for lists."""
-    parts = path.split(".")
-    node = doc
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, dict):
-            if part not in node:
-                raise ScenarioError(where, [(path, f"no {show(part)} here; has {sorted(node)}")])
-            if last:
-                node[part] = value
-                return
-            node = node[part]
-        elif isinstance(node, list):
-            names = [x.get("name") if isinstance(x, dict) else None for x in node]
-            if part.isdigit() and int(part) < len(node):
-                index = int(part)
-            elif part in names:
-                index = names.index(part)
-            else:
-                known = [n for n in names if n is not None]
-                raise ScenarioError(where, [(path, f"no item {show(part)}; items: {known}")])
-            if last:
-                node[index] = value
-                return
-            node = node[index]
-        else:
-            raise ScenarioError(where, [(path, f"{show(part)}: nothing to set below a value")])
 
 
 def run_cell(sweep_dir: str, cell: dict[str, Any], scenario: dict[str, Any]) -> str:

@@ -1,21 +1,20 @@
 """The lab's knobs, generated from the scenario's schema: no widget is written by hand.
 
 :data:`SECTIONS` only says *which* values of a scenario are knobs, as path patterns
-(``behaviours[*].observed_by[*].detect``); everything else comes from the pydantic models of
+(``behaviours.*.observed_by.*.detect``); everything else comes from the pydantic models of
 :mod:`carnet.scenario.schema`: the type decides the kind of widget, the bounds (``ge``, ``le``,
 ``gt``,
 ``lt``) its range, the field's description and default its help text, and the scenario's own
 names (behaviours, sources, grades, gates) its labels and choices. :func:`knobs` expands the
-patterns over one scenario; :func:`edit` writes the values back into its mapping and validates it
-with :func:`carnet.load_scenario`, so that a bad value is refused with the same ``path: message``
-as ``carnet validate``.
+patterns over one scenario; a knob's path is a path of :mod:`carnet.scenario.paths`, and
+:func:`edit` is :func:`carnet.set`, so that a bad value is refused with the same
+``path: message`` as ``carnet validate``.
 
 Nothing here imports Streamlit: :mod:`carnet.lab.widgets` draws these knobs.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import types
 import typing
@@ -28,17 +27,19 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from carnet.errors import format_path
-from carnet.scenario.loading import load_scenario
+from carnet.scenario import paths
+from carnet.scenario.paths import format_path
 from carnet.scenario.schema import GradeName, Scenario
 
-Path = tuple[str | int, ...]
+#: Where a knob's value lives: a path of :mod:`carnet.scenario.paths`, as parts.
+Path = paths.Path
 Kind = Literal["slider", "number", "toggle", "select"]
 
 #: The knobs, by section of the lab's panel: path patterns into a scenario, and how to label
 #: each value found (``{0}``, ``{1}``: the names of the items that the wildcards went through).
-#: ``[*]`` goes through every item of a list, ``.*`` through every key of a mapping, and
-#: ``.{grades}`` through every grade of the scenario, whether the mapping has it or not.
+#: A pattern is a path of :mod:`carnet.scenario.paths` (plain keys only) where ``*`` goes
+#: through every item of a list or every key of a mapping, and ``{grades}`` through every grade
+#: of the scenario, whether the mapping has it or not.
 SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Society and run",
@@ -52,23 +53,23 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Detection and misattribution",
         (
-            ("behaviours[*].observed_by[*].detect", "{0}: seen by {1}"),
-            ("sources[*].misattribution", "{0}: misattribution"),
+            ("behaviours.*.observed_by.*.detect", "{0}: seen by {1}"),
+            ("sources.*.misattribution", "{0}: misattribution"),
         ),
     ),
-    ("Grade bands", (("grades[*].min_points", "{0} from"),)),
+    ("Grade bands", (("grades.*.min_points", "{0} from"),)),
     (
         "What grades and lists control",
         (
-            ("gates[*].min_grade", "{0}: lowest grade admitted"),
-            ("gates[*].refuse_blacklisted", "{0}: refuse the blacklisted"),
-            ("gates[*].require_redlist", "{0}: only the redlisted"),
+            ("gates.*.min_grade", "{0}: lowest grade admitted"),
+            ("gates.*.refuse_blacklisted", "{0}: refuse the blacklisted"),
+            ("gates.*.require_redlist", "{0}: only the redlisted"),
         ),
     ),
     (
         "Awareness and deterrence",
         (
-            ("population.groups[*].awareness", "{0}: aware of the system"),
+            ("population.groups.*.awareness", "{0}: aware of the system"),
             ("responses.deterrence.{grades}", "deterrence in {0}"),
             ("responses.punished", "the punished"),
             ("responses.household", "their household"),
@@ -119,7 +120,7 @@ class Knob:
 
     @property
     def key(self) -> str:
-        """The value's path as carnet's errors print it, e.g. ``grades[1].min_points``."""
+        """The value's path as carnet's errors print it, e.g. ``grades.1.min_points``."""
         return format_path(self.path)
 
 
@@ -222,19 +223,9 @@ def field_at(path: Path) -> Field:
 # --- expanding the patterns over a scenario -------------------------------------------------------
 
 
-def _split(pattern: str) -> list[str]:
-    """``a.b[*].c`` → ``["a", "b", "[*]", "c"]``."""
-    parts: list[str] = []
-    for dotted in pattern.split("."):
-        name, *rest = dotted.split("[")
-        parts.append(name)
-        parts += [f"[{r}" for r in rest]
-    return parts
-
-
 def _item_name(item: Any, key: str | int) -> str:
     if isinstance(item, Mapping):
-        for field in ("name", "source"):
+        for field in paths.ITEM_NAMES:
             if isinstance(item.get(field), str):
                 return str(item[field])
     return str(key)
@@ -247,10 +238,10 @@ def expand(pattern: str, doc: Mapping[str, Any]) -> list[tuple[Path, list[str], 
     """
     grades = [g["name"] for g in doc.get("grades", [])]
     found: list[tuple[Path, list[str], Any]] = [((), [], doc)]
-    for part in _split(pattern):
+    for part in pattern.split("."):
         nxt: list[tuple[Path, list[str], Any]] = []
         for path, names, value in found:
-            if part == "[*]" and isinstance(value, list):
+            if part == "*" and isinstance(value, list):
                 nxt += [((*path, i), [*names, _item_name(v, i)], v) for i, v in enumerate(value)]
             elif part == "*" and isinstance(value, Mapping):
                 nxt += [((*path, k), [*names, str(k)], v) for k, v in value.items()]
@@ -339,25 +330,16 @@ def knobs(scenario: Scenario) -> list[Knob]:
 # --- writing the values back ----------------------------------------------------------------------
 
 
-def set_value(doc: dict[str, Any], path: Path, value: Any) -> None:
-    """Set the value at ``path`` of a scenario mapping, creating a mapping's missing key."""
-    node: Any = doc
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value
-
-
 def edit(scenario: Scenario, values: Mapping[Path, Any]) -> Scenario:
-    """``scenario`` with ``values`` set at their paths, validated as ``carnet validate`` does.
+    """``scenario`` with ``values`` set at their paths (:func:`carnet.set`), validated.
+
+    A key that a mapping lacks (``responses.deterrence.AAA``) is added.
 
     Raises:
-        ScenarioError: listing every problem with its path, e.g. a grade band above the one
-            before it (``grades[2].min_points``).
+        ScenarioError: listing every problem with its path, as ``carnet validate`` does, e.g. a
+            grade band above the one before it (``grades.2.min_points``).
     """
-    doc = copy.deepcopy(scenario.model_dump(mode="python"))
-    for path, value in values.items():
-        set_value(doc, path, value)
-    return load_scenario(doc)
+    return paths.set(scenario, values)
 
 
 def changed(knobs_: Sequence[Knob], values: Mapping[Path, Any]) -> dict[Path, Any]:

@@ -181,7 +181,7 @@ def scenario_changes(a: Scenario, b: Scenario) -> list[tuple[str, Any, Any]]:
 
     A list or mapping that only one of them has, or whose length differs, is one change.
     """
-    from carnet.errors import format_path
+    from carnet.scenario.paths import format_path
 
     changes: list[tuple[str, Any, Any]] = []
 

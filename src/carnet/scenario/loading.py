@@ -26,7 +26,8 @@ from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
-from carnet.errors import ScenarioError, format_path, from_validation_error, show
+from carnet.errors import ScenarioError, show, validation_problems
+from carnet.scenario.pathsyntax import SHOWN_KEY_CHARS, format_path, parse_path
 from carnet.scenario.schema import Scenario, cross_check
 
 #: Larger files are refused before they are read; the largest preset is under 20 kB.
@@ -313,6 +314,29 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         raise ScenarioError(source, [("", _too_large(len(text), "characters"))])
     if not text.strip():
         raise ScenarioError(source, [("", "the file is empty; a scenario needs its sections")])
+    doc = _load(text, source)
+    if not isinstance(doc, dict):
+        got = "nothing (only comments?)" if doc is None else type(doc).__name__
+        raise ScenarioError(source, [("", f"a scenario must be a mapping of sections, got {got}")])
+    return doc
+
+
+def parse_value(text: str, source: str) -> Any:
+    """Parse one value written in YAML (``30``, ``0.01``, ``[1, 2]``, ``{points: -5}``, ``AAA``).
+
+    Read as a scenario file is, within the same bounds; what ``carnet run --set PATH=VALUE``
+    reads its values with (:func:`carnet.scenario.paths.parse_assignments`).
+
+    Raises:
+        ScenarioError: for text over :data:`MAX_SCENARIO_BYTES` or malformed YAML.
+    """
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(source, [("", _too_large(len(text), "characters"))])
+    return _load(text, source)
+
+
+def _load(text: str, source: str) -> Any:
+    """The document of ``text`` through the bounded loader, or a ScenarioError naming the place."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -326,7 +350,7 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         doc = loader.get_single_data()
     except _Refused as exc:
         message = f"malformed YAML at {_where(exc.problem_mark)}: {exc.problem}"
-        raise ScenarioError(source, [(format_path(exc.path), message)]) from None
+        raise ScenarioError(source, [(_shown(exc.path), message)]) from None
     except yaml.MarkedYAMLError as exc:
         where, hint = _where(exc.problem_mark), _hint(text, exc.problem_mark)
         problem = exc.problem or exc.context or "cannot be read"
@@ -349,10 +373,12 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     finally:
         if loader is not None:
             loader.dispose()
-    if not isinstance(doc, dict):
-        got = "nothing (only comments?)" if doc is None else type(doc).__name__
-        raise ScenarioError(source, [("", f"a scenario must be a mapping of sections, got {got}")])
     return doc
+
+
+def _shown(loc: tuple[str | int, ...]) -> str:
+    """The path of a problem as errors print it: :func:`format_path`, long keys cut short."""
+    return format_path(loc, limit=SHOWN_KEY_CHARS)
 
 
 def _too_large(size: int, unit: str) -> str:
@@ -448,7 +474,7 @@ def check_structure(doc: Any) -> list[tuple[str, str]]:
     open_ids: set[int] = set()
 
     def where(loc: tuple[int | str, ...]) -> str:
-        return format_path(loc) or "top level"
+        return _shown(loc) or "top level"
 
     def visit(value: Any, loc: tuple[int | str, ...]) -> None:
         nonlocal count
@@ -504,7 +530,8 @@ def validate(doc: dict[str, Any], source: str = "scenario") -> Scenario:
     try:
         scenario = Scenario.model_validate(doc)
     except ValidationError as exc:
-        raise from_validation_error(source, exc) from None
+        problems = [(_shown(loc), message) for loc, message in validation_problems(exc)]
+        raise ScenarioError(source, problems) from None
     problems = cross_check(scenario)
     if problems:
         raise ScenarioError(source, problems)
@@ -536,12 +563,25 @@ def load_scenario(
         doc, source = src, "scenario"
     else:
         doc, source = _read(src)
-    overrides = {("run", "days"): days, ("run", "seed"): seed, ("population", "size"): population}
-    for (section, key), value in overrides.items():
+    overrides = {"run.days": days, "run.seed": seed, "population.size": population}
+    for path, value in overrides.items():
         if value is not None:
-            part = doc.get(section)
-            doc = {**doc, section: {**(part if isinstance(part, dict) else {}), key: value}}
+            doc = _override(doc, parse_path(path), value)
     return validate(doc, source)
+
+
+def _override(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    """``doc`` with ``value`` at ``path`` (keys only), copied on the way: ``doc`` is the caller's.
+
+    A section that is missing or not a mapping becomes one, so that validation reports what the
+    document itself gets wrong, and the override stands.
+    """
+    key, *rest = path
+    assert isinstance(key, str)  # the overrides name sections and fields
+    if not rest:
+        return {**doc, key: value}
+    part = doc.get(key)
+    return {**doc, key: _override(part if isinstance(part, dict) else {}, tuple(rest), value)}
 
 
 def to_yaml(scenario: Scenario) -> str:

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from carnet.scenario.pathsyntax import format_path
+
 #: Points are stored as int16: every bound and start value must fit in it.
 POINTS_MIN, POINTS_MAX = -32768, 32767
 
@@ -506,15 +508,23 @@ class Scenario(Section):
         return [b.name for b in self.behaviours].index(name)
 
 
+def _at(*parts: str | int) -> str:
+    """The path of a value as errors print it: ``_at("grades", 2, "min_points")``."""
+    return format_path(parts)
+
+
 def cross_check(s: Scenario) -> list[tuple[str, str]]:
-    """Checks that relate sections to each other, as ``(path, message)`` pairs."""
+    """Checks that relate sections to each other, as ``(path, message)`` pairs.
+
+    Paths are written in the syntax of :mod:`carnet.scenario.paths`, items by position.
+    """
     errors: list[tuple[str, str]] = []
 
     def unique(items: list[Any], path: str) -> None:
         seen: set[str] = set()
         for i, item in enumerate(items):
             if item.name in seen:
-                errors.append((f"{path}[{i}].name", f"duplicate name {item.name!r}"))
+                errors.append((f"{path}.{_at(i, 'name')}", f"duplicate name {item.name!r}"))
             seen.add(item.name)
 
     def shares(items: list[Any], path: str) -> None:
@@ -532,7 +542,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     shares(pop.regions, "population.regions")
     for i, g in enumerate(pop.groups):
         if sum(g.income) <= 0:
-            errors.append((f"population.groups[{i}].income", "weights must not all be 0"))
+            errors.append((_at("population", "groups", i, "income"), "weights must not all be 0"))
     n_profiles = len(pop.groups) * len(pop.regions) * 2 * 5
     if n_profiles > 65535:
         errors.append(
@@ -547,27 +557,31 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     def known(keys: Any, valid: set[str], path: str, what: str) -> None:
         for key in keys:
             if key not in valid:
-                errors.append((f"{path}.{key}", f"unknown {what} {key!r}; known: {sorted(valid)}"))
+                errors.append(
+                    (f"{path}.{_at(key)}", f"unknown {what} {key!r}; known: {sorted(valid)}")
+                )
 
     for i, b in enumerate(s.behaviours):
-        known(b.by_group, groups, f"behaviours[{i}].by_group", "group")
-        known(b.by_region, regions, f"behaviours[{i}].by_region", "region")
+        known(b.by_group, groups, _at("behaviours", i, "by_group"), "group")
+        known(b.by_region, regions, _at("behaviours", i, "by_region"), "region")
         seen_sources: set[str] = set()
         for j, obs in enumerate(b.observed_by):
-            where = f"behaviours[{i}].observed_by[{j}].source"
+            where = _at("behaviours", i, "observed_by", j, "source")
             if obs.source not in sources:
                 errors.append((where, f"unknown source {obs.source!r}; known: {sorted(sources)}"))
             if obs.source in seen_sources:
                 errors.append((where, f"source {obs.source!r} listed twice"))
             seen_sources.add(obs.source)
         if b.name not in s.rules.points:
-            errors.append((f"rules.points.{b.name}", f"no rule for behaviour {b.name!r}"))
+            errors.append((_at("rules", "points", b.name), f"no rule for behaviour {b.name!r}"))
     for j, src in enumerate(s.sources):
-        known(src.by_group, groups, f"sources[{j}].by_group", "group")
+        known(src.by_group, groups, _at("sources", j, "by_group"), "group")
     known(s.rules.points, behaviours, "rules.points", "behaviour")
     for name, rule in s.rules.points.items():
         if rule.yearly_cap is not None and rule.points <= 0:
-            errors.append((f"rules.points.{name}.yearly_cap", "caps apply to rewards only"))
+            errors.append(
+                (_at("rules", "points", name, "yearly_cap"), "caps apply to rewards only")
+            )
 
     r = s.rules
     if r.floor >= r.ceiling:
@@ -584,15 +598,17 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     for i, grade in enumerate(s.grades):
         last = i == len(s.grades) - 1
         if last and grade.min_points is not None:
-            errors.append((f"grades[{i}].min_points", "the last (lowest) grade has no minimum"))
+            errors.append(
+                (_at("grades", i, "min_points"), "the last (lowest) grade has no minimum")
+            )
         if not last and grade.min_points is None:
-            errors.append((f"grades[{i}].min_points", "required for every grade but the last"))
+            errors.append((_at("grades", i, "min_points"), "required for every grade but the last"))
     mins = [g.min_points for g in s.grades[:-1] if g.min_points is not None]
     for i in range(1, len(mins)):
         if mins[i] >= mins[i - 1]:
             errors.append(
                 (
-                    f"grades[{i}].min_points",
+                    _at("grades", i, "min_points"),
                     f"grades go from best to worst: must be below {mins[i - 1]}, got {mins[i]}",
                 )
             )
@@ -606,7 +622,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
             if red not in grade_names:
                 errors.append(
                     (
-                        f"lists.redlist.grades[{i}]",
+                        _at("lists", "redlist", "grades", i),
                         f"unknown grade {red!r}; known: {sorted(grade_names)}",
                     )
                 )
@@ -642,7 +658,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 )
     unique(s.gates, "gates")
     for i, gate in enumerate(s.gates):
-        where = f"gates[{i}]"
+        where = _at("gates", i)
         known(gate.by_group, groups, f"{where}.by_group", "group")
         known(gate.price_by_grade, grade_names, f"{where}.price_by_grade", "grade")
         if gate.min_grade is not None and gate.min_grade not in grade_names:
@@ -717,7 +733,7 @@ def _check_companies(s: Scenario) -> list[tuple[str, str]]:
         return errors
     for path, message in cross_check(company_view(s)):
         for inner, outer in _COMPANY_PATHS:
-            if path == inner or path.startswith(inner + ".") or path.startswith(inner + "["):
+            if path == inner or path.startswith(inner + "."):
                 if inner != "grades" or c.grades is not None:  # else reported for the citizens
                     errors.append((outer + path[len(inner) :], message))
                 break
@@ -741,7 +757,7 @@ def _check_companies(s: Scenario) -> list[tuple[str, str]]:
     if bl is not None:
         kinds = {b.name: b.kind for b in c.behaviours}
         for i, name in enumerate(bl.triggers):
-            where = f"companies.blacklist.triggers[{i}]"
+            where = _at("companies", "blacklist", "triggers", i)
             if name not in kinds:
                 errors.append(
                     (where, f"unknown company behaviour {name!r}; known: {sorted(kinds)}")
