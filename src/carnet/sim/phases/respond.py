@@ -9,33 +9,21 @@ says otherwise.
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
-
 from carnet.sim.employers import Staff, employer_of
 from carnet.sim.jit import AHEAD, kernel, prefetch
 from carnet.sim.parameters import Parameters
 from carnet.sim.population import State
-from carnet.sim.records import ACT, Records
+from carnet.sim.records import ACT, RecordColumns, Records
 
 
 @kernel()
 def _remember(
-    citizen: npt.NDArray[np.int64],
-    before: npt.NDArray[np.int16],
-    after: npt.NDArray[np.int16],
-    kind: npt.NDArray[np.uint8],
-    n: int,
-    until: int,
-    household: npt.NDArray[np.uint8],
-    until_self: npt.NDArray[np.uint16],
-    until_household: npt.NDArray[np.uint16],
-    block_size: int,
-    until_staff: npt.NDArray[np.uint16],
-    staff_blocks: npt.NDArray[np.int64],
-    staff_start: npt.NDArray[np.int64],
-    per_block: int,
+    changes: RecordColumns, n: int, until: int, state: State, staff: Staff, block_size: int
 ) -> None:  # pragma: no cover - compiled
+    citizen, kind, before, after = changes.citizen, changes.kind, changes.before, changes.after
+    household = state.household
+    until_self, until_household, until_staff = state.until_self, state.until_household, staff.until
+    staff_blocks, staff_start = staff.blocks, staff.start
     size = len(household)
     for j in range(n):
         if j + AHEAD < n:
@@ -53,7 +41,7 @@ def _remember(
                 until_household[member] = until
             member += 1
         if len(until_staff):
-            e = employer_of(c, block_size, staff_blocks, staff_start, per_block)
+            e = employer_of(c, block_size, staff_blocks, staff_start, staff.per_block)
             if e >= 0:
                 until_staff[e] = until  # the sanctioned one holds back as ``punished`` anyway
 
@@ -71,8 +59,4 @@ def respond(
         return
     deter = staff is not None and t.coworkers_deterred != 1.0
     staff = staff if deter and staff is not None else Staff.none()
-    _remember(
-        changes.citizen, changes.before, changes.after, changes.kind, changes.n,
-        day + 1 + t.memory_days, state.household, state.until_self, state.until_household,
-        block_size, staff.until, staff.blocks, staff.start, staff.per_block,
-    )  # fmt: skip
+    _remember(changes.columns(), changes.n, day + 1 + t.memory_days, state, staff, block_size)
