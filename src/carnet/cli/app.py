@@ -715,14 +715,55 @@ def report(
 def lab(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve the lab on.")] = 8501,
     host: Annotated[
-        str, typer.Option(help="Address to listen on (default: this machine only).")
+        str,
+        typer.Option(
+            help="Address to listen on (default: this machine only; any other needs --expose)."
+        ),
     ] = "127.0.0.1",
+    expose: Annotated[
+        bool,
+        typer.Option(
+            "--expose",
+            help="Let --host be an address other machines may reach. The lab has no login: "
+            "anyone who reaches it could run simulations here, so it asks for a random token "
+            "in its address.",
+        ),
+    ] = False,
+    token: Annotated[
+        bool,
+        typer.Option(
+            "--token",
+            help="Ask for a random token in the lab's address on this machine too (other "
+            "users of it reach 127.0.0.1 as well); always so with --expose.",
+        ),
+    ] = False,
 ) -> None:
     """Open the lab: a web page to turn a scenario's knobs and watch who is punished."""
+    import secrets
+
+    from carnet.lab import is_loopback
+
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if host.strip() in ("", "0.0.0.0", "::"):
+        shown += " (every interface of this machine)"
+    if not is_loopback(host):
+        if not expose:
+            raise fail(
+                f"carnet lab: --host {host!r} is not this machine alone (127.0.0.1, ::1 or "
+                f"localhost). The lab has no login: anyone who can reach {shown} could run "
+                "simulations on this machine. Add --expose to serve it there anyway, behind a "
+                "random token in its address."
+            )
+        typer.echo(
+            f"carnet lab: warning: listening on {shown}, which other machines may reach. The lab "
+            "has no login: anyone who can reach that address and has the token in the address "
+            "below can run simulations on this machine; the token travels in plain HTTP.",
+            err=True,
+        )
     with reported("starting the lab"):
         from carnet.lab import serve
 
-        serve(host, port)
+        serve(host, port, secrets.token_urlsafe(24) if expose or token else None)
 
 
 app.command()(audit_commands.audit)

@@ -8,7 +8,9 @@ runs it as ``__main__``, which calls :func:`main`.
 
 from __future__ import annotations
 
+import hmac
 import math
+import os
 from typing import Any
 
 import pyarrow as pa
@@ -16,7 +18,7 @@ import streamlit as st
 
 from carnet.analysis.charts import CHARTS
 from carnet.errors import CarnetError, ScenarioError
-from carnet.lab import UPLOAD_MB, session, widgets
+from carnet.lab import TOKEN_ENV, TOKEN_PARAM, UPLOAD_MB, session, widgets
 from carnet.lab import knobs as knobs_
 from carnet.scenario.loading import DEFAULT_PRESET, MAX_SCENARIO_BYTES, preset_names, to_yaml
 from carnet.scenario.schema import Scenario
@@ -381,6 +383,23 @@ def dossiers(run: session.LabRun) -> None:
 # --- the page ---------------------------------------------------------------------------------
 
 
+def admitted() -> bool:
+    """Whether this session may use the lab: yes, unless ``carnet lab`` gave it a token.
+
+    With a token (:data:`carnet.lab.TOKEN_ENV`), a session is admitted once its address has
+    carried it (``?token=...``), and stays so; until then the page draws nothing but a refusal,
+    so that no widget, and no callback of one, exists in it.
+    """
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token or st.session_state.get("admitted"):
+        return True
+    given = st.query_params.get(TOKEN_PARAM, "")
+    if hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
+        st.session_state["admitted"] = True
+        return True
+    return False
+
+
 @st.cache_resource(show_spinner="Preparing the simulator (once per server)…")
 def warmed() -> float:
     """Compile the kernels and import the charts once per server process (a tiny run)."""
@@ -395,6 +414,12 @@ def main() -> None:
     in place rather than drawn anew.
     """
     st.set_page_config(page_title="carnet lab", layout="wide")
+    if not admitted():
+        st.error(
+            "This lab asks for its token: open the address that `carnet lab` printed, "
+            f"which ends in `?{TOKEN_PARAM}=…`."
+        )
+        st.stop()
     warmed()
     with st.sidebar:
         edited, error, controls = scenario_panel()
