@@ -37,6 +37,7 @@ EXTRAS = {
 
 def need(module: str) -> Any:
     """Import an optional module, or skip the test with the install hint of its extra."""
+    __tracebackhide__ = True  # the skip is reported at the caller's line
     return pytest.importorskip(module, reason=f"no {module}: {EXTRAS[module]}")
 
 
