@@ -8,7 +8,7 @@ citizen however rich the scenario is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,17 @@ I16 = npt.NDArray[np.int16]
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
 B = npt.NDArray[np.bool_]
+
+
+class Lookups(NamedTuple):
+    """What most kernels read of the scenario: who a profile is, a balance's grade, its bounds."""
+
+    group_of_profile: U8
+    income_of_profile: U8
+    region_of_profile: U8
+    grade_of_points: U8  # [points + POINTS_OFFSET]
+    floor: int
+    ceiling: int
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,13 @@ class Parameters:
     def n_capped(self) -> int:
         """Number of rules with a yearly cap."""
         return int((self.rule_cap_slot >= 0).sum())
+
+    def lookups(self) -> Lookups:
+        """The tables and bounds that most kernels read, as one argument."""
+        return Lookups(
+            self.group_of_profile, self.income_of_profile, self.region_of_profile,
+            self.grade_of_points, self.floor, self.ceiling,
+        )  # fmt: skip
 
 
 def _cumulative(weights: list[float]) -> F64:

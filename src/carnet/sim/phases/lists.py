@@ -9,16 +9,17 @@ taken on listing come back when it ends. The redlist is simply the best grades; 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from carnet.scenario.schema import Scenario
 from carnet.sim.jit import kernel
-from carnet.sim.parameters import Parameters
+from carnet.sim.parameters import Lookups, Parameters
 from carnet.sim.phases.events import DueQueue, candidates
 from carnet.sim.population import DISTRESSED, LISTED, PUBLISHED, State
-from carnet.sim.records import Records
+from carnet.sim.records import RecordColumns, Records
 from carnet.sim.rng import side_uniform, stream_key
 from carnet.sim.streams import LIST_DISTRESS, LIST_LAWSUIT, Stream, seed_key
 
@@ -37,9 +38,11 @@ def redlisted_grades(s: Scenario) -> npt.NDArray[np.bool_]:
     return np.array([g.name in red for g in s.grades], dtype=np.bool_)
 
 
-@dataclass(frozen=True)
-class ListRules:
-    """The blacklist's parameters as numbers, and the rows of its records in the ledger."""
+class ListRules(NamedTuple):
+    """The blacklist's parameters as numbers, and the rows of its records in the ledger.
+
+    A named tuple of numbers, which the kernels take whole.
+    """
 
     onset_rate: float  # candidates per citizen-day, at the largest multiplier
     onset_accept: npt.NDArray[np.float64]  # [profile] own multiplier / largest
@@ -86,19 +89,14 @@ def _end(
     recover: I64,
     leave: I64,
     amount: I64,
-    day: int,
-    first: int,
-    flags: npt.NDArray[np.uint8],
-    points: npt.NDArray[np.int16],
-    profile: npt.NDArray[np.uint16],
-    group_of_profile: npt.NDArray[np.uint8],
-    floor: int,
-    ceiling: int,
+    state: State,
+    look: Lookups,
     counts: I64,
-    c_citizen: I64,
-    c_before: npt.NDArray[np.int16],
-    c_after: npt.NDArray[np.int16],
+    out: RecordColumns,
 ) -> int:  # pragma: no cover - compiled
+    flags, points, profile, group_of_profile = (
+        state.flags, state.points, state.profile, look.group_of_profile
+    )  # fmt: skip
     for c in recover:
         flags[c] &= ~DISTRESSED
         counts[group_of_profile[profile[c]], RECOVERIES] += 1
@@ -112,11 +110,21 @@ def _end(
         counts[g, EXITS] += 1
         # Every end of a listing is recorded, whether or not points come back with it.
         before = int(points[c])
-        after = min(max(before - int(amount[j]), floor), ceiling)
+        after = min(max(before - int(amount[j]), look.floor), look.ceiling)
         points[c] = after
-        c_citizen[n], c_before[n], c_after[n] = c, before, after
+        out.citizen[n], out.before[n], out.after[n] = c, before, after
         n += 1
     return n
+
+
+class Scheduled(NamedTuple):
+    """What list's kernel schedules: ends of distress, and ends of listings with points to undo."""
+
+    recover_citizen: I64
+    recover_due: I64
+    leave_citizen: I64
+    leave_due: I64
+    leave_amount: I64
 
 
 @kernel()
@@ -126,40 +134,27 @@ def _begin(
     suit: I64,
     suit_u: npt.NDArray[np.float64],
     day: int,
-    flags: npt.NDArray[np.uint8],
-    points: npt.NDArray[np.int16],
-    profile: npt.NDArray[np.uint16],
-    group_of_profile: npt.NDArray[np.uint8],
-    onset_accept: npt.NDArray[np.float64],
-    distress_days: float,
-    p_list: float,
-    p_publish: float,
-    term_days: int,
-    exit_rate: float,
-    list_points: int,
-    floor: int,
-    ceiling: int,
-    income_down: float,
-    income_of_profile: npt.NDArray[np.uint8],
+    state: State,
+    rules: ListRules,
+    look: Lookups,
     counts: I64,
-    recover_c: I64,
-    recover_due: I64,
-    leave_c: I64,
-    leave_due: I64,
-    leave_amount: I64,
-    c_citizen: I64,
-    c_before: npt.NDArray[np.int16],
-    c_after: npt.NDArray[np.int16],
+    scheduled: Scheduled,
+    out: RecordColumns,
 ) -> tuple[int, int, int]:  # pragma: no cover - compiled
+    flags, points, profile, group_of_profile = (
+        state.flags, state.points, state.profile, look.group_of_profile
+    )  # fmt: skip
+    recover_c, recover_due, leave_c, leave_due, leave_amount = scheduled
+    out_citizen, out_before, out_after = out.citizen, out.before, out.after
     n_recover = n_leave = n_change = 0
     for j in range(len(onset)):
         c = onset[j]
-        if flags[c] & DISTRESSED or onset_u[j, 0] >= onset_accept[profile[c]]:
+        if flags[c] & DISTRESSED or onset_u[j, 0] >= rules.onset_accept[profile[c]]:
             continue
         flags[c] |= DISTRESSED
         counts[group_of_profile[profile[c]], ONSETS] += 1
         recover_c[n_recover] = c
-        recover_due[n_recover] = day + 1 + int(-np.log1p(-onset_u[j, 1]) * distress_days)
+        recover_due[n_recover] = day + 1 + int(-np.log1p(-onset_u[j, 1]) * rules.distress_days)
         n_recover += 1
     for j in range(len(suit)):
         c = suit[j]
@@ -167,24 +162,24 @@ def _begin(
             continue
         g = group_of_profile[profile[c]]
         counts[g, LAWSUITS] += 1
-        if flags[c] & LISTED or suit_u[j, 0] >= p_list:
+        if flags[c] & LISTED or suit_u[j, 0] >= rules.p_list:
             continue
         flags[c] |= LISTED
         counts[g, ENTRIES] += 1
-        if suit_u[j, 3] < income_down and income_of_profile[profile[c]] > 0:
+        if suit_u[j, 3] < rules.income_down and look.income_of_profile[profile[c]] > 0:
             profile[c] -= 1  # a listing costs income: one quintile down
-        if suit_u[j, 1] < p_publish:
+        if suit_u[j, 1] < rules.p_publish:
             flags[c] |= PUBLISHED
             counts[g, PUBLISHED_IN] += 1
-        days = term_days
-        if exit_rate > 0.0:
-            days = min(days, 1 + int(-np.log1p(-suit_u[j, 2]) / exit_rate))
+        days = rules.term_days
+        if rules.exit_rate > 0.0:
+            days = min(days, 1 + int(-np.log1p(-suit_u[j, 2]) / rules.exit_rate))
         before = int(points[c])
-        after = min(max(before + list_points, floor), ceiling)
+        after = min(max(before + rules.points, look.floor), look.ceiling)
         points[c] = after
         leave_c[n_leave], leave_due[n_leave], leave_amount[n_leave] = c, day + days, after - before
         n_leave += 1
-        c_citizen[n_change], c_before[n_change], c_after[n_change] = c, before, after
+        out_citizen[n_change], out_before[n_change], out_after[n_change] = c, before, after
         n_change += 1
     return n_recover, n_leave, n_change
 
@@ -211,11 +206,8 @@ def list_phase(
     recover, _ = queues.recoveries.pop(day)
     leave, amount = queues.exits.pop(day)
     ended = Records(len(leave))
-    n_ended = _end(
-        recover, leave, amount, day, state.first_citizen, state.flags, state.points,
-        state.profile, t.group_of_profile, t.floor, t.ceiling, counts,
-        ended.citizen, ended.before, ended.after,
-    )  # fmt: skip
+    look = t.lookups()
+    n_ended = _end(recover, leave, amount, state, look, counts, ended.columns())
     onset, onset_u = candidates(
         seed, LIST_DISTRESS.id, day, state.first_citizen, state.size, block_size,
         rules.onset_rate, 2,
@@ -227,14 +219,11 @@ def list_phase(
     recover_c, recover_due = np.empty(len(onset), np.int64), np.empty(len(onset), np.int64)
     leave_c, leave_due = np.empty(len(suit), np.int64), np.empty(len(suit), np.int64)
     leave_amount = np.empty(len(suit), np.int64)
+    scheduled = Scheduled(recover_c, recover_due, leave_c, leave_due, leave_amount)
     begun = Records(len(suit))
     n_rec, n_leave, n_begun = _begin(
-        onset, onset_u, suit, suit_u, day, state.flags, state.points, state.profile,
-        t.group_of_profile, rules.onset_accept, rules.distress_days, rules.p_list,
-        rules.p_publish, rules.term_days, rules.exit_rate, rules.points, t.floor, t.ceiling,
-        rules.income_down, t.income_of_profile, counts, recover_c, recover_due, leave_c,
-        leave_due, leave_amount, begun.citizen, begun.before, begun.after,
-    )  # fmt: skip
+        onset, onset_u, suit, suit_u, day, state, rules, look, counts, scheduled, begun.columns()
+    )
     queues.recoveries.push(recover_due[:n_rec], recover_c[:n_rec], np.zeros(n_rec, np.int64))
     queues.exits.push(leave_due[:n_leave], leave_c[:n_leave], leave_amount[:n_leave])
     changes = Records.concat(
