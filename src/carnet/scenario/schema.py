@@ -554,29 +554,28 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     sources = {src.name for src in s.sources}
     behaviours = {b.name for b in s.behaviours}
 
-    def known(keys: Any, valid: set[str], path: str, what: str) -> None:
+    def known(keys: Any, valid: set[str], path: tuple[str | int, ...], what: str) -> None:
         for key in keys:
             if key not in valid:
-                errors.append(
-                    (f"{path}.{_at(key)}", f"unknown {what} {key!r}; known: {sorted(valid)}")
-                )
+                errors.append((_at(*path, key), f"unknown {what} {key!r}; known: {sorted(valid)}"))
 
     for i, b in enumerate(s.behaviours):
-        known(b.by_group, groups, _at("behaviours", i, "by_group"), "group")
-        known(b.by_region, regions, _at("behaviours", i, "by_region"), "region")
+        known(b.by_group, groups, ("behaviours", i, "by_group"), "group")
+        known(b.by_region, regions, ("behaviours", i, "by_region"), "region")
         seen_sources: set[str] = set()
         for j, obs in enumerate(b.observed_by):
-            where = _at("behaviours", i, "observed_by", j, "source")
+            seen_at = ("behaviours", i, "observed_by", j, "source")
             if obs.source not in sources:
-                errors.append((where, f"unknown source {obs.source!r}; known: {sorted(sources)}"))
+                unknown = f"unknown source {obs.source!r}; known: {sorted(sources)}"
+                errors.append((_at(*seen_at), unknown))
             if obs.source in seen_sources:
-                errors.append((where, f"source {obs.source!r} listed twice"))
+                errors.append((_at(*seen_at), f"source {obs.source!r} listed twice"))
             seen_sources.add(obs.source)
         if b.name not in s.rules.points:
             errors.append((_at("rules", "points", b.name), f"no rule for behaviour {b.name!r}"))
     for j, src in enumerate(s.sources):
-        known(src.by_group, groups, _at("sources", j, "by_group"), "group")
-    known(s.rules.points, behaviours, "rules.points", "behaviour")
+        known(src.by_group, groups, ("sources", j, "by_group"), "group")
+    known(s.rules.points, behaviours, ("rules", "points"), "behaviour")
     for name, rule in s.rules.points.items():
         if rule.yearly_cap is not None and rule.points <= 0:
             errors.append(
@@ -613,10 +612,10 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 )
             )
     grade_names = {g.name for g in s.grades}
-    known(s.responses.deterrence, grade_names, "responses.deterrence", "grade")
+    known(s.responses.deterrence, grade_names, ("responses", "deterrence"), "grade")
     bl = s.lists.blacklist
     if bl is not None:
-        known(bl.distress_by_group, groups, "lists.blacklist.distress_by_group", "group")
+        known(bl.distress_by_group, groups, ("lists", "blacklist", "distress_by_group"), "group")
     if s.lists.redlist is not None:
         for i, red in enumerate(s.lists.redlist.grades):
             if red not in grade_names:
@@ -627,7 +626,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                     )
                 )
     if s.appeals is not None:
-        known(s.appeals.by_group, groups, "appeals.by_group", "group")
+        known(s.appeals.by_group, groups, ("appeals", "by_group"), "group")
     if s.lending is not None:
         gate_names = [g.name for g in s.gates]
         if s.lending.gate not in gate_names:
@@ -635,7 +634,10 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
         elif s.gates[gate_names.index(s.lending.gate)].seats_per_region is not None:
             errors.append(("lending.gate", "a loan gate cannot have seats_per_region"))
         known(
-            s.lending.repay_by_grade, {g.name for g in s.grades}, "lending.repay_by_grade", "grade"
+            s.lending.repay_by_grade,
+            {g.name for g in s.grades},
+            ("lending", "repay_by_grade"),
+            "grade",
         )
     d = s.denunciations
     if d is not None:
@@ -658,13 +660,13 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 )
     unique(s.gates, "gates")
     for i, gate in enumerate(s.gates):
-        where = _at("gates", i)
-        known(gate.by_group, groups, f"{where}.by_group", "group")
-        known(gate.price_by_grade, grade_names, f"{where}.price_by_grade", "grade")
+        where = ("gates", i)
+        known(gate.by_group, groups, (*where, "by_group"), "group")
+        known(gate.price_by_grade, grade_names, (*where, "price_by_grade"), "grade")
         if gate.min_grade is not None and gate.min_grade not in grade_names:
             errors.append(
                 (
-                    f"{where}.min_grade",
+                    _at(*where, "min_grade"),
                     f"unknown grade {gate.min_grade!r}; known: {sorted(grade_names)}",
                 )
             )
@@ -673,12 +675,12 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
         if gate.refuse_blacklisted and bl is None and not joint:
             errors.append(
                 (
-                    f"{where}.refuse_blacklisted",
+                    _at(*where, "refuse_blacklisted"),
                     "the scenario has no lists.blacklist (nor companies' joint punishment)",
                 )
             )
         if gate.require_redlist and s.lists.redlist is None:
-            errors.append((f"{where}.require_redlist", "the scenario has no lists.redlist"))
+            errors.append((_at(*where, "require_redlist"), "the scenario has no lists.redlist"))
 
     p = s.run.panel
     if p.sample > p.full_up_to and p.full_up_to > 0:
@@ -691,7 +693,7 @@ def company_view(s: Scenario) -> Scenario:
 
     Sectors play the groups, and the companies' behaviours, rules, grades and responses replace
     the citizens'; regions, sources and the run are shared. The population size is left to the
-    caller (see :func:`carnet.companies.company_count`).
+    caller (see :func:`carnet.sim.employers.company_count`).
     """
     c = s.companies
     if c is None:

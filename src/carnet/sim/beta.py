@@ -101,9 +101,9 @@ def quantised_beta_cdf(a: float, b: float, levels: int = 256) -> npt.NDArray[np.
 
     Level ``l`` holds the x in [(l - 1/2) / (levels - 1), (l + 1/2) / (levels - 1)), so
     P(level <= l) = I_{(l+1/2)/(levels-1)}(a, b); the last level's is exactly 1, so that a
-    search for the first cumulative above a uniform in [0, 1) always ends. As in
-    :func:`carnet.sim.rng.beta`, ``a <= 0`` puts everything on level 0 and otherwise ``b <= 0``
-    on the last level.
+    search for the first cumulative above a uniform in [0, 1) always ends. A degenerate law
+    stays on one level: ``a <= 0`` puts everything on level 0 and otherwise ``b <= 0`` on the
+    last level.
 
     Args:
         a: first shape parameter.
