@@ -9,29 +9,30 @@ borrower's grade), a default loses the principal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from carnet.scenario.schema import Scenario
 from carnet.sim.jit import kernel
-from carnet.sim.parameters import POINTS_OFFSET, Parameters
+from carnet.sim.parameters import POINTS_OFFSET, Lookups, Parameters
 from carnet.sim.population import DISTRESSED, State
-from carnet.sim.records import Records
+from carnet.sim.records import RecordColumns, Records
 from carnet.sim.rng import side_uniform, stream_key
 from carnet.sim.streams import LOAN_REPAY, seed_key
 
 LOAN_REPAID, LOAN_DEFAULT = 6, 7  # kinds of point change
+#: Daily lending counts, by group: the columns of the metrics that this phase feeds.
 COUNTS = ("loans_due", "loans_repaid", "loans_defaulted", "lender_profit_bp")
+LOANS_DUE, LOANS_REPAID, LOANS_DEFAULTED, LENDER_PROFIT_BP = range(4)
 BASIS = 10_000  # one loan's principal, in basis points
 
 I64 = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
-class LendingRules:
-    """A scenario's lending as numbers."""
+class LendingRules(NamedTuple):
+    """A scenario's lending as numbers: a named tuple, which the kernel takes whole."""
 
     gate: int
     term_days: int
@@ -88,48 +89,39 @@ def _settle(
     repay_p: npt.NDArray[np.float64],
     day: int,
     seed: np.uint64,
-    key: np.uint64,
-    first: int,
-    points: npt.NDArray[np.int16],
-    flags: npt.NDArray[np.uint8],
-    profile: npt.NDArray[np.uint16],
-    group_of_profile: npt.NDArray[np.uint8],
-    grade_of_points: npt.NDArray[np.uint8],
-    interest_bp: I64,
-    points_repaid: int,
-    points_default: int,
-    distress: bool,
-    floor: int,
-    ceiling: int,
+    state: State,
+    rules: LendingRules,
+    look: Lookups,
     counts: I64,
-    c_citizen: I64,
-    c_before: npt.NDArray[np.int16],
-    c_after: npt.NDArray[np.int16],
-    c_kind: npt.NDArray[np.uint8],
+    out: RecordColumns,
     troubled: I64,
 ) -> int:  # pragma: no cover - compiled
+    points, flags = state.points, state.flags
+    grade_of_points, interest_bp = look.grade_of_points, rules.interest_bp  # read in branches
     n_troubled = 0
     for j in range(len(citizen)):
         c = citizen[j]
-        g = group_of_profile[profile[c]]
-        branch = stream_key(seed, key, day, first + c)
+        g = look.group_of_profile[state.profile[c]]
+        branch = stream_key(seed, rules.key, day, state.first_citizen + c)
         repaid = side_uniform(branch, 0) < repay_p[j]
-        counts[g, 0] += 1
+        counts[g, LOANS_DUE] += 1
         if repaid:
-            counts[g, 1] += 1
-            counts[g, 3] += interest_bp[grade_of_points[points_then[j] + POINTS_OFFSET]]
+            counts[g, LOANS_REPAID] += 1
+            grade = grade_of_points[points_then[j] + POINTS_OFFSET]
+            counts[g, LENDER_PROFIT_BP] += interest_bp[grade]
         else:
-            counts[g, 2] += 1
-            counts[g, 3] -= BASIS
-            if distress and not flags[c] & DISTRESSED:
+            counts[g, LOANS_DEFAULTED] += 1
+            counts[g, LENDER_PROFIT_BP] -= BASIS
+            if rules.distress and not flags[c] & DISTRESSED:
                 flags[c] |= DISTRESSED
                 troubled[n_troubled] = c
                 n_troubled += 1
         before = int(points[c])
-        after = min(max(before + (points_repaid if repaid else points_default), floor), ceiling)
+        change = rules.points_repaid if repaid else rules.points_default
+        after = min(max(before + change, look.floor), look.ceiling)
         points[c] = after
-        c_citizen[j], c_before[j], c_after[j] = c, before, after
-        c_kind[j] = LOAN_REPAID if repaid else LOAN_DEFAULT
+        out.citizen[j], out.before[j], out.after[j] = c, before, after
+        out.kind[j] = LOAN_REPAID if repaid else LOAN_DEFAULT
     return n_troubled
 
 
@@ -153,10 +145,7 @@ def settle_loans(
     troubled = np.empty(n, np.int64)
     n_troubled = _settle(
         citizen, points_then, rules.repay_probability(points_then, t), day, seed_key(seed),
-        rules.key, state.first_citizen, state.points, state.flags, state.profile,
-        t.group_of_profile, t.grade_of_points, rules.interest_bp, rules.points_repaid,
-        rules.points_default, rules.distress, t.floor, t.ceiling, counts,
-        rows.citizen, rows.before, rows.after, rows.kind, troubled,
+        state, rules, t.lookups(), counts, rows.columns(), troubled,
     )  # fmt: skip
     rows.behaviour[:] = rules.behaviour
     rows.source[:] = rules.source
