@@ -28,18 +28,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from carnet.sim.simulation import (
-    ShardOutput,
-    plan_shards,
-    seats_from_arrays,
-    seats_to_arrays,
-    started,
-)
 from carnet.errors import RunError
 from carnet.result import assemble
-from carnet.sim.compiled import Compiled
-from carnet.runs.integrity import LedgerPart
-from carnet.scenario.loading import load_scenario
+from carnet.runs import faults
 from carnet.runs.directory import (
     RunDirectory,
     atomic_write,
@@ -47,6 +38,7 @@ from carnet.runs.directory import (
     describe_os_error,
     writes_checkpoints,
 )
+from carnet.runs.integrity import LedgerPart
 from carnet.runs.layout import (
     CHECKPOINT,
     COMPANY_LEDGER,
@@ -54,14 +46,23 @@ from carnet.runs.layout import (
     LEDGER,
     PLAN,
     SCENARIO,
-    SHARDS,
     SHARD_OUTPUT,
+    SHARDS,
     shard_folder,
 )
-from carnet.sim.phases.gates import SeatPool
-from carnet.runs.memory import check_memory
 from carnet.runs.local import Finished, advance_to_end, continue_from
+from carnet.runs.memory import check_memory
+from carnet.scenario.loading import load_scenario
 from carnet.scenario.schema import Scenario
+from carnet.sim.compiled import Compiled
+from carnet.sim.phases.gates import SeatPool
+from carnet.sim.simulation import (
+    ShardOutput,
+    plan_shards,
+    seats_from_arrays,
+    seats_to_arrays,
+    started,
+)
 
 PRE_SPAWN = "distributed.nanny.pre-spawn-environ"  # Dask's setting: what a worker starts with
 Arrays = dict[str, npt.NDArray[Any]]
@@ -100,6 +101,7 @@ def run_shard(run_dir: str, index: int, checkpoint_every: int | None = None) -> 
         (pending,) = sim.pending_seats_by_shard()
         flat: dict[str, Any] = _flatten(output, pending, parts)
         atomic_write(folder / SHARD_OUTPUT, lambda f: np.savez(f, **flat))
+        faults.point("shard output written, checkpoint not removed")
         (folder / CHECKPOINT).unlink(missing_ok=True)
     return str(folder / SHARD_OUTPUT)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import glob
 import io
 import json
 import os
@@ -22,7 +23,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carnet._version import __version__
-from carnet.sim.chunks import Column, load_npz, save_npz
 from carnet.errors import CarnetError, InputError, RunError, ScenarioError
+from carnet.result import Result
+from carnet.runs import faults
+from carnet.runs.integrity import LedgerPart, build_manifest, sha256_bytes, sha256_file
 from carnet.runs.layout import (
     CHECKPOINT,
     COMPANIES,
@@ -54,10 +57,10 @@ from carnet.runs.layout import (
     part_kind,
     part_name,
 )
-from carnet.runs.integrity import LedgerPart, build_manifest, sha256_bytes, sha256_file
 from carnet.scenario.loading import load_scenario, to_yaml
-from carnet.result import Result
 from carnet.scenario.schema import Scenario
+from carnet.sim.chunks import Column, load_npz, save_npz
+
 
 def parquet_bytes(table: pa.Table) -> bytes:
     """A table as Parquet file bytes (deterministic for a given pyarrow version)."""
@@ -77,6 +80,8 @@ def _fsync_dir(folder: Path) -> None:
 def atomic_write(path: Path, data: bytes | Callable[[io.BufferedWriter], None]) -> None:
     """Write ``path`` so that a crash leaves the old file or the new one, never a mix."""
     tmp = path.with_name(f"{TEMP_PREFIX}{path.name}")
+    name = faults.label(path)
+    faults.point(f"{name}: before")
     try:
         with open(tmp, "wb") as f:
             if isinstance(data, bytes):
@@ -85,11 +90,13 @@ def atomic_write(path: Path, data: bytes | Callable[[io.BufferedWriter], None]) 
                 data(f)
             f.flush()
             os.fsync(f.fileno())
+        faults.point(f"{name}: written, not renamed")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+    faults.point(f"{name}: renamed")
 
 
 def describe_os_error(exc: OSError, path: Path) -> str:
@@ -141,8 +148,11 @@ class RunDirectory:
         if path.is_symlink():  # a link to an (empty) folder: the run goes where it points
             path = path.resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_builds(path)
         # Built aside and renamed into place: a run directory always holds its scenario.
         tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent))
+        building = os.open(tmp, os.O_RDONLY)  # locked while built: not stale, whoever looks
+        fcntl.flock(building, fcntl.LOCK_EX)
         try:
             kinds = PART_KINDS if scenario.companies is not None else (LEDGER, DECISIONS)
             for kind in kinds:
@@ -152,10 +162,14 @@ class RunDirectory:
                 (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(tmp / name, data)
             replaced = _clear(path)
+            whose = "shard" if path.parent.name == SHARDS else "run"
+            faults.point(f"{whose} folder: built, not renamed")
             tmp.rename(path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        finally:
+            os.close(building)
         _fsync_dir(path.parent)
         run = cls(path)
         run.replaced = replaced
@@ -313,6 +327,7 @@ class RunDirectory:
         )
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         atomic_write(self.path / MANIFEST, text.encode("utf-8"))
+        faults.point("manifest written, checkpoint not removed")
         (self.path / CHECKPOINT).unlink(missing_ok=True)
         return str(manifest["head"])
 
@@ -505,6 +520,32 @@ def _unlocked(path: Path) -> Iterator[None]:
         yield
     finally:
         for fd in fds:
+            os.close(fd)
+
+
+def _remove_stale_builds(path: Path) -> None:
+    """Remove the folders that runs killed while :meth:`RunDirectory.create` built them left.
+
+    A build is ``.tmp-<name>.<random>`` beside ``path``, locked while it is built; one that no
+    process holds and that holds only what a build writes (the scenario, empty part folders, a
+    shard plan, temporary files) is a dead build's.
+    """
+    built = {SCENARIO, f"{TEMP_PREFIX}{SCENARIO}", *PART_KINDS, SHARDS, f"{SHARDS}/{PLAN}"}
+    built.add(f"{SHARDS}/{TEMP_PREFIX}{PLAN}")
+    for stale in path.parent.glob(f"{TEMP_PREFIX}{glob.escape(path.name)}.*"):
+        if stale.is_symlink() or not stale.is_dir():
+            continue
+        names = {p.relative_to(stale).as_posix() for p in stale.rglob("*")}
+        if not names <= built:
+            continue
+        fd = os.open(stale, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # being built now
+        else:
+            shutil.rmtree(stale)
+        finally:
             os.close(fd)
 
 

@@ -18,9 +18,8 @@ from typing import Any
 
 from carnet.errors import InputError, RunError
 from carnet.runs.dask import is_sharded, resume_sharded, run_sharded
-from carnet.runs.directory import RunDirectory, check_out, load_run, read_manifest
-from carnet.runs.integrity import verify
-from carnet.runs.layout import CHECKPOINT, SCENARIO
+from carnet.runs.directory import RunDirectory, check_out
+from carnet.runs.layout import SCENARIO
 from carnet.runs.local import Finished, reopen, run_to_directory
 from carnet.runs.local import resume as resume_here
 from carnet.runs.memory import shards_to_fit
