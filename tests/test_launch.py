@@ -160,3 +160,34 @@ def test_run_refuses_out_that_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="not empty"):
         carnet.run(scenario(), tmp_path)
     assert (tmp_path / "mine.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_set_on_the_command_line_is_carnet_set(tmp_path: Path) -> None:
+    by_cli = tmp_path / "cli"
+    shown = invoke(
+        "run", "rongcheng-gated", "--population", "3000", "--days", "40", "--out", str(by_cli),
+        "--no-report", "-q", "--set", "rules.lifetime_days=20",
+        "--set", "sources.traffic_cameras.misattribution=0.05",
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    changed = carnet.set(
+        scenario(),
+        {"rules.lifetime_days": 20, "sources.traffic_cameras.misattribution": 0.05},
+    )
+    carnet.run(changed, tmp_path / "lib")
+    assert files(by_cli) == files(tmp_path / "lib")
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("nosuch.key=1", "nosuch.key: the scenario has no 'nosuch'"),
+        ("justtext", "justtext: no '=': write PATH=VALUE"),
+        ("run.days=-3", "run.days: must be >= 1"),
+    ],
+)
+def test_a_bad_set_is_named_and_exits_2(tmp_path: Path, given: str, said: str) -> None:
+    shown = invoke("run", "minimal", "--set", given, "--out", str(tmp_path / "run"))
+    assert shown.exit_code == 2
+    assert said in shown.stderr and "Traceback" not in shown.output
+    assert not (tmp_path / "run").exists()
