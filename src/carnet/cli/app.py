@@ -622,12 +622,12 @@ def query(
             "--max-memory",
             metavar="SIZE",
             help="DuckDB's memory, such as 500M or 4G; beyond it, it spills to a temporary "
-            "folder or the query fails. [default: 2G, or half this machine's memory if less]",
+            "folder or the query fails (default: 2G, or half this machine's memory if less).",
         ),
     ] = None,
     threads: Annotated[
         int | None,
-        typer.Option(min=1, help="DuckDB's threads. [default: this machine's cores, at most 4]"),
+        typer.Option(min=1, help="DuckDB's threads (default: this machine's cores, at most 4)."),
     ] = None,
 ) -> None:
     """Run SQL over a run's Parquet files, read-only and offline; show or save the result.
