@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from carnet.scenario.schema import Scenario
 from carnet.sim.jit import AHEAD, kernel, prefetch
-from carnet.sim.parameters import POINTS_OFFSET, Parameters
+from carnet.sim.parameters import POINTS_OFFSET, Lookups, Parameters
 from carnet.sim.phases.events import candidates
 from carnet.sim.phases.lists import redlisted_grades
 from carnet.sim.population import DISTRESSED, JOINT, LISTED, MAX_CHILDREN, PANEL, WRONGFUL, State
@@ -165,38 +166,68 @@ def hold_wrongful(state: State, changes: Records) -> None:
         )  # fmt: skip
 
 
+class GateTables(NamedTuple):
+    """What the gates' kernels read of :class:`GateRules`: its arrays, indexed by gate."""
+
+    keys: npt.NDArray[np.uint64]
+    accept: F64
+    child: npt.NDArray[np.bool_]
+    refuse_listed: npt.NDArray[np.bool_]
+    require_red: npt.NDArray[np.bool_]
+    worst_grade: npt.NDArray[np.int64]
+    redlisted: npt.NDArray[np.bool_]
+    income_up: F64
+    distress_refused: F64
+    share: F64
+
+    @classmethod
+    def of(cls, r: GateRules) -> GateTables:
+        """The tables of ``r``."""
+        return cls(
+            r.keys, r.accept, r.child, r.refuse_listed, r.require_red, r.worst_grade, r.redlisted,
+            r.income_up, r.distress_refused, r.share,
+        )  # fmt: skip
+
+
+class Decisions(NamedTuple):
+    """What a gate's kernel hands back: the panel's decisions, the distressed, the loans."""
+
+    citizen: I64  # the panel's applicants
+    outcome: I64
+    grade: I64
+    wrongful: I64  # 1 for refusals that true records undo
+    distressed: I64  # refused into distress
+    loan: I64  # granted a loan
+    loan_points: I64  # their points then
+
+
 @kernel()
 def _decide(
     gate: int,
     applicant: I64,
     u: F64,
-    child: bool,
-    points: npt.NDArray[np.int16],
-    profile: npt.NDArray[np.uint16],
-    flags: npt.NDArray[np.uint8],
-    children: npt.NDArray[np.uint8],
-    group_of_profile: npt.NDArray[np.uint8],
-    grade_of_points: npt.NDArray[np.uint8],
-    accept: F64,
-    refuse_listed: npt.NDArray[np.bool_],
-    require_red: npt.NDArray[np.bool_],
-    worst_grade: npt.NDArray[np.int64],
-    redlisted: npt.NDArray[np.bool_],
-    income_of_profile: npt.NDArray[np.uint8],
-    income_up: float,
-    distress_refused: float,
     is_loan: bool,
-    wrongful: npt.NDArray[np.int16],
+    state: State,
+    look: Lookups,
+    law: GateTables,
     counts: I64,
     wrong_counts: I64,
-    out_citizen: I64,
-    out_outcome: I64,
-    out_grade: I64,
-    out_wrong: I64,
-    out_distressed: I64,
-    out_loan: I64,
-    out_loan_points: I64,
+    out: Decisions,
 ) -> tuple[int, int, int]:  # pragma: no cover - compiled
+    points, profile, flags = state.points, state.profile, state.flags
+    children, wrongful = state.children, state.wrongful
+    grade_of_points, income_of_profile = look.grade_of_points, look.income_of_profile
+    redlisted, accept = law.redlisted, law.accept
+    child, income_up, distress_refused = (
+        law.child[gate],
+        law.income_up[gate],
+        law.distress_refused[gate],
+    )
+    listed_out, worst, red_only = (
+        law.refuse_listed[gate],
+        law.worst_grade[gate],
+        law.require_red[gate],
+    )
     n = n_distressed = n_loans = 0
     for j in range(len(applicant)):
         if j + AHEAD < len(applicant):
@@ -211,14 +242,9 @@ def _decide(
         if u[j, 0] >= p:
             continue
         grade = int(grade_of_points[points[c] + POINTS_OFFSET])
-        f, listed_out, worst, red_only = (
-            flags[c],
-            refuse_listed[gate],
-            worst_grade[gate],
-            require_red[gate],
-        )
+        f = flags[c]
         outcome = _judge(f, grade, listed_out, worst, red_only, redlisted[grade])
-        g = group_of_profile[profile[c]]
+        g = look.group_of_profile[profile[c]]
         counts[gate, outcome, g, grade] += 1
         wrong = False
         if outcome != APPROVED:
@@ -228,71 +254,67 @@ def _decide(
         if wrong:
             wrong_counts[gate, outcome, g, grade] += 1
         if flags[c] & PANEL:
-            out_citizen[n], out_outcome[n], out_grade[n] = c, outcome, grade
-            out_wrong[n] = wrong
+            out.citizen[n], out.outcome[n], out.grade[n], out.wrongful[n] = c, outcome, grade, wrong
             n += 1
         # Feedback: a job may lift the income class; a refusal may bring financial distress.
         if outcome == APPROVED:
             if u[j, 1] < income_up and income_of_profile[profile[c]] < 4:
                 profile[c] += 1
             if is_loan:
-                out_loan[n_loans], out_loan_points[n_loans] = c, points[c]
+                out.loan[n_loans], out.loan_points[n_loans] = c, points[c]
                 n_loans += 1
         elif u[j, 1] < distress_refused and not flags[c] & DISTRESSED:
             flags[c] |= DISTRESSED
-            out_distressed[n_distressed] = c
+            out.distressed[n_distressed] = c
             n_distressed += 1
     return n, n_distressed, n_loans
+
+
+class SeatApplications(NamedTuple):
+    """What the once-a-year pass hands back: every application, and how it fared so far."""
+
+    citizen: I64
+    outcome: I64
+    grade: I64
+    wrongful: I64
+    region: I64
+    lottery: F64
 
 
 @kernel()
 def _seat_applications(
     gate: int,
     seed: np.uint64,
-    key: np.uint64,
     day: int,
-    first: int,
     block_size: int,
-    share: float,
-    points: npt.NDArray[np.int16],
-    profile: npt.NDArray[np.uint16],
-    flags: npt.NDArray[np.uint8],
-    children: npt.NDArray[np.uint8],
-    group_of_profile: npt.NDArray[np.uint8],
-    region_of_profile: npt.NDArray[np.uint8],
-    grade_of_points: npt.NDArray[np.uint8],
-    refuse_listed: npt.NDArray[np.bool_],
-    require_red: npt.NDArray[np.bool_],
-    worst_grade: npt.NDArray[np.int64],
-    redlisted: npt.NDArray[np.bool_],
-    wrongful: npt.NDArray[np.int16],
+    state: State,
+    look: Lookups,
+    law: GateTables,
     counts: I64,
     wrong_counts: I64,
-    out_citizen: I64,
-    out_outcome: I64,
-    out_grade: I64,
-    out_wrong: I64,
-    out_region: I64,
-    out_lottery: F64,
+    out: SeatApplications,
 ) -> int:  # pragma: no cover - compiled
     """The once-a-year pass: every child may apply; refusals by list and grade are final."""
+    points, profile, flags, children = state.points, state.profile, state.flags, state.children
+    wrongful, grade_of_points, redlisted = state.wrongful, look.grade_of_points, law.redlisted
+    first, key, share = state.first_citizen, law.keys[gate], law.share[gate]
+    listed_out, worst, red_only = (
+        law.refuse_listed[gate],
+        law.worst_grade[gate],
+        law.require_red[gate],
+    )
     n = 0
-    state = np.uint64(0)
+    stream = np.uint64(0)
     for c in range(len(children)):
         if (first + c) % block_size == 0 or c == 0:
-            state = stream_key(seed, key, day, (first + c) // block_size)
+            stream = stream_key(seed, key, day, (first + c) // block_size)
         for _ in range(children[c]):
-            state, u = uniform(state)
-            state, lottery = uniform(state)
+            stream, u = uniform(stream)
+            stream, lottery = uniform(stream)
             if u >= share:
                 continue
             grade = int(grade_of_points[points[c] + POINTS_OFFSET])
-            f, listed_out, worst, red_only = (
-                flags[c],
-                refuse_listed[gate],
-                worst_grade[gate],
-                require_red[gate],
-            )
+            f = flags[c]
             outcome = _judge(f, grade, listed_out, worst, red_only, redlisted[grade])
             wrong = False
             if outcome != APPROVED:
@@ -301,13 +323,12 @@ def _seat_applications(
                 wrong = _wrongly_refused(outcome, f, true_grade, redlisted[true_grade],
                                          listed_out, worst, red_only)  # fmt: skip
             if outcome != APPROVED:
-                g = group_of_profile[profile[c]]
+                g = look.group_of_profile[profile[c]]
                 counts[gate, outcome, g, grade] += 1
                 if wrong:
                     wrong_counts[gate, outcome, g, grade] += 1
-            out_citizen[n], out_outcome[n], out_grade[n] = c, outcome, grade
-            out_wrong[n] = wrong
-            out_region[n], out_lottery[n] = region_of_profile[profile[c]], lottery
+            out.citizen[n], out.outcome[n], out.grade[n], out.wrongful[n] = c, outcome, grade, wrong
+            out.region[n], out.lottery[n] = look.region_of_profile[profile[c]], lottery
             n += 1
     return n
 
@@ -364,6 +385,7 @@ def gate_phase(
     refusals that would have been approvals had only true records counted.
     """
     out = GateDay()
+    look, law = t.lookups(), GateTables.of(rules)
     for gate in range(len(rules.names)):
         if rules.seats[gate] >= 0:
             if day % 365 == rules.allocation_day[gate]:
@@ -381,14 +403,10 @@ def gate_phase(
         citizen, outcome, grade, wrong, distressed, loan, loan_points = (
             np.empty(m, np.int64) for _ in range(7)
         )
+        decided = Decisions(citizen, outcome, grade, wrong, distressed, loan, loan_points)
         n, n_distressed, n_loans = _decide(
-            gate, applicant, u, rules.child[gate], state.points, state.profile, state.flags,
-            state.children, t.group_of_profile, t.grade_of_points, rules.accept,
-            rules.refuse_listed, rules.require_red, rules.worst_grade, rules.redlisted,
-            t.income_of_profile, rules.income_up[gate], rules.distress_refused[gate],
-            gate == loan_gate, state.wrongful, counts, wrong_counts, citizen, outcome, grade, wrong,
-            distressed, loan, loan_points,
-        )  # fmt: skip
+            gate, applicant, u, gate == loan_gate, state, look, law, counts, wrong_counts, decided
+        )
         out.add(gate, citizen[:n], outcome[:n], grade[:n], wrong[:n])
         out.distressed.append(distressed[:n_distressed])
         if n_loans:
@@ -403,12 +421,10 @@ def _seat_pool(
     n_max = int(state.children.sum())
     citizen, outcome, grade, wrong, region = (np.empty(n_max, np.int64) for _ in range(5))
     lottery = np.empty(n_max)
+    applications = SeatApplications(citizen, outcome, grade, wrong, region, lottery)
     n = _seat_applications(
-        gate, seed_key(seed), rules.keys[gate], day, state.first_citizen, block_size,
-        rules.share[gate], state.points, state.profile, state.flags, state.children,
-        t.group_of_profile, t.region_of_profile, t.grade_of_points, rules.refuse_listed,
-        rules.require_red, rules.worst_grade, rules.redlisted, state.wrongful, counts,
-        wrong_counts, citizen, outcome, grade, wrong, region, lottery,
+        gate, seed_key(seed), day, block_size, state, t.lookups(), GateTables.of(rules), counts,
+        wrong_counts, applications,
     )  # fmt: skip
     refused = outcome[:n] != APPROVED
     panel = (state.flags[citizen[:n]] & PANEL) > 0
