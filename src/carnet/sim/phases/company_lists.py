@@ -13,17 +13,18 @@ and in the WRONGFUL flag while a listing rests on a violation that never happene
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from carnet.scenario.schema import Scenario
 from carnet.sim.jit import kernel
-from carnet.sim.parameters import Parameters
+from carnet.sim.parameters import Lookups, Parameters
 from carnet.sim.phases.events import DueQueue
 from carnet.sim.phases.lists import DELISTING, LISTING
 from carnet.sim.population import JOINT, LISTED, WRONGFUL, State
-from carnet.sim.records import ACT, Records
+from carnet.sim.records import ACT, RecordColumns, Records
 from carnet.sim.rng import side_uniform, stream_key, uniform
 from carnet.sim.streams import COMPANY_BLACKLIST, seed_key
 
@@ -39,9 +40,8 @@ JOINT_PUNISHED, JOINT_RELEASED, JOINT_WRONGFUL, JOINT_WRONGFUL_RELEASED = range(
 I64 = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
-class CompanyListRules:
-    """The company blacklist as numbers, and the ledger codes of its rows."""
+class CompanyListRules(NamedTuple):
+    """The company blacklist as numbers, and the ledger codes of its rows: kernels take it whole."""
 
     triggers: npt.NDArray[np.bool_]  # [company behaviour]
     p_list: float
@@ -93,123 +93,98 @@ class CompanyListings:
 def _end(
     leave: I64,
     amount: I64,
-    flags: npt.NDArray[np.uint8],
-    points: npt.NDArray[np.int16],
+    entities: State,
     bit: np.uint8,
-    floor: int,
-    ceiling: int,
-    profile: npt.NDArray[np.uint16],
-    group_of_profile: npt.NDArray[np.uint8],
+    look: Lookups,
     counts: I64,
     column: int,
     wrong_column: int,
-    c_citizen: I64,
-    c_before: npt.NDArray[np.int16],
-    c_after: npt.NDArray[np.int16],
-    c_truly: npt.NDArray[np.bool_],
+    out: RecordColumns,
 ) -> None:  # pragma: no cover - compiled
+    """End listings (``bit``) of companies or representatives, counted in ``counts[:, column]``."""
+    flags, points = entities.flags, entities.points
     for j in range(len(leave)):
         c = leave[j]
         wrongful = flags[c] & WRONGFUL
-        c_truly[j] = not wrongful  # the end of a listing keeps the truth of its start
+        out.truly_done[j] = not wrongful  # the end of a listing keeps the truth of its start
         flags[c] &= ~(bit | WRONGFUL)
-        g = group_of_profile[profile[c]]
+        g = look.group_of_profile[entities.profile[c]]
         counts[g, column] += 1
         if wrongful:
             counts[g, wrong_column] += 1
         before = int(points[c])
-        after = min(max(before - int(amount[j]), floor), ceiling)
+        after = min(max(before - int(amount[j]), look.floor), look.ceiling)
         points[c] = after
-        c_citizen[j], c_before[j], c_after[j] = c, before, after
+        out.citizen[j], out.before[j], out.after[j] = c, before, after
 
 
 @kernel()
 def _begin(
-    company: I64,
-    behaviour: npt.NDArray[np.int16],
-    kind: npt.NDArray[np.uint8],
-    truly: npt.NDArray[np.bool_],
+    today: RecordColumns,
     n_changes: int,
     seed: np.uint64,
     key: np.uint64,
     day: int,
-    first_company: int,
-    triggers: npt.NDArray[np.bool_],
-    p_list: float,
-    term_days: int,
-    exit_rate: float,
-    agencies: int,
-    act_p: float,
-    points_per_agency: int,
-    joint: bool,
-    representative_points: int,
-    flags: npt.NDArray[np.uint8],
-    points: npt.NDArray[np.int16],
-    profile: npt.NDArray[np.uint16],
-    sector_of_profile: npt.NDArray[np.uint8],
-    floor: int,
-    ceiling: int,
+    rules: CompanyListRules,
+    companies: State,
+    company_look: Lookups,
     representative: I64,
-    c_flags: npt.NDArray[np.uint8],
-    c_points: npt.NDArray[np.int16],
-    c_profile: npt.NDArray[np.uint16],
-    c_group_of_profile: npt.NDArray[np.uint8],
-    c_floor: int,
-    c_ceiling: int,
+    citizens: State,
+    look: Lookups,
     counts: I64,
     joint_counts: I64,
-    out_company: I64,
-    out_before: npt.NDArray[np.int16],
-    out_after: npt.NDArray[np.int16],
-    out_truly: npt.NDArray[np.bool_],
-    out_due: I64,
-    out_rep: I64,
-    out_rep_before: npt.NDArray[np.int16],
-    out_rep_after: npt.NDArray[np.int16],
+    listed: RecordColumns,
+    due: I64,
+    rep: RecordColumns,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
+    """List companies for today's violations (``today``: their point changes of the day)."""
+    flags, points, profile = companies.flags, companies.points, companies.profile
+    c_flags, c_points, c_profile = citizens.flags, citizens.points, citizens.profile
     n = n_rep = 0
     for j in range(n_changes):
-        k, e = behaviour[j], company[j]
-        if kind[j] != ACT or not triggers[k] or flags[e] & LISTED:
+        k, e = today.behaviour[j], today.citizen[j]
+        if today.kind[j] != ACT or not rules.triggers[k] or flags[e] & LISTED:
             continue
+        truly = today.truly_done[j]
         # One decision per company and day, from a stream of its own (common random numbers).
-        state = stream_key(seed, key, day, first_company + e)
-        if side_uniform(state, 0) >= p_list:
+        stream = stream_key(seed, key, day, companies.first_citizen + e)
+        if side_uniform(stream, 0) >= rules.p_list:
             continue
         flags[e] |= LISTED
-        g = sector_of_profile[profile[e]]
+        g = company_look.group_of_profile[profile[e]]  # the company's sector
         counts[g, ENTRIES] += 1
-        if not truly[j]:
+        if not truly:
             flags[e] |= WRONGFUL
             counts[g, WRONG_IN] += 1
-        days = term_days
-        if exit_rate > 0.0:
-            days = min(days, 1 + int(-np.log1p(-side_uniform(state, 1)) / exit_rate))
+        days = rules.term_days
+        if rules.exit_rate > 0.0:
+            days = min(days, 1 + int(-np.log1p(-side_uniform(stream, 1)) / rules.exit_rate))
         acting = 0
-        for _ in range(agencies):  # each agency is an independent sanction channel
-            state, u = uniform(state)
-            if u < act_p:
+        for _ in range(rules.agencies):  # each agency is an independent sanction channel
+            stream, u = uniform(stream)
+            if u < rules.act_p:
                 acting += 1
         counts[g, AGENCY_SANCTIONS] += acting
         before = int(points[e])
-        after = min(max(before + acting * points_per_agency, floor), ceiling)
+        change = acting * rules.points_per_agency
+        after = min(max(before + change, company_look.floor), company_look.ceiling)
         points[e] = after
-        out_company[n], out_before[n], out_after[n] = e, before, after
-        out_truly[n], out_due[n] = truly[j], day + days
+        listed.citizen[n], listed.before[n], listed.after[n] = e, before, after
+        listed.truly_done[n], due[n] = truly, day + days
         n += 1
-        if joint:
+        if rules.joint:
             r = representative[e]
             c_flags[r] |= JOINT
-            rg = c_group_of_profile[c_profile[r]]
-            joint_counts[rg, 0] += 1
-            if not truly[j]:
+            rg = look.group_of_profile[c_profile[r]]
+            joint_counts[rg, JOINT_PUNISHED] += 1
+            if not truly:
                 c_flags[r] |= WRONGFUL
-                joint_counts[rg, 2] += 1
+                joint_counts[rg, JOINT_WRONGFUL] += 1
             counts[g, JOINT_IN] += 1
             before = int(c_points[r])
-            after = min(max(before + representative_points, c_floor), c_ceiling)
+            after = min(max(before + rules.representative_points, look.floor), look.ceiling)
             c_points[r] = after
-            out_rep[n_rep], out_rep_before[n_rep], out_rep_after[n_rep] = r, before, after
+            rep.citizen[n_rep], rep.before[n_rep], rep.after[n_rep] = r, before, after
             n_rep += 1
     return n, n_rep
 
@@ -238,15 +213,11 @@ def company_list_phase(
     leave, amount = queues.exits.pop(day)
     released, released_amount = queues.releases.pop(day)
     ended, freed = Records(len(leave)), Records(len(released))
+    company_look, look = ct.lookups(), t.lookups()
+    _end(leave, amount, companies, LISTED, company_look, counts, EXITS, WRONG_OUT, ended.columns())
     _end(
-        leave, amount, companies.flags, companies.points, LISTED, ct.floor, ct.ceiling,
-        companies.profile, ct.group_of_profile, counts, EXITS, WRONG_OUT, ended.citizen,
-        ended.before, ended.after, ended.truly_done,
-    )  # fmt: skip
-    _end(
-        released, released_amount, citizens.flags, citizens.points, JOINT, t.floor, t.ceiling,
-        citizens.profile, t.group_of_profile, joint_counts, 1, 3, freed.citizen, freed.before,
-        freed.after, freed.truly_done,
+        released, released_amount, citizens, JOINT, look, joint_counts, JOINT_RELEASED,
+        JOINT_WRONGFUL_RELEASED, freed.columns(),
     )  # fmt: skip
     if rules.joint:
         # Representatives leave with their company: count them by the company's sector too.
@@ -258,14 +229,9 @@ def company_list_phase(
     due = np.empty(m, np.int64)
     rep = Records(m)
     n, n_rep = _begin(
-        today.citizen, today.behaviour, today.kind, today.truly_done, m, seed_key(seed),
-        COMPANY_BLACKLIST.id, day, first_company, rules.triggers, rules.p_list,
-        rules.term_days, rules.exit_rate, rules.agencies, rules.act_p, rules.points_per_agency,
-        rules.joint, rules.representative_points, companies.flags, companies.points,
-        companies.profile, ct.group_of_profile, ct.floor, ct.ceiling, representative,
-        citizens.flags, citizens.points, citizens.profile, t.group_of_profile, t.floor,
-        t.ceiling, counts, joint_counts, listed.citizen, listed.before, listed.after,
-        listed.truly_done, due, rep.citizen, rep.before, rep.after,
+        today.columns(), m, seed_key(seed), COMPANY_BLACKLIST.id, day, rules, companies,
+        company_look, representative, citizens, look, counts, joint_counts, listed.columns(), due,
+        rep.columns(),
     )  # fmt: skip
     undo = listed.after[:n].astype(np.int64) - listed.before[:n]
     queues.exits.push(due[:n], listed.citizen[:n].copy(), undo)
