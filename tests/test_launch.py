@@ -191,3 +191,16 @@ def test_a_bad_set_is_named_and_exits_2(tmp_path: Path, given: str, said: str) -
     assert shown.exit_code == 2
     assert said in shown.stderr and "Traceback" not in shown.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_valid_scenario_is_not_validated_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    import carnet.scenario.loading as loading
+
+    s = carnet.load_scenario("minimal", **SMALL)
+    calls: list[str] = []
+    real = loading.validate
+    monkeypatch.setattr(loading, "validate", lambda *a, **k: calls.append("v") or real(*a, **k))
+    assert carnet.load_scenario(s) is s
+    carnet.simulate(s, threads=1)
+    assert calls == []
+    assert carnet.load_scenario(s, days=10).run.days == 10 and calls == ["v"]

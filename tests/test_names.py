@@ -38,12 +38,9 @@ def resolves(dotted: str) -> bool:
         for attr in parts[cut:]:
             fields = getattr(obj, "model_fields", None) or getattr(obj, "__dataclass_fields__", {})
             annotations = getattr(obj, "__annotations__", {})
-            if hasattr(obj, attr):
-                obj = getattr(obj, attr)
-            elif attr in fields or attr in annotations:
-                return True  # a field of a model, a dataclass or a NamedTuple
-            else:
-                return False
+            if not hasattr(obj, attr):
+                return attr in fields or attr in annotations  # a model's or a record's field
+            obj = getattr(obj, attr)
         return True
     return False
 

@@ -249,6 +249,15 @@ def run(
     days: Annotated[int | None, typer.Option(help="Override run.days.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override run.seed.")] = None,
     population: Annotated[int | None, typer.Option(help="Override population.size.")] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            help="Set one value of the scenario by its path, e.g. "
+            "--set sources.traffic_cameras.misattribution=0.01 (repeatable; VALUE is YAML).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Run directory (default: runs/<scenario>-seed<seed>, never reused)."),
@@ -309,7 +318,7 @@ def run(
     """Simulate a scenario into a run directory, with checkpoints, and print what it did."""
     limit = _parse_size(max_memory) if max_memory is not None else None
     if resume is not None:
-        options = (days, seed, population, out, replicates, shards)
+        options = (days, seed, population, out, replicates, shards, assignments)
         if any(v is not None for v in options) or overwrite:
             raise fail("--resume continues a run as it was started; it takes no other options")
         with reported(f"reading {resume}", exit_code=EXIT_INPUT):
@@ -322,6 +331,11 @@ def run(
 
         with reported(f"loading {scenario}"):
             resolved = load_scenario(scenario, days=days, seed=seed, population=population)
+            if assignments:
+                from carnet.scenario.paths import parse_assignments
+                from carnet.scenario.paths import set as set_values
+
+                resolved = set_values(resolved, parse_assignments(assignments))
         if replicates is not None:
             from carnet.cli.audit import run_replicates
 

@@ -548,7 +548,8 @@ def load_scenario(
     """Load a scenario from a preset name, a YAML file, a mapping or a Scenario.
 
     Args:
-        src: preset name (see :func:`preset_names`), path to a YAML file, mapping, or Scenario.
+        src: preset name (see :func:`preset_names`), path to a YAML file, mapping, or Scenario
+            (returned as it is when nothing overrides it: it was validated when made).
         days: override ``run.days``.
         seed: override ``run.seed``.
         population: override ``population.size``.
@@ -557,6 +558,8 @@ def load_scenario(
         ScenarioError: listing every problem, each with the path of the offending value (or, for
             a file that cannot be read as YAML, the line and column).
     """
+    if isinstance(src, Scenario) and days is None and seed is None and population is None:
+        return src  # validated when it was made (here, or by carnet.set): not again
     if isinstance(src, Scenario):
         doc, source = src.model_dump(mode="python"), f"scenario {src.name}"
     elif isinstance(src, dict):
