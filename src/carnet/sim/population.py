@@ -78,6 +78,26 @@ def panel_probability(s: Scenario) -> float:
     return 1.0 if size <= panel.full_up_to else min(1.0, panel.sample / size)
 
 
+class SynthesisTables(NamedTuple):
+    """What synthesis reads of the scenario (from :class:`~carnet.sim.parameters.Parameters`)."""
+
+    group_cum: npt.NDArray[np.float64]
+    income_cum: npt.NDArray[np.float64]
+    exposure_cdf: npt.NDArray[np.float64]
+    awareness: npt.NDArray[np.float64]
+    region_bounds: npt.NDArray[np.int64]
+    urban_share: npt.NDArray[np.float64]
+    n_regions: int
+
+    @classmethod
+    def of(cls, t: Parameters) -> SynthesisTables:
+        """The tables of ``t``."""
+        return cls(
+            t.group_cum, t.income_cum, t.exposure_cdf, t.awareness, t.region_bounds,
+            t.urban_share, t.n_regions,
+        )  # fmt: skip
+
+
 @kernel()
 def _synthesise(
     first: int,
@@ -85,51 +105,46 @@ def _synthesise(
     block_size: int,
     seed: np.uint64,
     key: np.uint64,
-    group_cum: npt.NDArray[np.float64],
-    income_cum: npt.NDArray[np.float64],
-    exposure_cdf: npt.NDArray[np.float64],
-    awareness: npt.NDArray[np.float64],
-    region_bounds: npt.NDArray[np.int64],
-    urban_share: npt.NDArray[np.float64],
-    n_regions: int,
+    law: SynthesisTables,
     panel_p: float,
     profile: npt.NDArray[np.uint16],
     exposure: npt.NDArray[np.uint8],
     flags: npt.NDArray[np.uint8],
 ) -> None:  # pragma: no cover - compiled
+    group_cum, income_cum, exposure_cdf, awareness, region_bounds, urban_share, n_regions = law
     # Draws are counted and compared arithmetically, without branches: a draw's outcome is
     # unpredictable, and a mispredicted branch costs more than the rest of the citizen's work.
     region = 0
-    state = np.uint64(0)
+    stream = np.uint64(0)
     next_block = first  # the modulo per citizen was a 64-bit division: once per block instead
     for local in range(n):
         citizen = first + local
         if citizen == next_block:
             block = citizen // block_size
-            state = stream_key(seed, key, 0, block)
+            stream = stream_key(seed, key, 0, block)
             next_block = (block + 1) * block_size
         while citizen >= region_bounds[region + 1]:
             region += 1
         # The cumulative tables are non-decreasing, so the first index whose cumulative exceeds
         # u is the count of cumulatives <= u (the last is 1 and never counts).
-        state, u = uniform(state)
+        stream, u = uniform(stream)
         group = 0
         for j in range(len(group_cum) - 1):
             group += group_cum[j] <= u
-        state, u = uniform(state)
+        stream, u = uniform(stream)
         urban = np.int64(u < urban_share[region])
-        state, u = uniform(state)
+        stream, u = uniform(stream)
         income = 0
         for j in range(4):
             income += income_cum[group, j] <= u
-        state, u = uniform(state)
+        stream, u = uniform(stream)
         aware = u < awareness[group]
-        state, u = uniform(state)
+        stream, u = uniform(stream)
         panel = u < panel_p
         # Only the level rint(255 x) of a Beta draw x is kept, so the level is drawn directly
         # and exactly, by inversion of its law: a search of the level's cumulative table, 4-ary
         # (each round's three compares are independent, so the chain of loads is 4 long, not 8).
-        state, u = uniform(state)
+        stream, u = uniform(stream)
         row = exposure_cdf[group]
         level = 0
         for step in (64, 16, 4, 1):
@@ -158,12 +173,12 @@ def _households(
     """Consecutive neighbours form households, which never straddle a block (nor a shard)."""
     for lo in range(0, n, block_size):
         hi = min(lo + block_size, n)
-        state = stream_key(seed, key, 0, (first + lo) // block_size)
+        stream = stream_key(seed, key, 0, (first + lo) // block_size)
         head = lo
         while head < hi:
-            state, extra = poisson(state, extra_adults)
+            stream, extra = poisson(stream, extra_adults)
             size = min(1 + extra, 256, hi - head)
-            state, kids = poisson(state, children_mean)
+            stream, kids = poisson(stream, children_mean)
             children[head] = min(kids, MAX_CHILDREN)
             for j in range(size):
                 household[head + j] = j
@@ -186,23 +201,10 @@ def synthesise(
     block_size = companies_per_block or s.run.block_size
     if n:
         _synthesise(
-            first_citizen,
-            n,
-            block_size,
-            seed_key(s.run.seed),
-            (COMPANIES if companies_per_block else POPULATION).id,
-            t.group_cum,
-            t.income_cum,
-            t.exposure_cdf,
-            t.awareness,
-            t.region_bounds,
-            t.urban_share,
-            t.n_regions,
-            panel_probability(s),
-            profile,
-            exposure,
-            flags,
-        )
+            first_citizen, n, block_size, seed_key(s.run.seed),
+            (COMPANIES if companies_per_block else POPULATION).id, SynthesisTables.of(t),
+            panel_probability(s), profile, exposure, flags,
+        )  # fmt: skip
     household = np.zeros(n, dtype=np.uint8)
     children = np.zeros(n, dtype=np.uint8)
     if n and not companies_per_block:
