@@ -128,6 +128,9 @@ def validate(
 
     with reported(f"validating {clean(file, 600)}"):
         scenario = load_scenario(file)
+        from carnet.sim.output_names import check as check_names
+
+        check_names(scenario, clean(file, 600))
     size = thousands(scenario.population.size)
     typer.echo(
         f"{clean(file, 600)}: valid (scenario {scenario.name}, {size} citizens, "

@@ -25,6 +25,7 @@ from carnet.result import Dossier, Result, simulate
 from carnet.runs.memory import check_memory
 from carnet.scenario.loading import DEFAULT_PRESET, load_scenario, parse_bytes, validate
 from carnet.scenario.schema import Scenario
+from carnet.sim.output_names import check as check_names
 
 #: Citizens of a scenario opened in the lab, unless it has fewer: a year runs in about a second.
 LAB_POPULATION = 100_000
@@ -101,7 +102,9 @@ def from_upload(name: str, data: bytes) -> Scenario:
     Raises:
         ScenarioError: naming every problem, with its path (or line and column).
     """
-    return lab_size(validate(parse_bytes(data, name), name))
+    scenario = validate(parse_bytes(data, name), name)
+    check_names(scenario, name)
+    return lab_size(scenario)
 
 
 def warm_up() -> float:

@@ -25,6 +25,7 @@ from carnet.runs.local import resume as resume_here
 from carnet.runs.memory import shards_to_fit
 from carnet.scenario.loading import load_scenario
 from carnet.scenario.schema import Scenario
+from carnet.sim.output_names import check as check_names
 from carnet.sim.simulation import Progress
 
 Notify = Callable[[str], None]
@@ -79,6 +80,7 @@ def prepare(
             needs shards and Dask is not installed.
     """
     s = load_scenario(scenario)
+    check_names(s)  # before anything is written
     target = Path(out) if out is not None else default_out(s)
     check_out(target, overwrite=overwrite)
     why = None

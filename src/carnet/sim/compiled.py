@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from carnet.scenario.schema import Scenario
 from carnet.sim.employers import company_scenario
+from carnet.sim.output_names import check as check_names
 from carnet.sim.parameters import Parameters, compile_parameters
 from carnet.sim.phases.company_lists import CompanyListRules
 from carnet.sim.phases.gates import GateRules
@@ -31,7 +32,8 @@ class Compiled:
 
     @classmethod
     def build(cls, s: Scenario) -> Compiled:
-        """Compile ``s``."""
+        """Compile ``s``; refuse names that would collide in its outputs (see output_names)."""
+        check_names(s)
         p = compile_parameters(s)
         cs = company_scenario(s) if s.companies is not None else None
         return cls(
