@@ -89,11 +89,14 @@ LEDGER_ROW_BYTES = 4 + 8 + 3 * 4 + 2 + 2 + 1 / 8 + 8
 DECISION_DAY_BYTES = 20
 DECISION_ROW_BYTES = 4 + 8 + 3 * 4 + 4 + 1 / 8
 DECISION_CUT_BYTES = DECISION_DAY_BYTES + 20 + 20 + 16 + DECISION_ROW_BYTES
+# Candidate events of a day (events.candidates) are drawn into buffers of 1.5 times the expected
+# count: counted whole, as the heap hands them out again day after day (its pages were written).
+CANDIDATE_SLACK = 1.5
 # A candidate application at a gate, per day: citizen int64 and two uniforms (24), dropped after
 # its gate; and seven int64 outputs, of which five are kept until the day is recorded (the loan
 # gate keeps all seven). The panel's decisions of the day are concatenated (5 x int64) and made
 # into rows (20, with a float64 price on the way).
-CANDIDATE_BYTES = 24
+CANDIDATE_BYTES = CANDIDATE_SLACK * 24
 GATE_OUT_BYTES = 5 * 8
 LOAN_OUT_BYTES = 2 * 8
 GATE_DAY_BYTES = 5 * 8 + DECISION_DAY_BYTES + 8
@@ -101,8 +104,8 @@ SEAT_BYTES = 6 * 8  # per child on a seat gate's allocation day: five int64 arra
 # The blacklist's day: distress candidates (citizen int64 and two uniforms) with their due day
 # and citizen (16); lawsuit candidates (int64 and four uniforms) with the listing's citizen, due
 # day and amount (24) and a Records entry each (27).
-ONSET_BYTES = 24 + 16
-LAWSUIT_BYTES = 40 + 24 + RECORD_BYTES
+ONSET_BYTES = CANDIDATE_SLACK * 24 + 16
+LAWSUIT_BYTES = CANDIDATE_SLACK * 40 + 24 + RECORD_BYTES
 PANEL_BYTES = 90  # a row of the population table, and its columns while it is built
 STAFF_BYTES = 3 * 8 + 2  # a company's employee places, representative, co-workers' memory
 # While the result is assembled, each nonzero gate count becomes five int64 indices, its two
@@ -144,6 +147,7 @@ class Flows:
     lawsuit_rate: float  # candidates per member-day of the blacklist's daily draws
     onset_rate: float
     gate_cells: float  # nonzero cells of the gate counts over the run
+    joint: F64 | None = None  # [day] rows of representatives listed with their company, or ended
 
     def ledger_rows(self, days: int) -> F64:
         """[day] ledger rows per panel member: changes, restorations, lists, loans."""
@@ -155,6 +159,8 @@ class Flows:
             rows += self.lists.entries + self.lists.exits
         granted, term = self.loans
         rows += granted * (t >= term)
+        if self.joint is not None:
+            rows += self.joint
         return rows
 
     def pending(self, days: int) -> float:
@@ -229,9 +235,11 @@ def _pending_slices(pushed: F64, pmf: F64, days: int, per_shard: float) -> float
 
     ``pushed[d]`` entries per member are pushed on day ``d`` with a delay drawn from ``pmf``; a
     push makes one slice per distinct due day among its ``per_shard * pushed[d]`` entries. Days
-    of similar pushes are taken together (20 groups), each with their mean.
+    of similar pushes are taken together (20 groups), each with their mean. Entries due beyond
+    the delays ``pmf`` lists (its missing mass) are taken as a slice each.
     """
     x = np.arange(len(pmf))
+    beyond = max(0.0, 1.0 - float(pmf.sum()))
     total = 0.0
     for group in np.array_split(np.arange(days), min(days, 20)):
         m = float(pushed[group].mean()) * per_shard
@@ -240,6 +248,7 @@ def _pending_slices(pushed: F64, pmf: F64, days: int, per_shard: float) -> float
         distinct = -np.expm1(m * np.log1p(-np.minimum(pmf, 1 - 1e-12)))  # [x] P(one due then)
         after = np.concatenate([np.cumsum(distinct[::-1])[::-1], [0.0]])  # sum over x >= y
         total += float(after[np.minimum(days - group, len(x))].sum())
+        total += beyond * m * len(group)
     return total
 
 
@@ -261,7 +270,9 @@ def blacklist_course(
     ``distress_days`` 0 stands for members always distressed (companies: any trigger may list).
     """
     always = distress_days <= 0
-    recover = _delay_pmf(distress_days, days + 1) if not always else np.zeros(days + 2)
+    # Delays of recovery, far enough past the last day for the queue's slices to be counted.
+    reach = days + 1 + int(min(20 * distress_days, 40_000))
+    recover = _delay_pmf(distress_days, reach) if not always else np.zeros(days + 2)
     survive = 1.0 - np.cumsum(pmf)  # [y] P(a listing lasts more than y days)
     survive = np.concatenate([survive, np.zeros(max(0, days + 2 - len(survive)))])
     lasts = np.concatenate([pmf, np.zeros(max(0, days + 2 - len(pmf)))])
@@ -481,6 +492,7 @@ class Need:
 
     held: dict[str, int] = field(default_factory=dict)
     moments: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # the panel's, expected over the run
 
     @property
     def total(self) -> int:
@@ -496,7 +508,8 @@ class Need:
         """The terms, in MiB, for whoever checks the prediction."""
         held = ", ".join(f"{k} {v >> 20}" for k, v in self.held.items() if v >> 20)
         moments = ", ".join(f"{k} {v >> 20}" for k, v in self.moments.items())
-        return f"held: {held}; moments: {moments} (MiB)"
+        rows = ", ".join(f"{k} {v:,}" for k, v in self.rows.items())
+        return f"held: {held}; moments: {moments} (MiB); rows: {rows}"
 
 
 @dataclass
@@ -506,6 +519,8 @@ class _Population:
     held: dict[str, int]  # bytes held all along, by what holds them
     assemble: int  # bytes the result's assembly holds for a while
     checkpoint: int  # bytes a checkpoint copies while it is written
+    ledger_rows: float  # the panel's over the run
+    decision_rows: float
     kept: F64  # [part] bytes each part holds once cut
     cut: F64  # [part] bytes while it is cut
     open_: F64  # [part] bytes while its days are kept
@@ -644,7 +659,8 @@ def _population(
         checkpoint += float(open_[-1]) * open_days / part_days
     return _Population(
         held={k: int(v) for k, v in held.items()}, assemble=int(assemble),
-        checkpoint=int(checkpoint),
+        checkpoint=int(checkpoint), ledger_rows=float(ledger.sum()),
+        decision_rows=float(decisions.sum()),
         kept=kept, cut=cut, open_=open_,
     )  # fmt: skip
 
@@ -673,26 +689,32 @@ def need(
     n = float(s.population.size)
     concatenated = bool(s.lists.blacklist or s.lending or s.companies)
     f = flows(s, rules, members=n, shards=shards)
-    citizens = _population(
-        s, rules.parameters, f, members=n, panel=panel_probability(s), shards=shards,
-        checkpoint_every=every, concatenated=concatenated,
-    )  # fmt: skip
     out = Need()
     out.held["fixed"] = FIXED_BYTES
-    out.held.update({f"citizens {k}": v for k, v in citizens.held.items()})
-    populations = [citizens]
+    populations = []
     cs, ct = rules.companies, rules.company_parameters
     if cs is not None and ct is not None:
         m = float(company_count(s))
         cf = company_flows(s, rules, members=m, shards=shards)
+        cl = rules.company_lists
+        if cl is not None and cl.joint and cf.lists is not None:
+            f = replace(f, joint=(cf.lists.entries + cf.lists.exits) * m / n)
         companies = _population(
             cs, ct, cf, members=m, panel=panel_probability(cs), shards=shards,
-            checkpoint_every=every, concatenated=rules.company_lists is not None,
-            company_lists=rules.company_lists is not None,
+            checkpoint_every=every, concatenated=cl is not None, company_lists=cl is not None,
         )  # fmt: skip
-        out.held.update({f"companies {k}": v for k, v in companies.held.items()})
         out.held["companies staff"] = int(m * STAFF_BYTES)
+        out.held.update({f"companies {k}": v for k, v in companies.held.items()})
+        out.rows["company ledger"] = int(companies.ledger_rows)
         populations.append(companies)
+    citizens = _population(
+        s, rules.parameters, f, members=n, panel=panel_probability(s), shards=shards,
+        checkpoint_every=every, concatenated=concatenated,
+    )  # fmt: skip
+    out.held.update({f"citizens {k}": v for k, v in citizens.held.items()})
+    out.rows = {"ledger": int(citizens.ledger_rows), "decisions": int(citizens.decision_rows),
+                **out.rows}  # fmt: skip
+    populations.append(citizens)
     kept: F64 = np.sum([p.kept for p in populations], axis=0)
     cut: F64 = np.sum([p.cut for p in populations], axis=0)
     open_: F64 = np.sum([p.open_ for p in populations], axis=0)
