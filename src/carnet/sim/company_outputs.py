@@ -1,7 +1,7 @@
 """The companies' tables: their metrics by sector, their panel, their ledger, and who works where.
 
 Companies go through the citizens' phases as a population of their own
-(:func:`carnet.sim.employers.company_scenario`), so their tables are the citizens' tables with the
+(:func:`carnet.sim.employers.sized_company_view`), so their tables are the citizens' tables with the
 names a reader expects: ``company`` for ``citizen``, ``sector`` for ``group``, ``companies`` for
 ``citizens``.
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from carnet.scenario.schema import Scenario
-from carnet.sim.employers import company_scenario
+from carnet.sim.employers import sized_company_view
 from carnet.sim.output_names import check as check_names
 from carnet.sim.parameters import Parameters, compile_parameters
 from carnet.sim.phases.company_lists import CompanyListRules
@@ -26,7 +26,7 @@ class Compiled:
     lists: ListRules | None
     gates: GateRules | None
     lending: LendingRules | None
-    companies: Scenario | None  # the companies as a population (see company_scenario)
+    companies: Scenario | None  # the companies as a population (see sized_company_view)
     company_parameters: Parameters | None
     company_lists: CompanyListRules | None
 
@@ -35,7 +35,7 @@ class Compiled:
         """Compile ``s``; refuse names that would collide in its outputs (see output_names)."""
         check_names(s)
         p = compile_parameters(s)
-        cs = company_scenario(s) if s.companies is not None else None
+        cs = sized_company_view(s) if s.companies is not None else None
         return cls(
             parameters=p,
             lists=ListRules.build(s, p),

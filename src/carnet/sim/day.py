@@ -1,4 +1,4 @@
-"""The daily step: the whole day of one shard, phase by phase, in the order of DESIGN.md."""
+"""The daily step: the whole day of one shard, phase by phase, in the order :func:`step` says."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from carnet.sim.phases.behave import Acts, behave
 from carnet.sim.phases.company_lists import CompanyListings, CompanyListRules, company_list_phase
 from carnet.sim.phases.events import DueQueue
 from carnet.sim.phases.expiry import ExpiryQueue
-from carnet.sim.phases.gates import GateDay, GateRules, gate_phase, hold_wrongful
+from carnet.sim.phases.gates import GateDay, GateRules, gate_phase, update_wrongful_balance
 from carnet.sim.phases.lending import LendingRules, settle_loans
 from carnet.sim.phases.lists import ListRules, ListState, distress_from, list_phase
 from carnet.sim.phases.observe import Observations, observe
@@ -38,7 +38,7 @@ class Shard:
     lending: LendingRules | None = None
     loans: DueQueue = field(default_factory=DueQueue)  # granted loans, due at term: points then
     acts: Acts = field(default_factory=lambda: Acts(1 << 12))
-    seen: Observations = field(default_factory=lambda: Observations(1 << 12))
+    observations: Observations = field(default_factory=lambda: Observations(1 << 12))
     queue: ExpiryQueue = field(default_factory=ExpiryQueue)
     listings: ListState = field(default_factory=lambda: ListState(DueQueue(), DueQueue()))
     today: GateDay = field(default_factory=GateDay)
@@ -57,11 +57,12 @@ def step(shard: Shard, day: int) -> None:
     """
     state, t, rec, staff = shard.state, shard.parameters, shard.recorder, shard.staff
     acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts, staff)
-    seen = observe(state, t, shard.seed, shard.block_size, day, acts, shard.seen)
-    shard.seen = seen
+    observations = observe(state, t, shard.seed, shard.block_size, day, acts, shard.observations)
+    shard.observations = observations
     changes = score(
-        state, t, day, acts, seen, shard.queue, shard.block_size, rec.denunciations[day], staff
-    )
+        state, t, day, acts, observations, shard.queue, shard.block_size, rec.denunciations[day],
+        staff,
+    )  # fmt: skip
     if shard.companies is not None:
         changes = Records.concat([changes, company_day(shard, day)])
     if shard.list_rules is not None:
@@ -89,7 +90,8 @@ def step(shard: Shard, day: int) -> None:
                 DISTRESS_AFTER_DEFAULT,
             )
     if shard.gate_rules is not None:
-        hold_wrongful(state, changes)  # the gates' view of what a truthful record would say
+        # The gates' view of what a truthful record would say.
+        update_wrongful_balance(state, changes)
         loan_gate = shard.lending.gate if shard.lending is not None else -1
         today = gate_phase(
             state, t, shard.gate_rules, shard.seed, shard.block_size, day, rec.gates[day],
@@ -115,7 +117,7 @@ def step(shard: Shard, day: int) -> None:
                     np.full(len(citizen), day + shard.lending.term_days), citizen, points
                 )
     respond(state, t, day, changes, shard.block_size, staff)
-    rec.record(state, t, day, seen, changes)
+    rec.record(state, t, day, observations, changes)
     if shard.gate_rules is not None:
         rec.record_gates(state, day, shard.today)
 
@@ -129,9 +131,9 @@ def company_day(shard: Shard, day: int) -> Records:
     assert co is not None
     ct, rec = co.parameters, co.recorder
     acts = behave(co.state, ct, co.seed, co.block_size, day, co.acts)
-    co.seen = observe(co.state, ct, co.seed, co.block_size, day, acts, co.seen)
+    co.observations = observe(co.state, ct, co.seed, co.block_size, day, acts, co.observations)
     changes = score(
-        co.state, ct, day, acts, co.seen, co.queue, co.block_size, rec.denunciations[day]
+        co.state, ct, day, acts, co.observations, co.queue, co.block_size, rec.denunciations[day]
     )
     joint = Records(0)
     if shard.company_lists is not None:
@@ -142,5 +144,5 @@ def company_day(shard: Shard, day: int) -> Records:
         )  # fmt: skip
         changes = Records.concat([changes, listed])
     respond(co.state, ct, day, changes)
-    rec.record(co.state, ct, day, co.seen, changes)
+    rec.record(co.state, ct, day, co.observations, changes)
     return joint

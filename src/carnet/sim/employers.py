@@ -50,12 +50,19 @@ def company_count(s: Scenario) -> int:
     return (size // block) * companies_in(s, block) + companies_in(s, size % block)
 
 
-def company_scenario(s: Scenario) -> Scenario:
-    """The companies of ``s`` as a population of their own (see :func:`company_view`)."""
+def sized_company_view(s: Scenario) -> Scenario:
+    """:func:`~carnet.scenario.schema.company_view` of ``s``, its population the companies' count.
+
+    The scenario that the companies' phases run: ``company_view`` leaves the size to its caller.
+    """
     view = company_view(s)
     return view.model_copy(
         update={"population": view.population.model_copy(update={"size": company_count(s)})}
     )
+
+
+#: The former name of :func:`sized_company_view`, still imported by ``carnet.runs.memory``.
+company_scenario = sized_company_view
 
 
 class Staff(NamedTuple):

@@ -73,7 +73,7 @@ class Parameters:
     coworkers_deterred: float  # the same for their co-workers
     memory_days: int  # NO_LIMIT when punishment has no lasting effect
     chilling: float
-    seen: F64  # [behaviour, group, exposure 0..255] chance that an act is seen by some source
+    chance_seen: F64  # [behaviour, group, exposure 0..255] chance that some source sees an act
     deter_aware: F64  # [grade] acceptance factor for negative acts, aware citizens
     deter_unaware: float  # same for citizens who do not respond to the system
     aware_only: bool  # only aware citizens respond (else everyone does; also when all are aware)
@@ -117,6 +117,11 @@ class Parameters:
         """Number of rules with a yearly cap."""
         return int((self.rule_cap_slot >= 0).sum())
 
+    @property
+    def seen(self) -> F64:
+        """The former name of :attr:`chance_seen`, still read by ``carnet.runs.memory``."""
+        return self.chance_seen
+
     def lookups(self) -> Lookups:
         """The tables and bounds that most kernels read, as one argument."""
         return Lookups(
@@ -143,7 +148,7 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
     """Compile a validated scenario into arrays.
 
     With ``companies``, ``s`` is the companies' scenario
-    (:func:`~carnet.sim.employers.company_scenario`), whose behaviours draw from streams of their
+    (:func:`~carnet.sim.employers.sized_company_view`), whose behaviours draw from streams of their
     own (``streams.COMPANY_BEHAVE``, ``COMPANY_OBSERVE``).
     """
     pop = s.population
@@ -245,7 +250,7 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
             else s.responses.memory_days
         ),
         chilling=s.responses.chilling,
-        seen=_seen(obs_source, obs_detect, s),
+        chance_seen=_chance_seen(obs_source, obs_detect, s),
         deter_aware=deter / resp_max,
         deter_unaware=1.0 / resp_max,
         # Where everyone is aware, "only the aware respond" is "everyone responds", and behave
@@ -270,7 +275,7 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
     )
 
 
-def _seen(obs_source: npt.NDArray[np.int16], obs_detect: F64, s: Scenario) -> F64:
+def _chance_seen(obs_source: npt.NDArray[np.int16], obs_detect: F64, s: Scenario) -> F64:
     """Chance that some source sees an act, by behaviour, group and digital exposure."""
     groups = [g.name for g in s.population.groups]
     exposure = np.arange(256) / 255.0

@@ -105,13 +105,13 @@ def _synthesise(
     block_size: int,
     seed: np.uint64,
     key: np.uint64,
-    law: SynthesisTables,
+    tables: SynthesisTables,
     panel_p: float,
     profile: npt.NDArray[np.uint16],
     exposure: npt.NDArray[np.uint8],
     flags: npt.NDArray[np.uint8],
 ) -> None:  # pragma: no cover - compiled
-    group_cum, income_cum, exposure_cdf, awareness, region_bounds, urban_share, n_regions = law
+    group_cum, income_cum, exposure_cdf, awareness, region_bounds, urban_share, n_regions = tables
     # Draws are counted and compared arithmetically, without branches: a draw's outcome is
     # unpredictable, and a mispredicted branch costs more than the rest of the citizen's work.
     region = 0
@@ -142,7 +142,7 @@ def _synthesise(
         stream, u = uniform(stream)
         panel = u < panel_p
         # Only the level rint(255 x) of a Beta draw x is kept, so the level is drawn directly
-        # and exactly, by inversion of its law: a search of the level's cumulative table, 4-ary
+        # and exactly, by inversion of its tables: a search of the level's cumulative table, 4-ary
         # (each round's three compares are independent, so the chain of loads is 4 long, not 8).
         stream, u = uniform(stream)
         row = exposure_cdf[group]
@@ -192,7 +192,7 @@ def synthesise(
 ) -> State:
     """Draw citizens ``first_citizen .. first_citizen + n - 1`` of the scenario's society.
 
-    With ``companies_per_block``, ``s`` is a :func:`~carnet.scenario.schema.company_view` and the
+    With ``companies_per_block``, ``s`` is a :func:`~carnet.sim.employers.sized_company_view`, the
     entities drawn are companies, from streams of their own, without households.
     """
     profile = np.empty(n, dtype=np.uint16)

@@ -118,7 +118,7 @@ class ShardOutput:
 
     first: int  # the shard's first citizen
     recorder: Arrays  # Recorder.aggregates()
-    panel: Arrays  # result.panel_columns(), with each citizen's employer where there are companies
+    panel: Arrays  # panel.panel_columns(), with each citizen's employer where there are companies
     data_per_day: npt.NDArray[np.int64]  # [group, source]
     company_recorder: Arrays | None = None
     company_panel: Arrays | None = None
@@ -276,7 +276,7 @@ class Simulation:
                 sh.recorder.record_seats(sh.state.first_citizen, day, pool, w)
 
     def outputs(self) -> list[ShardOutput]:
-        """What the result needs from each shard (see :func:`assemble`)."""
+        """What the result needs from each shard (see :func:`carnet.result.assemble`)."""
         return [shard_output(sh) for sh in self.shards]
 
     def pending_seats_by_shard(self) -> list[list[tuple[int, SeatPool]]]:

@@ -69,7 +69,7 @@ HOUSEHOLDS = Stream(
 COMPANIES = Stream(
     "companies",
     "synthesis of each company, by block of companies: the same draws as population, sectors "
-    "playing the groups (population.synthesise of employers.company_scenario)",
+    "playing the groups (population.synthesise of employers.sized_company_view)",
 )
 STAFF = Stream(
     "companies/staff",

@@ -42,7 +42,7 @@ class BehaveTables(NamedTuple):
     household_deterred: float
     coworkers_deterred: float
     chilling: float
-    seen: npt.NDArray[np.float64]
+    chance_seen: npt.NDArray[np.float64]  # [behaviour, group, exposure]
     group_of_profile: npt.NDArray[np.uint8]
 
     @classmethod
@@ -51,14 +51,15 @@ class BehaveTables(NamedTuple):
         return cls(
             t.behave_keys, t.rate_max, t.accept, t.accept_varies, t.negative, t.lawful,
             t.deter_aware, t.deter_unaware, t.aware_only, t.grade_of_points, t.punished,
-            t.household_deterred, t.coworkers_deterred, t.chilling, t.seen, t.group_of_profile,
+            t.household_deterred, t.coworkers_deterred, t.chilling, t.chance_seen,
+            t.group_of_profile,
         )  # fmt: skip
 
 
 @kernel()
 def _behave(
     state: State,
-    law: BehaveTables,
+    tables: BehaveTables,
     staff: Staff,
     seed: np.uint64,
     day: int,
@@ -77,11 +78,11 @@ def _behave(
     for lo in range(0, n, block_size):
         length = min(block_size, n - lo)
         block = (state.first_citizen + lo) // block_size
-        for k in range(len(law.keys)):
-            rate = law.rate_max[k]
+        for k in range(len(tables.keys)):
+            rate = tables.rate_max[k]
             if rate <= 0.0:
                 continue
-            stream = stream_key(seed, law.keys[k], day, block)
+            stream = stream_key(seed, tables.keys[k], day, block)
             stream, remaining = poisson(stream, rate * length)
             while remaining:
                 m = min(remaining, BATCH)
@@ -98,32 +99,34 @@ def _behave(
                     c, u = at[i], draw[i]
                     # Only what the act's acceptance depends on is read: each array read is a
                     # cache miss at national scale.
-                    p = law.accept[state.profile[c] if law.accept_varies[k] else 0, k]
-                    if law.negative[k]:
-                        if not law.aware_only or state.flags[c] & AWARE:
-                            grade = law.grade_of_points[state.points[c] + POINTS_OFFSET]
-                            p *= law.deter_aware[grade]
+                    p = tables.accept[state.profile[c] if tables.accept_varies[k] else 0, k]
+                    if tables.negative[k]:
+                        if not tables.aware_only or state.flags[c] & AWARE:
+                            grade = tables.grade_of_points[state.points[c] + POINTS_OFFSET]
+                            p *= tables.deter_aware[grade]
                             # Recently punished, or a housemate or co-worker of the punished.
                             if len(state.until_self):
                                 if day < state.until_self[c]:
-                                    p *= law.punished
+                                    p *= tables.punished
                                 elif day < state.until_household[c]:
-                                    p *= law.household_deterred
+                                    p *= tables.household_deterred
                                 elif len(staff.until):
                                     e = employer_of(
                                         c, block_size, staff.blocks, staff.start, staff.per_block
                                     )
                                     if e >= 0 and day < staff.until[e]:
-                                        p *= law.coworkers_deterred
+                                        p *= tables.coworkers_deterred
                         else:
-                            p *= law.deter_unaware
+                            p *= tables.deter_unaware
                     elif (
-                        law.lawful[k]
-                        and law.chilling > 0.0
-                        and (not law.aware_only or state.flags[c] & AWARE)
+                        tables.lawful[k]
+                        and tables.chilling > 0.0
+                        and (not tables.aware_only or state.flags[c] & AWARE)
                     ):
-                        g = law.group_of_profile[state.profile[c]]
-                        p *= max(0.0, 1.0 - law.chilling * law.seen[k, g, state.exposure[c]])
+                        g = tables.group_of_profile[state.profile[c]]
+                        p *= max(
+                            0.0, 1.0 - tables.chilling * tables.chance_seen[k, g, state.exposure[c]]
+                        )
                     if u < p:
                         if count < capacity:
                             out_citizen[count] = c
@@ -156,10 +159,10 @@ def behave(
     """
     deter = staff is not None and t.coworkers_deterred != 1.0
     staff = staff if deter and staff is not None else Staff.none()
-    law = BehaveTables.of(t)
+    tables = BehaveTables.of(t)
     while True:
         n = _behave(
-            state, law, staff, seed_key(seed), day, block_size, acts.citizen, acts.behaviour
+            state, tables, staff, seed_key(seed), day, block_size, acts.citizen, acts.behaviour
         )
         if n <= len(acts.citizen):
             acts.n = n

@@ -5,8 +5,7 @@ rule's lifetime) and, if the sanction was appealed, the appeal's decision (a won
 restoration forward; a lost one leaves a note). At national scale about a billion of these wait at
 once, so how many bytes each takes decides whether a run fits in memory.
 
-Only the panel's entries are kept whole (:class:`~carnet.sim.phases.score.Records`, 27 bytes),
-because
+Only the panel's entries are kept whole (:class:`~carnet.sim.records.Records`, 27 bytes), because
 only the panel's changes become ledger rows (``Recorder.record`` writes a row only where
 ``flags[c] & PANEL``). Everyone else's are packed into 6 bytes: the citizen's local index (uint32),
 the behaviour with the truth in its top bit (uint8), and the amount to undo as int8, with the rare
@@ -21,8 +20,8 @@ What a popped entry is used for, and so what the packed form may drop (read from
   ``appeal = NO_APPEAL``; it never reads a pending entry's ``before`` or ``appeal``.
 - Of those changes, ``record`` reads citizen, before, after, behaviour, kind, truly_done and appeal
   for the aggregates, and source and actor only for the panel's ledger rows; ``respond`` reads
-  citizen, before, after and kind (acts only); ``gates.hold_wrongful`` citizen, before, after and
-  truly_done; ``company_list_phase`` citizen, behaviour, kind and truly_done (acts only).
+  citizen, before, after and kind (acts only); ``gates.update_wrongful_balance`` citizen, before,
+  after and truly_done; ``company_list_phase`` citizen, behaviour, kind and truly_done (acts only).
 
 So the source and the true actor of anyone else's expiry or appeal decision are written nowhere:
 their popped entries carry source ``NO_SOURCE`` (-1), actor ``NO_ACTOR`` (-1), before 0 and appeal
@@ -54,7 +53,7 @@ from carnet.sim.records import (
     Records,
 )
 
-MAX_BEHAVIOURS = 64  # scenario.py allows at most 64 behaviours, citizens' or companies'
+MAX_BEHAVIOURS = 64  # carnet.scenario.schema allows at most 64 behaviours, citizens' or companies'
 BEHAVIOUR_BITS = np.uint8(MAX_BEHAVIOURS - 1)  # the behaviour, in the low bits of ``code``
 TRULY = np.uint8(128)  # the truth of the record, in the top bit of ``code``
 WIDE = -128  # an int8 amount that stands for the next entry of the part's int16 exceptions

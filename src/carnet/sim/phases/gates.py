@@ -4,7 +4,8 @@ Applications arrive as events at each gate's rate (per adult, or per school-age 
 applies). A gate's rule is data: blacklisted applicants refused, a worst grade admitted, the redlist
 required, a price by grade. Gates with seats per region take applications once a year, on their
 allocation day, and give the seats region by region to the best parent grades first, then by
-lottery; that allocation spans shards, so the engine runs it after every shard has stepped.
+lottery; that allocation spans shards, so the simulation runs it after every shard has stepped
+(:meth:`carnet.sim.simulation.Simulation.advance`).
 Every application gets exactly one decision, counted by gate × outcome × group × grade.
 """
 
@@ -153,7 +154,7 @@ def _carry(
             wrongful[citizen[j]] += after[j] - before[j]
 
 
-def hold_wrongful(state: State, changes: Records) -> None:
+def update_wrongful_balance(state: State, changes: Records) -> None:
     """Add today's point changes that rest on untrue records to each citizen's wrongful balance.
 
     A wrongful record's expiry, won appeal or release carries its truth, so it takes back what the
@@ -209,7 +210,7 @@ def _decide(
     is_loan: bool,
     state: State,
     look: Lookups,
-    law: GateTables,
+    tables: GateTables,
     counts: I64,
     wrong_counts: I64,
     out: Decisions,
@@ -217,16 +218,16 @@ def _decide(
     points, profile, flags = state.points, state.profile, state.flags
     children, wrongful = state.children, state.wrongful
     grade_of_points, income_of_profile = look.grade_of_points, look.income_of_profile
-    redlisted, accept = law.redlisted, law.accept
+    redlisted, accept = tables.redlisted, tables.accept
     child, income_up, distress_refused = (
-        law.child[gate],
-        law.income_up[gate],
-        law.distress_refused[gate],
+        tables.child[gate],
+        tables.income_up[gate],
+        tables.distress_refused[gate],
     )
     listed_out, worst, red_only = (
-        law.refuse_listed[gate],
-        law.worst_grade[gate],
-        law.require_red[gate],
+        tables.refuse_listed[gate],
+        tables.worst_grade[gate],
+        tables.require_red[gate],
     )
     n = n_distressed = n_loans = 0
     for j in range(len(applicant)):
@@ -289,19 +290,19 @@ def _seat_applications(
     block_size: int,
     state: State,
     look: Lookups,
-    law: GateTables,
+    tables: GateTables,
     counts: I64,
     wrong_counts: I64,
     out: SeatApplications,
 ) -> int:  # pragma: no cover - compiled
     """The once-a-year pass: every child may apply; refusals by list and grade are final."""
     points, profile, flags, children = state.points, state.profile, state.flags, state.children
-    wrongful, grade_of_points, redlisted = state.wrongful, look.grade_of_points, law.redlisted
-    first, key, share = state.first_citizen, law.keys[gate], law.share[gate]
+    wrongful, grade_of_points, redlisted = state.wrongful, look.grade_of_points, tables.redlisted
+    first, key, share = state.first_citizen, tables.keys[gate], tables.share[gate]
     listed_out, worst, red_only = (
-        law.refuse_listed[gate],
-        law.worst_grade[gate],
-        law.require_red[gate],
+        tables.refuse_listed[gate],
+        tables.worst_grade[gate],
+        tables.require_red[gate],
     )
     n = 0
     stream = np.uint64(0)
@@ -335,7 +336,7 @@ def _seat_applications(
 
 @dataclass
 class SeatPool:
-    """A shard's applications still competing for seats, for the engine to allocate."""
+    """A shard's applications still competing for seats, for the simulation to allocate."""
 
     gate: int
     citizen: I64  # local
@@ -385,7 +386,7 @@ def gate_phase(
     refusals that would have been approvals had only true records counted.
     """
     out = GateDay()
-    look, law = t.lookups(), GateTables.of(rules)
+    look, tables = t.lookups(), GateTables.of(rules)
     for gate in range(len(rules.names)):
         if rules.seats[gate] >= 0:
             if day % 365 == rules.allocation_day[gate]:
@@ -405,7 +406,16 @@ def gate_phase(
         )
         decided = Decisions(citizen, outcome, grade, wrong, distressed, loan, loan_points)
         n, n_distressed, n_loans = _decide(
-            gate, applicant, u, gate == loan_gate, state, look, law, counts, wrong_counts, decided
+            gate,
+            applicant,
+            u,
+            gate == loan_gate,
+            state,
+            look,
+            tables,
+            counts,
+            wrong_counts,
+            decided,
         )
         out.add(gate, citizen[:n], outcome[:n], grade[:n], wrong[:n])
         out.distressed.append(distressed[:n_distressed])

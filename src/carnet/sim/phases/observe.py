@@ -65,7 +65,7 @@ def _observe(
     behaviour: npt.NDArray[np.int16],
     n_acts: int,
     state: State,
-    law: ObserveTables,
+    tables: ObserveTables,
     seed: np.uint64,
     day: int,
     block_size: int,
@@ -83,13 +83,13 @@ def _observe(
     # digitally exposed better, the citizens' arrays are not visited at all.
     groups = np.zeros(BATCH, np.uint8)
     exposures = np.zeros(BATCH)
-    by_group = law.detect_by_group.shape[1] > 1
-    by_exposure = (law.exposure_weight > 0.0).any()
+    by_group = tables.detect_by_group.shape[1] > 1
+    by_exposure = (tables.exposure_weight > 0.0).any()
     for start in range(0, n_acts, BATCH):
         stop = min(start + BATCH, n_acts)
         if by_group:
             for j in range(start, stop):
-                groups[j - start] = law.group_of_profile[state.profile[citizen[j]]]
+                groups[j - start] = tables.group_of_profile[state.profile[citizen[j]]]
         if by_exposure:
             for j in range(start, stop):
                 exposures[j - start] = state.exposure[citizen[j]] / 255.0
@@ -97,34 +97,38 @@ def _observe(
             c, k = citizen[j], behaviour[j]
             if k != current_k or c < lo or c >= hi:
                 block = (first + c) // block_size
-                stream = stream_key(seed, law.keys[k], day, block)
+                stream = stream_key(seed, tables.keys[k], day, block)
                 current_k = k
                 lo = block * block_size - first
                 hi = lo + block_size
             group, e = groups[j - start], exposures[j - start]
             source = -1
-            for slot in range(law.obs_source.shape[1]):
-                src = law.obs_source[k, slot]
+            for slot in range(tables.obs_source.shape[1]):
+                src = tables.obs_source[k, slot]
                 if src < 0:
                     break
                 stream, u = uniform(stream)
-                w = law.exposure_weight[src]
-                p = law.obs_detect[k, slot] * law.detect_by_group[src, group] * (1.0 - w + w * e)
+                w = tables.exposure_weight[src]
+                p = (
+                    tables.obs_detect[k, slot]
+                    * tables.detect_by_group[src, group]
+                    * (1.0 - w + w * e)
+                )
                 # Selected, not branched on: whether a source sees an act is unpredictable.
                 source = src if source < 0 and u < p else source
             # What follows an act (a misattribution, an appeal, a report's truth) draws from a
             # side stream that branches off here, only when needed: see rng.side_uniform.
-            seen = source >= 0
+            sighted = source >= 0
             out.branch[j] = stream
             out.source[j] = source
-            out.outcome[j] = DETECTED if seen else MISSED
-            out.target[j] = c if seen else -1
+            out.outcome[j] = DETECTED if sighted else MISSED
+            out.target[j] = c if sighted else -1
             # The index is written whatever happens, and kept only if the act was seen.
             out.hits[n_hits] = j
-            n_hits += seen
-            if seen and law.misattribution[source] > 0.0:
+            n_hits += sighted
+            if sighted and tables.misattribution[source] > 0.0:
                 length = min(block_size, n_citizens - lo)
-                if side_uniform(stream, U_MISTAKEN) < law.misattribution[source] and length > 1:
+                if side_uniform(stream, U_MISTAKEN) < tables.misattribution[source] and length > 1:
                     other = lo + int(side_uniform(stream, U_OTHER) * (length - 1))
                     if other >= c:
                         other += 1

@@ -64,7 +64,7 @@ def _record(
     changes: RecordColumns,
     n_changes: int,
     state: State,
-    law: RecordTables,
+    tables: RecordTables,
     counts: DayCounts,
     panel_rows: I64,
 ) -> int:  # pragma: no cover - compiled
@@ -73,14 +73,14 @@ def _record(
     # Arrays taken out of a tuple inside a loop's branch cost a reference count each time the
     # branch runs: the ones used in branches are named once, here (docs/kernels.md).
     grades_now, points_now, scored, wrongful, expired, red, appeals = counts
-    grade_of_points, redlisted = law.grade_of_points, law.redlisted
+    grade_of_points, redlisted = tables.grade_of_points, tables.redlisted
     for j in range(n_changes):
         if j + AHEAD < n_changes:
             if by_group:
                 prefetch(state.profile, changes.citizen[j + AHEAD])
             prefetch(state.flags, changes.citizen[j + AHEAD])
         c = changes.citizen[j]
-        g = law.group_of_profile[state.profile[c]] if by_group else 0
+        g = tables.group_of_profile[state.profile[c]] if by_group else 0
         before, after = changes.before[j], changes.after[j]
         old_grade = grade_of_points[before + POINTS_OFFSET]
         new_grade = grade_of_points[after + POINTS_OFFSET]
@@ -210,7 +210,7 @@ class Recorder:
                 store.setdefault(int(part), [{}])[0][name] = col
 
     def decisions_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
-        """Columns of the panel's decisions in one part (the engine orders them)."""
+        """Columns of the panel's decisions in one part (the simulation orders them)."""
         days = self._decisions.pop(part, [])
         return _joined(days) if days else None
 
@@ -276,18 +276,21 @@ class Recorder:
         state: State,
         t: Parameters,
         day: int,
-        seen: Observations,
+        observations: Observations,
         changes: Records,
     ) -> None:
-        """Add today's acts (``seen.tally``) and changes to the aggregates; keep the panel's."""
+        """Add today's acts and changes to the aggregates; keep the panel's ledger rows.
+
+        The acts are counted from ``observations.tally`` (observe's outputs of the day).
+        """
         panel_rows = np.empty(changes.n, dtype=np.int64)
         counts = DayCounts(
             self._grades_now, self._points_now, self.scored[day], self.wrongful[day],
             self.expired[day], self.red[day], self.appeals[day],
         )  # fmt: skip
-        law = RecordTables(t.group_of_profile, t.grade_of_points, self.redlisted)
-        n_panel = _record(changes.columns(), changes.n, state, law, counts, panel_rows)
-        self.acts[day] += seen.tally
+        tables = RecordTables(t.group_of_profile, t.grade_of_points, self.redlisted)
+        n_panel = _record(changes.columns(), changes.n, state, tables, counts, panel_rows)
+        self.acts[day] += observations.tally
         self.grades[day] = self._grades_now
         self.points_sum[day] = self._points_now
         if n_panel:

@@ -121,23 +121,23 @@ def _apply(
     u_appeal: float,
     u_win: float,
     state: State,
-    law: ScoreTables,
+    tables: ScoreTables,
     out: RecordColumns,
 ) -> int:  # pragma: no cover - compiled
     """Record one observed act against citizen ``c``: points, caps, clamping, its appeal."""
-    delta = int(law.rule_points[k])
-    slot = law.rule_cap_slot[k]
+    delta = int(tables.rule_points[k])
+    slot = tables.rule_cap_slot[k]
     if slot >= 0:
-        delta = max(0, min(delta, int(law.rule_cap[k]) - int(state.earned[slot, c])))
+        delta = max(0, min(delta, int(tables.rule_cap[k]) - int(state.earned[slot, c])))
         state.earned[slot, c] += delta
     before = int(state.points[c])
-    after = min(max(before + delta, law.floor), law.ceiling)
+    after = min(max(before + delta, tables.floor), tables.ceiling)
     state.points[c] = after
     out.citizen[n], out.before[n], out.after[n] = c, before, after
     out.behaviour[n], out.source[n], out.kind[n] = k, source, ACT
     out.truly_done[n], out.actor[n], out.appeal[n] = truly, actor, NO_APPEAL
-    if after < before and u_appeal < law.appeal_p[state.profile[c]]:
-        win = law.win_deserved if truly else law.win_wrongful
+    if after < before and u_appeal < tables.appeal_p[state.profile[c]]:
+        win = tables.win_deserved if truly else tables.win_wrongful
         out.appeal[n] = APPEALED_WON if u_win < win else APPEALED_LOST
     return n + 1
 
@@ -148,10 +148,10 @@ def _score(
     n_expiries: int,
     acts_citizen: npt.NDArray[np.int64],
     acts_behaviour: npt.NDArray[np.int16],
-    seen: ObservationColumns,
+    observed: ObservationColumns,
     n_hits: int,
     state: State,
-    law: ScoreTables,
+    tables: ScoreTables,
     staff: Staff,
     block_size: int,
     den_counts: npt.NDArray[np.int64],
@@ -165,41 +165,43 @@ def _score(
             prefetch(points, due.citizen[j + AHEAD])
         c = due.citizen[j]
         before = int(points[c])
-        after = min(max(before - int(due.after[j]), law.floor), law.ceiling)  # after: the amount
+        after = min(
+            max(before - int(due.after[j]), tables.floor), tables.ceiling
+        )  # after: the amount
         points[c] = after
         out.citizen[n], out.before[n], out.after[n] = c, before, after
         out.behaviour[n], out.source[n], out.kind[n] = due.behaviour[j], due.source[j], due.kind[j]
         out.truly_done[n], out.actor[n], out.appeal[n] = due.truly_done[j], due.actor[j], NO_APPEAL
         n += 1
-    appeals = (law.appeal_p > 0.0).any()  # else a sanction's profile need not be read
+    appeals = (tables.appeal_p > 0.0).any()  # else a sanction's profile need not be read
     for i in range(n_hits):
         if i + AHEAD < n_hits:
-            ahead = seen.target[seen.hits[i + AHEAD]]
+            ahead = observed.target[observed.hits[i + AHEAD]]
             prefetch(points, ahead)
             if appeals:
                 prefetch(profile, ahead)
-        j = seen.hits[i]
-        c, k = seen.target[j], acts_behaviour[j]
-        truly = seen.outcome[j] == DETECTED
+        j = observed.hits[i]
+        c, k = observed.target[j], acts_behaviour[j]
+        truly = observed.outcome[j] == DETECTED
         accused = -1
         report_true = False
-        delta = int(law.rule_points[k])
-        if k == law.den_behaviour:
+        delta = int(tables.rule_points[k])
+        if k == tables.den_behaviour:
             # A report: true or not, checked or not; a checked false report is dropped and
             # earns nothing, any other puts the accused on record.
-            whom = side_uniform(seen.branch[j], U_WHOM)
+            whom = side_uniform(observed.branch[j], U_WHOM)
             accused = _neighbour(c, whom, first, block_size, len(points), state.household,
-                                 law.den_width, law.den_household, law.den_coworker,
+                                 tables.den_width, tables.den_household, tables.den_coworker,
                                  staff.blocks, staff.start, staff.end, staff.per_block)  # fmt: skip
-            report_true = side_uniform(seen.branch[j], U_TRUE) < law.den_true
+            report_true = side_uniform(observed.branch[j], U_TRUE) < tables.den_true
             if accused >= 0:
-                den_counts[law.group_of_profile[profile[accused]], DENOUNCED] += 1
+                den_counts[tables.group_of_profile[profile[accused]], DENOUNCED] += 1
             if (
                 accused >= 0
                 and not report_true
-                and side_uniform(seen.branch[j], U_VERIFY) < law.den_verify
+                and side_uniform(observed.branch[j], U_VERIFY) < tables.den_verify
             ):
-                den_counts[law.group_of_profile[profile[accused]], DENOUNCED_REJECTED] += 1
+                den_counts[tables.group_of_profile[profile[accused]], DENOUNCED_REJECTED] += 1
                 accused = -1
                 truly = False
                 delta = 0
@@ -208,33 +210,33 @@ def _score(
         # The common path, written out rather than calling _apply: this loop sees every observed
         # act, and a compiled call with ~28 array arguments per act cost 4x the whole score phase
         # (bench/RESULTS.md). _apply serves only the rare second record of a report.
-        slot = law.rule_cap_slot[k]
+        slot = tables.rule_cap_slot[k]
         if slot >= 0:
-            delta = max(0, min(delta, int(law.rule_cap[k]) - int(state.earned[slot, c])))
+            delta = max(0, min(delta, int(tables.rule_cap[k]) - int(state.earned[slot, c])))
             state.earned[slot, c] += delta
         before = int(points[c])
-        after = min(max(before + delta, law.floor), law.ceiling)
+        after = min(max(before + delta, tables.floor), tables.ceiling)
         points[c] = after
         out.citizen[n], out.before[n], out.after[n] = c, before, after
-        out.behaviour[n], out.source[n], out.kind[n] = k, seen.source[j], ACT
+        out.behaviour[n], out.source[n], out.kind[n] = k, observed.source[j], ACT
         out.truly_done[n], out.actor[n], out.appeal[n] = truly, first + acts_citizen[j], NO_APPEAL
         # The chance of an appeal is read first: without appeals, no uniform need be drawn.
-        p_appeal = law.appeal_p[profile[c]] if appeals and after < before else 0.0
-        if p_appeal > 0.0 and side_uniform(seen.branch[j], U_APPEAL) < p_appeal:
-            win = law.win_deserved if truly else law.win_wrongful
-            won = side_uniform(seen.branch[j], U_WIN) < win
+        p_appeal = tables.appeal_p[profile[c]] if appeals and after < before else 0.0
+        if p_appeal > 0.0 and side_uniform(observed.branch[j], U_APPEAL) < p_appeal:
+            win = tables.win_deserved if truly else tables.win_wrongful
+            won = side_uniform(observed.branch[j], U_WIN) < win
             out.appeal[n] = APPEALED_WON if won else APPEALED_LOST
         n += 1
         if accused >= 0:
-            g = law.group_of_profile[profile[accused]]
+            g = tables.group_of_profile[profile[accused]]
             den_counts[g, DENOUNCED_SANCTIONED] += 1
             if not report_true:
                 den_counts[g, DENOUNCED_WRONGFULLY] += 1
             actor = first + accused if report_true else -1  # a false report: nobody did it
-            u_appeal = side_uniform(seen.branch[j], U_APPEAL)
-            u_win = side_uniform(seen.branch[j], U_WIN)
-            n = _apply(n, accused, law.den_sanction, seen.source[j], report_true, actor,
-                       u_appeal, u_win, state, law, out)  # fmt: skip
+            u_appeal = side_uniform(observed.branch[j], U_APPEAL)
+            u_win = side_uniform(observed.branch[j], U_WIN)
+            n = _apply(n, accused, tables.den_sanction, observed.source[j], report_true, actor,
+                       u_appeal, u_win, state, tables, out)  # fmt: skip
     return n
 
 
@@ -243,7 +245,7 @@ def score(
     t: Parameters,
     day: int,
     acts: Acts,
-    seen: Observations,
+    observations: Observations,
     queue: ExpiryQueue,
     block_size: int,
     denunciations: npt.NDArray[np.int64],
@@ -258,10 +260,11 @@ def score(
     if day and day % 365 == 0:
         state.earned[:] = 0  # a new year: yearly caps start again
     due = queue.pop(day)
-    out = Records(due.n + 2 * seen.n_hits)  # a report also puts the accused on record
+    out = Records(due.n + 2 * observations.n_hits)  # a report also puts the accused on record
     n = _score(
-        due.columns(), due.n, acts.citizen, acts.behaviour, seen.columns(), seen.n_hits, state,
-        ScoreTables.of(t), staff, block_size, denunciations, out.columns(),
+        due.columns(), due.n, acts.citizen, acts.behaviour, observations.columns(),
+        observations.n_hits, state, ScoreTables.of(t), staff, block_size, denunciations,
+        out.columns(),
     )  # fmt: skip
     changes = out.head(n)
     queue.push(changes, t.rule_lifetime, day, t.appeal_days, state.flags)
