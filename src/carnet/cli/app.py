@@ -718,6 +718,12 @@ def report(
         result = load_run(run_dir)
     target = run_dir / REPORT if out is None else out
     figures = target.parent / "figures" if png else None
+    with reported(f"writing {target}", exit_code=EXIT_INPUT):
+        from carnet.runs.directory import check_outside_runs
+
+        for path in (target, figures):
+            if path is not None:
+                check_outside_runs(path, report_of=run_dir)
     with reported(f"writing {target}"):
         from carnet.analysis.report import write_report
 

@@ -146,6 +146,10 @@ def audit(
     with reported("running it again without responses"):
         found = audit_with_behaviour(result, threads=threads)
     if out is not None:
+        with reported(f"writing {out}", exit_code=EXIT_INPUT):
+            from carnet.runs.directory import check_outside_runs
+
+            check_outside_runs(out)
         with reported(f"writing {out}", exit_code=1):
             found.save(out)
     s = result.scenario

@@ -34,7 +34,13 @@ from carnet._version import __version__
 from carnet.errors import CarnetError, InputError, RunError, ScenarioError
 from carnet.result import Result
 from carnet.runs import faults
-from carnet.runs.integrity import LedgerPart, build_manifest, sha256_bytes, sha256_file
+from carnet.runs.integrity import (
+    LedgerPart,
+    build_manifest,
+    manifest_problems,
+    sha256_bytes,
+    sha256_file,
+)
 from carnet.runs.layout import (
     CHECKPOINT,
     COMPANIES,
@@ -608,19 +614,59 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CarnetError(f"{run_dir}: unreadable run directory: {exc}") from None
-    if not isinstance(manifest, dict):
-        raise CarnetError(f"{run_dir}: unreadable run directory: {MANIFEST} is not an object")
-    return manifest
+    malformed = manifest_problems(manifest)
+    if malformed:
+        raise InputError(
+            f"{run_dir}: the manifest is not as carnet writes it (tampered with?): "
+            f"{malformed[0]}; check the run with: carnet verify {run_dir}"
+        )
+    result: dict[str, Any] = manifest
+    return result
+
+
+def run_holding(path: Path) -> Path | None:
+    """The carnet run folder that ``path`` is, or lies in (links followed), if any."""
+    here = path.resolve()
+    for folder in [here, *here.parents]:
+        if (folder / MANIFEST).is_file() or (
+            (folder / SCENARIO).is_file() and (folder / LEDGER).is_dir()
+        ):
+            return folder
+    return None
+
+
+def check_outside_runs(path: Path, *, report_of: Path | None = None) -> None:
+    """Refuse to write ``path`` (a file or a folder) inside a carnet run.
+
+    A run's files are sealed by its manifest: a file added among them, or one replaced, would
+    make ``carnet verify`` fail. Only the views derived from a run (:data:`DERIVED`) may be
+    written into it, and only for that run: ``report_of`` is the run whose report ``path`` is.
+
+    Raises:
+        InputError: naming ``path`` and the run it lies in.
+    """
+    run = run_holding(path)
+    if run is None:
+        return
+    if report_of is not None and run == report_of.resolve():
+        inside = path.resolve().relative_to(run).as_posix()
+        if inside in (REPORT, FIGURES) or inside.startswith(f"{FIGURES}/"):
+            return
+    raise InputError(
+        f"{path} is inside the run directory {run}, whose files its manifest seals; "
+        "write it elsewhere"
+    )
 
 
 def write_outside(run_dir: Path, path: Path, data: bytes) -> None:
-    """Write ``path`` atomically with something drawn from a run, outside the run directory.
+    """Write ``path`` atomically with something drawn from a run, outside any run directory.
 
     A run's files are sealed by its manifest: a file added among them would make
-    ``carnet verify`` fail, so ``path`` may not be inside ``run_dir``.
+    ``carnet verify`` fail, so ``path`` may not be inside ``run_dir`` or any other run.
     """
     if path.resolve().is_relative_to(run_dir.resolve()):
         raise InputError(f"{path} is inside the run directory {run_dir}; write it elsewhere")
+    check_outside_runs(path)
     try:
         atomic_write(path, data)
     except OSError as exc:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from carnet.runs.layout import DERIVED, MANIFEST, SCENARIO
@@ -71,6 +72,52 @@ def build_manifest(
     return manifest
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """How ``manifest`` (parsed JSON) differs from what carnet writes; empty if it does not.
+
+    Readers follow the paths it lists, so each must be a plain relative path inside the run (no
+    ``..``, no absolute path, no backslash), and every field must have the type carnet gives
+    it: anything else is tampering, reported as such, never followed.
+    """
+    if not isinstance(manifest, dict):
+        return ["manifest.json is not an object"]
+    found = []
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        found.append("manifest.json: 'files' is not a mapping of paths to hashes")
+        files = {}
+    for name, digest in files.items():
+        if not _inside(name):
+            found.append(f"manifest.json lists a path outside the run: {name!r}")
+        if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+            found.append(f"manifest.json: the hash of {name!r} is not a sha256")
+    chain = manifest.get("ledger_chain")
+    if not isinstance(chain, list):
+        found.append("manifest.json: 'ledger_chain' is not a list")
+        chain = []
+    for i, entry in enumerate(chain):
+        ok = isinstance(entry, dict) and isinstance(entry.get("rows"), int)
+        ok = ok and all(isinstance(entry.get(k), str) for k in ("file", "sha256", "link"))
+        if not ok:
+            found.append(f"manifest.json: part {i} of the ledger chain is malformed")
+        elif not _inside(entry["file"]) or entry["file"] not in files:
+            found.append(f"manifest.json: part {i} names {entry['file']!r}, not a listed file")
+    if not isinstance(manifest.get("head"), str):
+        found.append("manifest.json: 'head' is not a hash")
+    return found
+
+
+def _inside(name: object) -> bool:
+    """Whether ``name`` is a plain relative path that stays inside the folder it is read in."""
+    if not isinstance(name, str) or not name or "\\" in name or "\0" in name:
+        return False
+    parts = PurePosixPath(name).parts
+    return not PurePosixPath(name).is_absolute() and ".." not in parts and "." not in parts
+
+
 def verify(run_dir: Path, expected_head: str | None = None) -> list[str]:
     """Every way ``run_dir`` differs from what its manifest (and ``expected_head``) says.
 
@@ -88,11 +135,14 @@ def verify(run_dir: Path, expected_head: str | None = None) -> list[str]:
         return [f"{run_dir} is not a carnet run directory (no manifest.json)"]
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        files: dict[str, str] = dict(manifest["files"])
-        chain: list[dict[str, Any]] = list(manifest["ledger_chain"])
-        stated_head = str(manifest["head"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return [f"manifest.json is unreadable or incomplete: {exc}"]
+    except (OSError, ValueError) as exc:
+        return [f"manifest.json is unreadable: {exc}"]
+    malformed = manifest_problems(manifest)
+    if malformed:
+        return malformed
+    files: dict[str, str] = dict(manifest["files"])
+    chain: list[dict[str, Any]] = list(manifest["ledger_chain"])
+    stated_head = str(manifest["head"])
 
     problems: list[str] = []
     if head_hash(manifest) != stated_head:
