@@ -68,6 +68,10 @@ PACKED_OBJECT_BYTES = 750 - PACKED_BYTES
 # slice of a day's push due on one day, a tuple of two array views (measured: 350 bytes).
 DUE_BYTES = 16
 SLICE_BYTES = 350
+# A checkpoint of a DueQueue (DueQueue.snapshot): due day, citizen and amount as int64 per entry,
+# made from a list of (day, citizen, amount) per slice and an array of its due day (np.full).
+SNAPSHOT_DUE_BYTES = 3 * 8
+SNAPSHOT_SLICE_BYTES = 64 + 8 + 128
 # The panel's ledger. A row of a day, kept until its part is cut (Recorder.record): day int32,
 # citizen int64, kind uint8, behaviour, source, points, balance int16, truly_done bool, true
 # actor int64. A part's days are many small arrays, which glibc serves from its arenas and keeps
@@ -111,6 +115,7 @@ STAFF_BYTES = 3 * 8 + 2  # a company's employee places, representative, co-worke
 # While the result is assembled, each nonzero gate count becomes five int64 indices, its two
 # counts gathered, and a row of the gates table (day int32, four codes int32, two int64).
 GATE_COUNT_BYTES = 5 * 8 + 2 * 8 + 4 + 4 * 4
+GATE_ROW_BYTES = 4 + 4 * 4 + 2 * 8  # what of it the gates table keeps
 
 
 # --- How many entries ----------------------------------------------------------------------------
@@ -493,6 +498,7 @@ class Need:
     held: dict[str, int] = field(default_factory=dict)
     moments: dict[str, int] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)  # the panel's, expected over the run
+    result: int = 0  # bytes the finished result holds once the run is gone
 
     @property
     def total(self) -> int:
@@ -519,6 +525,7 @@ class _Population:
     held: dict[str, int]  # bytes held all along, by what holds them
     assemble: int  # bytes the result's assembly holds for a while
     checkpoint: int  # bytes a checkpoint copies while it is written
+    result: int  # bytes the finished result holds: parts, population, tables
     ledger_rows: float  # the panel's over the run
     decision_rows: float
     kept: F64  # [part] bytes each part holds once cut
@@ -646,12 +653,17 @@ def _population(
     gate_table = (shards + 2) * gate_counts + nonzero * GATE_COUNT_BYTES
     assemble = shards * every + summed + table + max(shards * largest, gate_table)
     assemble += members * panel * PANEL_BYTES
+    result = kept.sum() + members * panel * PANEL_BYTES + table + nonzero * GATE_ROW_BYTES
 
     # A checkpoint copies the panel's restorations and the list events and loans waiting (the
     # packed restorations are written piece by piece), and the open part's days when one is open.
     checkpoint = pending * panel * PANEL_PENDING_BYTES
-    checkpoint += members * (f.lists.pending if f.lists is not None else 0.0) * 24
-    checkpoint += members * granted * min(term, days) * 24
+    if f.lists is not None:
+        checkpoint += members * f.lists.pending * SNAPSHOT_DUE_BYTES
+        checkpoint += f.lists.slices * SNAPSHOT_SLICE_BYTES  # one shard's queues at a time
+    if granted > 0:
+        checkpoint += members * granted * min(term, days) * SNAPSHOT_DUE_BYTES
+        checkpoint += min(term, days) * SNAPSHOT_SLICE_BYTES
     if checkpoint_every:
         open_days = max(
             (d % part_days for d in range(checkpoint_every, days, checkpoint_every)), default=0
@@ -659,7 +671,7 @@ def _population(
         checkpoint += float(open_[-1]) * open_days / part_days
     return _Population(
         held={k: int(v) for k, v in held.items()}, assemble=int(assemble),
-        checkpoint=int(checkpoint), ledger_rows=float(ledger.sum()),
+        checkpoint=int(checkpoint), result=int(result), ledger_rows=float(ledger.sum()),
         decision_rows=float(decisions.sum()),
         kept=kept, cut=cut, open_=open_,
     )  # fmt: skip
@@ -725,6 +737,7 @@ def need(
     out.moments["assemble"] = int(kept.sum() + sum(p.assemble for p in populations))
     if checkpoints:
         out.moments["checkpoint"] = int(last + sum(p.checkpoint for p in populations))
+    out.result = sum(p.result for p in populations)
     return out
 
 
@@ -776,22 +789,27 @@ def check_memory(
     *,
     share: float = 1.0,
     checkpoints: bool | None = None,
+    then: Scenario | None = None,
 ) -> int:
     """Refuse, before anything is allocated, a run predicted not to fit; return the prediction.
 
     ``share`` is the part of the citizens this process runs (a shard of a sharded run);
-    ``checkpoints`` as for :func:`predict_bytes`.
+    ``checkpoints`` as for :func:`predict_bytes`. ``then``: a second scenario simulated in the
+    same process while the first one's result is kept (the lab's run without responses).
     """
-    need = FIXED_BYTES + int((predict_bytes(s, checkpoints=checkpoints) - FIXED_BYTES) * share)
+    found = need(s, checkpoints=checkpoints)
+    needed = FIXED_BYTES + int((found.total - FIXED_BYTES) * share)
+    if then is not None:
+        needed = max(needed, found.result + predict_bytes(then, checkpoints=False))
     room = limit if limit is not None else available_bytes()
-    if room is not None and need > room and share < 1.0:
+    if room is not None and needed > room and share < 1.0:
         raise RunError(
-            f"a shard of {s.name} ({share:.1%} of its citizens) needs about {gib(need)} of "
+            f"a shard of {s.name} ({share:.1%} of its citizens) needs about {gib(needed)} of "
             f"memory and this worker has {gib(room)} available: run more, smaller shards"
         )
-    if room is not None and need > room:
-        raise RunError(_too_large(s, need, room, "."))
-    return need
+    if room is not None and needed > room:
+        raise RunError(_too_large(s, needed, room, "."))
+    return needed
 
 
 def _too_large(s: Scenario, need: int, room: int, why: str) -> str:
