@@ -1,6 +1,8 @@
 """Compiled kernels: numba's ``njit``, with the GIL released and an on-disk cache; ``prefetch``.
 
-``prefetch`` serves kernels that read a few events ahead of the one they work on.
+``prefetch`` serves kernels that read a few events ahead of the one they work on. The rules that
+kernels follow (scalar-only inlined helpers, side streams, prefetch, grow and redraw, how a
+phase's arrays travel), and the measurements behind them, are in docs/kernels.md.
 """
 
 from __future__ import annotations

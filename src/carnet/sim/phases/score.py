@@ -208,8 +208,9 @@ def _score(
             else:
                 truly = truly and report_true
         # The common path, written out rather than calling _apply: this loop sees every observed
-        # act, and a compiled call with ~28 array arguments per act cost 4x the whole score phase
-        # (bench/RESULTS.md). _apply serves only the rare second record of a report.
+        # act, and a compiled call with ~28 arrays per act (numba counts a reference to each) was
+        # one of two causes of minimal's fall to 84 million citizen-days/s, from 188
+        # (docs/kernels.md). _apply serves only the rare second record of a report.
         slot = tables.rule_cap_slot[k]
         if slot >= 0:
             delta = max(0, min(delta, int(tables.rule_cap[k]) - int(state.earned[slot, c])))
