@@ -24,6 +24,10 @@ import yaml
 from carnet.runs.memory import need, predict_bytes
 from carnet.scenario.loading import load_scenario, preset_text
 
+# Peaks of gigabytes: one case at a time, on one xdist worker (beside other tests: VmHWM is the
+# process's own, so they do not change it).
+pytestmark = pytest.mark.xdist_group("memory")
+
 # The peak resident memory of the process itself: VmHWM starts afresh with the new program,
 # while ru_maxrss would keep the larger peak of the test process that started it (Linux keeps
 # it across exec).
