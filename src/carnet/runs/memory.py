@@ -217,6 +217,11 @@ def behaviour_rates(s: Scenario, t: Parameters) -> tuple[F64, F64]:
     return done, seen
 
 
+def _dot(a: F64, b: F64) -> float:
+    """The dot product of two vectors, without BLAS (whose threads wait for busy cores)."""
+    return float(np.multiply(a, b).sum())
+
+
 def _delay_pmf(mean_days: float, horizon: int) -> F64:
     """P(1 + floor(Exp(mean)) = x) for x in 0..horizon (0 at x = 0)."""
     x = np.arange(horizon + 1, dtype=np.float64)
@@ -293,10 +298,10 @@ def blacklist_course(
     for d in range(days):
         back = np.arange(d, 0, -1)  # days since each earlier day
         if not always:
-            distressed -= float(onsets[:d] @ recover[back])
+            distressed -= _dot(onsets[:d], recover[back])
             onsets[d] = (1.0 - distressed) * onset
-        both = float(entries[:d] @ (survive[back] * still[back]))  # distressed and listed
-        exits[d] = float(entries[:d] @ lasts[back])
+        both = _dot(entries[:d], survive[back] * still[back])  # distressed and listed
+        exits[d] = _dot(entries[:d], lasts[back])
         entries[d] = max(0.0, distressed - both) * listing
         distressed += onsets[d]
     back = np.arange(days, 0, -1)
@@ -426,7 +431,7 @@ def flows(s: Scenario, rules: Compiled, *, members: float, shards: int) -> Flows
         lifted = np.where(t.income_of_profile < 4, per_profile @ g.income_up, 0.0)
         drifting, each = shares.copy(), per_profile.sum(axis=1)
         for d in range(days):
-            applications[d] += drifting @ each
+            applications[d] += _dot(drifting, each)
             if lifted.any():
                 up = drifting * lifted
                 drifting -= up
