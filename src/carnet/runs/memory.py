@@ -5,9 +5,11 @@ The prediction counts, from the scenario's rates, how many entries each structur
 day, the panel's ledger rows and decisions part by part), and multiplies each count by the bytes
 of one entry, read from the dtypes of the arrays that hold it and from how many copies of them are
 alive at once (the constants below say where each number comes from). What a run holds all along
-(state, buffers, queues, daily aggregates, the parts already cut) is added to the largest of the
-moments that hold more for a while: a day's events, the cut of a ledger part, and the assembly of
-the result (:class:`Need`).
+(state, buffers, queues, the daily aggregates of each shard, and a day's events, whose many small
+arrays stay in the heap once freed) is added to the largest of the moments that hold more for a
+while: the last part's days before its cut, the cut of a part beside the parts cut before it,
+the assembly of the result, a checkpoint (:class:`Need`). ``tests/test_memory.py`` checks it
+against the peak resident memory of runs that stress each term.
 """
 
 from __future__ import annotations
@@ -135,8 +137,9 @@ class Lists:
 class Flows:
     """Expected events of a population, per member-day, from the scenario's rates.
 
-    Responses are taken at the starting grade, points are never clamped and every application
-    is approved (each of these can only make the count larger than the run's).
+    Responses are taken at the starting grade (not the deterrence of worse grades, nor of the
+    punished), points are never clamped and every application is approved: the counts of a run
+    as it starts, which its later days mostly only lower.
     """
 
     acts: float  # acts done
