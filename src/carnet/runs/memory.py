@@ -209,14 +209,14 @@ def behaviour_rates(s: Scenario, t: Parameters) -> tuple[F64, F64]:
     deter = float(t.deter_aware[start])
     unaware = t.deter_unaware if t.aware_only else deter
     aware = t.awareness[None, :, None]
-    factor = np.ones_like(t.seen)  # [behaviour, group, exposure]
+    factor = np.ones_like(t.chance_seen)  # [behaviour, group, exposure]
     factor[t.negative] = aware * deter + (1 - aware) * unaware
     if t.chilling > 0:
-        chilled = np.maximum(0.0, 1.0 - t.chilling * t.seen[t.lawful])
+        chilled = np.maximum(0.0, 1.0 - t.chilling * t.chance_seen[t.lawful])
         factor[t.lawful] = aware * chilled + (1 - aware) * (1.0 if t.aware_only else chilled)
     exposure = np.diff(t.exposure_cdf, axis=1, prepend=0.0)[None]  # [1, group, exposure]
     done = (by_group.T * (exposure * factor).sum(axis=2)).sum(axis=1)
-    seen = (by_group.T * (exposure * factor * t.seen).sum(axis=2)).sum(axis=1)
+    seen = (by_group.T * (exposure * factor * t.chance_seen).sum(axis=2)).sum(axis=1)
     return done, seen
 
 
