@@ -344,7 +344,12 @@ def run(
 
             run_replicates(resolved, replicates, out, threads, quiet)
             return
-        with reported("preparing the run", exit_code=EXIT_INPUT):
+        if out is not None:
+            with reported(f"checking --out {out}", exit_code=EXIT_INPUT):
+                from carnet.runs.directory import check_out
+
+                check_out(out, overwrite=overwrite)
+        with reported("preparing the run"):
             from carnet.runs.launch import prepare
 
             launch = prepare(

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from carnet.analysis.audit import Audit, audit, without_responses
+from carnet.analysis.audit import Audit, audit, responses_off, without_responses
 from carnet.analysis.charts import CHARTS, NotApplicableError
 from carnet.result import Dossier, Result, simulate
 from carnet.runs.memory import check_memory
@@ -142,7 +142,8 @@ def run(
     Raises:
         RunError: if the run is predicted not to fit in memory.
     """
-    check_memory(scenario)
+    # simulate writes no checkpoints; with behaviour, a second run is held beside the first.
+    check_memory(scenario, checkpoints=False, then=responses_off(scenario) if behaviour else None)
     runs = 2 if behaviour else 1
     days = scenario.run.days
     every = max(1, days // PROGRESS_STEPS)
