@@ -61,10 +61,6 @@ def sized_company_view(s: Scenario) -> Scenario:
     )
 
 
-#: The former name of :func:`sized_company_view`, still imported by ``carnet.runs.memory``.
-company_scenario = sized_company_view
-
-
 class Staff(NamedTuple):
     """A shard's employment links, as arrays per block and per company.
 

@@ -117,11 +117,6 @@ class Parameters:
         """Number of rules with a yearly cap."""
         return int((self.rule_cap_slot >= 0).sum())
 
-    @property
-    def seen(self) -> F64:
-        """The former name of :attr:`chance_seen`, still read by ``carnet.runs.memory``."""
-        return self.chance_seen
-
     def lookups(self) -> Lookups:
         """The tables and bounds that most kernels read, as one argument."""
         return Lookups(
