@@ -35,6 +35,11 @@ EXTRAS = {
 }
 
 
+def missing_extra(error: ImportError) -> bool:
+    """Whether an import failed only for an optional extra that is not installed here."""
+    return (error.name or "").split(".")[0] in EXTRAS
+
+
 def need(module: str) -> Any:
     """Import an optional module, or skip the test with the install hint of its extra."""
     __tracebackhide__ = True  # the skip is reported at the caller's line
