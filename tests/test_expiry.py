@@ -246,7 +246,7 @@ def files(run: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize(
     ("name", "population", "panel"),
     [
-        ("rongcheng-gated", 50_000, 5000),  # lists, gates (update_wrongful_balance), lending, denunciations
+        ("rongcheng-gated", 50_000, 5000),  # lists, gates, lending, denunciations
         ("china", 60_000, 600),  # and companies on a queue of their own, a third in the panel
     ],
 )
