@@ -151,6 +151,7 @@ def references(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path
     return found
 
 
+@pytest.mark.campaign
 def test_the_points_are_the_ones_the_campaign_covers(
     references: dict[str, tuple[Path, list[str]]],
 ) -> None:
@@ -178,7 +179,7 @@ def kill_and_finish(
     assert not left, f"left {left} beside the run"
 
 
-@pytest.mark.slow
+@pytest.mark.campaign
 @pytest.mark.parametrize("point", ONE_PROCESS)
 def test_a_run_in_one_process_killed_at_each_point_resumes_to_the_same_bytes(
     tmp_path: Path, references: dict[str, tuple[Path, list[str]]], point: str
@@ -186,7 +187,7 @@ def test_a_run_in_one_process_killed_at_each_point_resumes_to_the_same_bytes(
     kill_and_finish(tmp_path, references, "one process", point)
 
 
-@pytest.mark.slow
+@pytest.mark.campaign
 @pytest.mark.parametrize("point", SHARDED)
 def test_a_sharded_run_killed_at_each_point_resumes_to_the_same_bytes(
     tmp_path: Path, references: dict[str, tuple[Path, list[str]]], point: str
