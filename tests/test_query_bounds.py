@@ -204,7 +204,7 @@ def test_ctrl_c_interrupts_a_running_query(run: Path) -> None:
         [exe, "query", str(run), SLOW], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        time.sleep(4)  # started, and computing
+        time.sleep(8)  # started (a loaded machine takes seconds to import), and computing
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
