@@ -196,6 +196,7 @@ def test_no_time_limit_with_timeout_0(run: Path) -> None:
     assert done.code == 0 and "1000000" in done.stdout, done.text
 
 
+@pytest.mark.alone  # twice it waited past 60 s in a full parallel run, never alone
 def test_ctrl_c_interrupts_a_running_query(run: Path) -> None:
     exe = script_path()
     if exe is None:
