@@ -70,6 +70,12 @@ class RunError(CarnetError):
     """A run that cannot start or cannot write its outputs."""
 
 
+class OutError(RunError):
+    """An output folder that cannot be used: not empty, not a run, or being written."""
+
+    exit_code = 2  # input that cannot be used
+
+
 class InputError(CarnetError):
     """Input other than a scenario that cannot be used: a query, a path to write to."""
 

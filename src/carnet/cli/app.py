@@ -344,12 +344,7 @@ def run(
 
             run_replicates(resolved, replicates, out, threads, quiet)
             return
-        if out is not None:
-            with reported(f"checking --out {out}", exit_code=EXIT_INPUT):
-                from carnet.runs.directory import check_out
-
-                check_out(out, overwrite=overwrite)
-        with reported("preparing the run"):
+        with reported("preparing the run"):  # an unusable --out exits 2, a missing Dask 1
             from carnet.runs.launch import prepare
 
             launch = prepare(

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carnet._version import __version__
-from carnet.errors import CarnetError, InputError, RunError, ScenarioError
+from carnet.errors import CarnetError, InputError, OutError, RunError, ScenarioError
 from carnet.result import Result
 from carnet.runs import faults
 from carnet.runs.integrity import (
@@ -353,12 +353,12 @@ def check_out(out: Path, *, overwrite: bool) -> None:
     process may be writing it.
     """
     if out.is_symlink() and not out.exists():
-        raise RunError(f"{out} is a symbolic link to nothing; choose another --out")
+        raise OutError(f"{out} is a symbolic link to nothing; choose another --out")
     if out.exists() and not out.is_dir():
-        raise RunError(f"{out} exists and is not a directory")
+        raise OutError(f"{out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise RunError(
+            raise OutError(
                 f"{out} exists and is not empty; choose another --out, "
                 "or pass --overwrite to replace a previous run"
             )
@@ -389,8 +389,8 @@ def prove_run(path: Path) -> str:
     return f"{kind} ({files} files)"
 
 
-def _not_ours(root: Path, entry: Path, why: str) -> RunError:
-    return RunError(
+def _not_ours(root: Path, entry: Path, why: str) -> OutError:
+    return OutError(
         f"{root} is not a carnet run directory that --overwrite may replace: "
         f"{entry.relative_to(root).as_posix() or '.'} {why}; nothing was removed"
     )
@@ -519,7 +519,7 @@ def _unlocked(path: Path) -> Iterator[None]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise RunError(
+                raise OutError(
                     f"{folder} is being written by a carnet process that is still running; "
                     "--overwrite does not replace it: stop that run first"
                 ) from None
