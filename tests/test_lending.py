@@ -112,3 +112,22 @@ def test_lending_errors_name_their_path() -> None:
         carnet.load_scenario(doc)
     paths = [p for p, _ in caught.value.problems]
     assert "lending.gate" in paths
+
+
+def test_loans_due_the_same_day_draw_independent_outcomes() -> None:
+    """Two loans of one borrower due on one day are repaid or not independently (p = 1/2)."""
+    doc = lending(repay_by_grade={}, repay_intercept=0.0, repay_per_point=0.0,
+                  points_on_repayment=0, points_on_default=0)  # fmt: skip
+    doc["population"]["size"] = 4000
+    doc["gates"][0].update(applications_per_year=120.0, min_grade=None)
+    rows = carnet.simulate(doc).ledger.to_pylist()
+    outcomes: dict[tuple[int, int], list[bool]] = {}
+    for r in rows:
+        if r["kind"] in ("loan_repaid", "loan_default"):
+            outcomes.setdefault((r["day"], r["citizen"]), []).append(r["kind"] == "loan_repaid")
+    pairs = [(o[0], o[1]) for o in outcomes.values() if len(o) >= 2]
+    assert len(pairs) > 2000
+    # Independent fair draws agree half the time; shared draws (the bug of 0.2) always agree.
+    agree = sum(a == b for a, b in pairs) / len(pairs)
+    assert abs(agree - 0.5) < Z * math.sqrt(0.25 / len(pairs))
+    assert 0 < sum(a for a, _ in pairs) < len(pairs)

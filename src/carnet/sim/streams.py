@@ -118,7 +118,11 @@ DISTRESS_AFTER_REFUSAL = Stream(
     "how long the distress lasts that a refusal at a gate brought on, by citizen "
     "(phases.lists.distress_from)",
 )
-LOAN_REPAY = Stream("loan/repay", "whether a loan due today is repaid, by citizen (phases.lending)")
+LOAN_REPAY = Stream(
+    "loan/repay",
+    "whether a loan due today is repaid, by citizen: the side-stream uniform of the loan's rank "
+    "among the citizen's loans due that day (phases.lending)",
+)
 COMPANY_BLACKLIST = Stream(
     "companies/blacklist",
     "a company's listing for today's violation, by company: listed?, early exit, then one "

@@ -85,6 +85,7 @@ class LendingRules(NamedTuple):
 @kernel()
 def _settle(
     citizen: I64,
+    nth: I64,
     points_then: I64,
     repay_p: npt.NDArray[np.float64],
     day: int,
@@ -102,8 +103,10 @@ def _settle(
     for j in range(len(citizen)):
         c = citizen[j]
         g = look.group_of_profile[state.profile[c]]
+        # Keyed by the borrower and the day, then by the loan's rank among the borrower's loans
+        # due that day: each loan draws its own outcome.
         branch = stream_key(seed, rules.key, day, state.first_citizen + c)
-        repaid = side_uniform(branch, 0) < repay_p[j]
+        repaid = side_uniform(branch, nth[j]) < repay_p[j]
         counts[g, LOANS_DUE] += 1
         if repaid:
             counts[g, LOANS_REPAID] += 1
@@ -125,6 +128,19 @@ def _settle(
     return n_troubled
 
 
+def rank_among_equals(values: I64) -> I64:
+    """For each entry, how many equal entries come before it: 0, 1, ... per distinct value."""
+    if len(values) == 0:
+        return np.empty(0, np.int64)
+    order = np.argsort(values, kind="stable")
+    ranked = values[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(ranked)]))
+    rank = np.empty(len(values), np.int64)
+    rank[order] = np.arange(len(values)) - run_start
+    return rank
+
+
 def settle_loans(
     state: State,
     t: Parameters,
@@ -144,8 +160,8 @@ def settle_loans(
     rows = Records(n)
     troubled = np.empty(n, np.int64)
     n_troubled = _settle(
-        citizen, points_then, rules.repay_probability(points_then, t), day, seed_key(seed),
-        state, rules, t.lookups(), counts, rows.columns(), troubled,
+        citizen, rank_among_equals(citizen), points_then, rules.repay_probability(points_then, t),
+        day, seed_key(seed), state, rules, t.lookups(), counts, rows.columns(), troubled,
     )  # fmt: skip
     rows.behaviour[:] = rules.behaviour
     rows.source[:] = rules.source
