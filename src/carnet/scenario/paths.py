@@ -39,14 +39,15 @@ values changed, :func:`parse_assignments` reads ``PATH=VALUE`` texts for the com
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import BaseModel
 
 from carnet.errors import ScenarioError, show
 from carnet.scenario.loading import parse_value, validate
-from carnet.scenario.pathsyntax import Path, format_key, format_path, parse_path, scan_path
+from carnet.scenario.pathsyntax import Path, format_path, parse_path, scan_path
 from carnet.scenario.schema import Scenario
+from carnet.scenario.walk import ITEM_NAMES, NotThereError, overlap, put, walk
 
 __all__ = [
     "ITEM_NAMES",
@@ -63,95 +64,6 @@ __all__ = [
 
 #: What :func:`set` takes: values by path, each path text or parts.
 Values = Mapping[str, Any] | Mapping[Path, Any] | Mapping[str | Path, Any]
-
-#: The fields that name a list's items, in the order they are looked for: most items have a
-#: ``name``; a behaviour's ``observed_by`` items are named by their ``source``.
-ITEM_NAMES = ("name", "source")
-
-
-class _NotThereError(Exception):
-    """A path that leads nowhere in a scenario; the message says why and what is there."""
-
-
-def _shown(part: str | int) -> str:
-    return str(part) if isinstance(part, int) else show(part)
-
-
-def _listed(keys: Iterable[str]) -> str:
-    shown = [format_key(k, limit=40) for k in keys]
-    return ", ".join(shown) if shown else "none"
-
-
-def _item_name(item: Any) -> str | None:
-    if isinstance(item, BaseModel):
-        for field in ITEM_NAMES:
-            name = getattr(item, field, None)
-            if isinstance(name, str):
-                return name
-    return None
-
-
-def _index(items: list[Any], part: str | int, where: str) -> int:
-    """The position in ``items`` of the item that ``part`` names (by position or name)."""
-    if isinstance(part, int) and 0 <= part < len(items):
-        return part
-    names = [_item_name(item) for item in items]
-    if isinstance(part, str) and part in names:
-        return names.index(part)
-    if not items:
-        raise _NotThereError(f"{where} has no item {_shown(part)}; it is empty")
-    positions = "position 0" if len(items) == 1 else f"positions 0 to {len(items) - 1}"
-    known = [n for n in names if n is not None]
-    if known:
-        listed = f"its items: {_listed(known)} (or {positions})"
-    else:
-        listed = f"it holds {len(items)} value(s), by position only ({positions})"
-    _raise(f"{where} has no item {_shown(part)}; {listed}")
-
-
-def _raise(message: str) -> NoReturn:
-    raise _NotThereError(message)
-
-
-#: What :func:`_walk` returns for a key that a mapping lacks (only as the path's last part).
-_ABSENT: Any = object()
-
-
-def _walk(scenario: Scenario, path: Path, *, new_key: bool) -> tuple[Path, Any]:
-    """Follow ``path`` through ``scenario``: the path with positions for names, and the value.
-
-    With ``new_key``, the last part may be a key that a mapping (not a section) lacks: the value
-    is then :data:`_ABSENT`.
-
-    Raises:
-        _NotThereError: naming the part that leads nowhere, and what is there instead.
-    """
-    node: Any = scenario
-    done: list[str | int] = []
-    for i, part in enumerate(path):
-        where = format_path(done) or "the scenario"
-        last = i == len(path) - 1
-        if isinstance(node, BaseModel | dict):
-            keys = type(node).model_fields if isinstance(node, BaseModel) else node
-            if isinstance(part, int):
-                what = "a section" if isinstance(node, BaseModel) else "a mapping"
-                _raise(f"{where} has no item {part}: it is {what}; its keys: {_listed(keys)}")
-            if part in keys:
-                node = getattr(node, part) if isinstance(node, BaseModel) else node[part]
-            elif last and new_key and isinstance(node, dict):
-                node = _ABSENT
-            else:
-                _raise(f"{where} has no {_shown(part)}; its keys: {_listed(keys)}")
-            done.append(part)
-        elif isinstance(node, list):
-            index = _index(node, part, where)
-            node = node[index]
-            done.append(index)
-        elif node is None:
-            _raise(f"{where} is null (not set): nothing is inside it; set {where} whole")
-        else:
-            _raise(f"{where} is a value ({show(node)}), with nothing inside it")
-    return tuple(done), node
 
 
 def _parts(path: str | Path, source: str) -> Path:
@@ -182,8 +94,8 @@ def get(scenario: Scenario, path: str | Path) -> Any:
     source = f"scenario {scenario.name}"
     parts = _parts(path, source)
     try:
-        return _walk(scenario, parts, new_key=False)[1]
-    except _NotThereError as exc:
+        return walk(scenario, parts, new_key=False)[1]
+    except NotThereError as exc:
         raise ScenarioError(source, [(_text(path), str(exc))]) from None
 
 
@@ -198,8 +110,8 @@ def resolve(scenario: Scenario, path: str | Path) -> Path:
     source = f"scenario {scenario.name}"
     parts = _parts(path, source)
     try:
-        return _walk(scenario, parts, new_key=True)[0]
-    except _NotThereError as exc:
+        return walk(scenario, parts, new_key=True)[0]
+    except NotThereError as exc:
         raise ScenarioError(source, [(_text(path), str(exc))]) from None
 
 
@@ -231,23 +143,23 @@ def set(scenario: Scenario, values: Values, *, source: str = "") -> Scenario:
     for path, value in values.items():
         text = _text(path)
         try:
-            located, _ = _walk(scenario, _parts(path, source), new_key=True)
+            located, _ = walk(scenario, _parts(path, source), new_key=True)
         except ScenarioError as exc:
             problems += exc.problems
             continue
-        except _NotThereError as exc:
+        except NotThereError as exc:
             problems.append((text, str(exc)))
             continue
         if not located:
             problems.append((text, "the empty path is the whole scenario; load that instead"))
             continue
-        clash = next(((p, t) for p, t in placed if _overlap(p, located)), None)
+        clash = next(((p, t) for p, t in placed if overlap(p, located)), None)
         if clash is not None:
             how = "the same value as" if clash[0] == located else "overlaps"
             problems.append((text, f"{how} {clash[1]}: give one path per value"))
             continue
         placed.append((located, text))
-        _put(
+        put(
             doc, located, value.model_dump(mode="python") if isinstance(value, BaseModel) else value
         )
     if problems:
@@ -257,16 +169,6 @@ def set(scenario: Scenario, values: Values, *, source: str = "") -> Scenario:
     except ScenarioError as exc:
         spelled = [(format_path(p), t) for p, t in placed]
         raise ScenarioError(source, [(_respell(p, spelled), m) for p, m in exc.problems]) from None
-
-
-def _overlap(a: Path, b: Path) -> bool:
-    return a[: len(b)] == b[: len(a)]
-
-
-def _put(doc: Any, path: Path, value: Any) -> None:
-    for part in path[:-1]:
-        doc = doc[part]
-    doc[path[-1]] = value
 
 
 def _respell(path: str, spelled: list[tuple[str, str]]) -> str:
