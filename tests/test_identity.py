@@ -69,6 +69,20 @@ def responses() -> dict[str, Any]:
     return doc
 
 
+def reforms() -> dict[str, Any]:
+    """Lists, gates with seats and companies, with values that change on days 12, 33 and 61."""
+    doc = sharded_society(days=90)
+    doc["timeline"] = [
+        {"day": 12, "set": {"rules.points.red_light.points": -30,
+                            "lists.blacklist.listing_probability": 0.9}},
+        {"day": 33, "set": {"gates.school.seats_per_region": 10, "responses.household": 0.2,
+                            "sources.camera.data_points_per_day": 9.0}},
+        {"day": 61, "set": {"behaviours.red_light.rate_per_year": 12.0,
+                            "companies.blacklist.listing_probability": 0.05}},
+    ]  # fmt: skip
+    return doc
+
+
 @dataclass(frozen=True)
 class Society:
     build: Callable[[], dict[str, Any]]
@@ -85,6 +99,7 @@ SOCIETIES = {
     "lending": Society(loans),  # loans repaid or defaulted on, distress, lawsuits
     "responses": Society(responses),  # the punished's households hold back
     "sharded": Society(sharded_society),  # all of it, school seats across shards, for Dask
+    "timeline": Society(reforms),  # the same with values changed on three days
 }
 
 
@@ -149,6 +164,9 @@ CASES: list[tuple[str, Shards | Stopped | Dask]] = [
     ("responses", Stopped((50,), resumed_from=48)),
     ("sharded", Dask(3)),
     ("sharded", Dask(3, stopped=True)),
+    ("timeline", Shards(4, 2, daily=True)),
+    ("timeline", Stopped((40,), resumed_from=40, shards=3, threads=2)),  # after two changes
+    ("timeline", Dask(3, stopped=True)),
 ]
 
 

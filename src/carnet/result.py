@@ -17,7 +17,6 @@ from carnet.errors import CarnetError
 from carnet.scenario.loading import load_scenario
 from carnet.scenario.schema import Scenario
 from carnet.sim.company_outputs import company_outputs, empty_company_ledger
-from carnet.sim.compiled import Compiled
 from carnet.sim.metrics import decisions_table, gates_table, metrics_table
 from carnet.sim.panel import empty_ledger, population_table
 from carnet.sim.phases.gates import SeatPool
@@ -28,6 +27,7 @@ from carnet.sim.simulation import (
     allocate_pending,
     started,
 )
+from carnet.sim.timeline import Timeline
 
 
 @dataclass
@@ -271,7 +271,7 @@ class Result:
 
 def assemble(
     s: Scenario,
-    rules: Compiled,
+    timeline: Timeline,
     outputs: list[ShardOutput],
     pending_seats: list[list[tuple[int, SeatPool]]],
     parts: list[pa.Table],
@@ -286,7 +286,8 @@ def assemble(
     from types import SimpleNamespace
 
     recorders = [SimpleNamespace(**{k: v.copy() for k, v in o.recorder.items()}) for o in outputs]
-    seat_rows = allocate_pending(rules, outputs, pending_seats, recorders)
+    seat_rows = allocate_pending(timeline, outputs, pending_seats, recorders)
+    rules = timeline.first
     panels = [o.panel for o in outputs]
     population = population_table(s, rules.parameters, panels)
     if panels and all("employer" in p for p in panels):
@@ -318,7 +319,7 @@ def assemble(
 def result_of(sim: Simulation) -> Result:
     """The result of the days ``sim`` has simulated so far (all of them, once ``done``)."""
     return assemble(
-        sim.scenario, sim.rules, sim.outputs(), sim.pending_seats_by_shard(),
+        sim.scenario, sim.timeline, sim.outputs(), sim.pending_seats_by_shard(),
         sim.parts, sim.decision_parts, sim.company_parts,
     )  # fmt: skip
 

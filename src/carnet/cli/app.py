@@ -129,8 +129,10 @@ def validate(
     with reported(f"validating {clean(file, 600)}"):
         scenario = load_scenario(file)
         from carnet.sim.output_names import check as check_names
+        from carnet.sim.timeline import check as check_timeline
 
         check_names(scenario, clean(file, 600))
+        check_timeline(scenario, clean(file, 600))
     size = thousands(scenario.population.size)
     typer.echo(
         f"{clean(file, 600)}: valid (scenario {scenario.name}, {size} citizens, "

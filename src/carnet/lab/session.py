@@ -26,6 +26,7 @@ from carnet.runs.memory import check_memory
 from carnet.scenario.loading import DEFAULT_PRESET, load_scenario, parse_bytes, validate
 from carnet.scenario.schema import Scenario
 from carnet.sim.output_names import check as check_names
+from carnet.sim.timeline import check as check_timeline
 
 #: Citizens of a scenario opened in the lab, unless it has fewer: a year runs in about a second.
 LAB_POPULATION = 100_000
@@ -104,6 +105,7 @@ def from_upload(name: str, data: bytes) -> Scenario:
     """
     scenario = validate(parse_bytes(data, name), name)
     check_names(scenario, name)
+    check_timeline(scenario, name)
     return lab_size(scenario)
 
 

@@ -54,7 +54,6 @@ from carnet.runs.local import Finished, advance_to_end, continue_from
 from carnet.runs.memory import check_memory
 from carnet.scenario.loading import load_scenario
 from carnet.scenario.schema import Scenario
-from carnet.sim.compiled import Compiled
 from carnet.sim.phases.gates import SeatPool
 from carnet.sim.simulation import (
     ShardOutput,
@@ -63,6 +62,7 @@ from carnet.sim.simulation import (
     seats_to_arrays,
     started,
 )
+from carnet.sim.timeline import Timeline
 
 PRE_SPAWN = "distributed.nanny.pre-spawn-environ"  # Dask's setting: what a worker starts with
 Arrays = dict[str, npt.NDArray[Any]]
@@ -272,7 +272,7 @@ def _coordinate(
         parts += written
     tables = {kind: run.read_parts(parts, kind) for kind in (LEDGER, DECISIONS, COMPANY_LEDGER)}
     result = assemble(
-        scenario, Compiled.build(scenario), outputs, pending, tables[LEDGER], tables[DECISIONS],
+        scenario, Timeline.build(scenario), outputs, pending, tables[LEDGER], tables[DECISIONS],
         tables[COMPANY_LEDGER],
     )  # fmt: skip
     seat_parts = result.decision_parts[len(tables[DECISIONS]) :]

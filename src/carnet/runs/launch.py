@@ -27,6 +27,7 @@ from carnet.scenario.loading import load_scenario
 from carnet.scenario.schema import Scenario
 from carnet.sim.output_names import check as check_names
 from carnet.sim.simulation import Progress
+from carnet.sim.timeline import check as check_timeline
 
 Notify = Callable[[str], None]
 
@@ -81,6 +82,7 @@ def prepare(
     """
     s = load_scenario(scenario)
     check_names(s)  # before anything is written
+    check_timeline(s)
     target = Path(out) if out is not None else default_out(s)
     check_out(target, overwrite=overwrite)
     why = None

@@ -484,6 +484,26 @@ class Run(Section):
         return value
 
 
+class Change(Section):
+    """Values that change at the start of a day of the run: a rollout, a reform, a ban.
+
+    Each key is a path of :mod:`carnet.scenario.paths` (``rules.points.spitting.points``,
+    ``sources.camera.by_group.minority``) and each value what the scenario would hold there. A
+    change keeps the scenario's shape: it changes values, never names, never what the society
+    was drawn from (``population``, ``companies``' sizes and sectors), never ``run``, and never
+    adds or removes a section. Changes of one day apply in the order they are listed.
+    """
+
+    day: int = Field(ge=0, le=3649, description="day at whose start the values change (0: first)")
+    set: dict[str, Any] = Field(
+        min_length=1,
+        max_length=256,
+        description="the new values, by path (`PATH: VALUE`): values only, never a name, "
+        "`population`, companies' sizes and sectors, or `run`; no section added or removed",
+    )
+    description: str = Field("", max_length=500)
+
+
 class Scenario(Section):
     """A complete scenario. Build one with :func:`carnet.load_scenario`."""
 
@@ -502,6 +522,9 @@ class Scenario(Section):
     companies: Companies | None = None
     responses: Responses = Field(default_factory=Responses)
     run: Run = Field(default_factory=Run)
+    timeline: list[Change] = Field(
+        default_factory=list, max_length=1000, description="dated changes of values (default none)"
+    )
 
     def behaviour_index(self, name: str) -> int:
         """Position of the behaviour called ``name``."""

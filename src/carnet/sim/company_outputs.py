@@ -78,7 +78,7 @@ def company_outputs(
     for name in ("employees", "representative"):
         column = np.concatenate([p[name] for p in panels]) if panels else np.empty(0, np.int64)
         population = population.append_column(name, pa.array(column, pa.int64()))
-    no_data = np.zeros((ct.n_groups, len(s.sources)), np.int64)  # data is counted on citizens
+    no_data = np.zeros((1, ct.n_groups, len(s.sources)), np.int64)  # counted on citizens
     metrics = metrics_table(cs, recorders, no_data)
     metrics = metrics.drop_columns([c for c in metrics.column_names if c.startswith("data_")])
     if rules.company_lists is not None:

@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from carnet.scenario.schema import Scenario
+from carnet.scenario.timeline import change_days
 from carnet.sim.phases.company_lists import (
     JOINT_COUNTS,
     JOINT_PUNISHED,
@@ -82,8 +83,10 @@ def metrics_table(
     for prefix, array in (("scored", scored), ("wrongful", wrongful), ("expired", expired)):
         for k, b in enumerate(s.behaviours):
             columns[f"{prefix}_{b.name}"] = flat(array[:, :, k])
+    # data_per_day is [epoch of the timeline, group, source]: the epoch in force on each day.
+    epoch = np.searchsorted([0, *change_days(s)], np.arange(days), side="right") - 1
     for j, src in enumerate(s.sources):
-        columns[f"data_{src.name}"] = flat(np.broadcast_to(data_per_day[:, j], (days, G)))
+        columns[f"data_{src.name}"] = flat(data_per_day[epoch, :, j])
     if s.lists.blacklist is not None:
         lists = total("lists")
         for i, name in enumerate(LIST_COUNTS):

@@ -34,6 +34,7 @@ from carnet.sim.phases.gates import SeatPool, allocate_seats
 from carnet.sim.phases.lists import ListState, redlisted_grades
 from carnet.sim.phases.record import Recorder, count_seats, ledger_table
 from carnet.sim.population import data_points_per_day, synthesise
+from carnet.sim.timeline import Timeline
 
 Progress = Callable[[int, int], None]
 SEAT_POOL_ARRAYS = ("citizen", "grade", "region", "lottery", "group", "panel")
@@ -119,20 +120,22 @@ class ShardOutput:
     first: int  # the shard's first citizen
     recorder: Arrays  # Recorder.aggregates()
     panel: Arrays  # panel.panel_columns(), with each citizen's employer where there are companies
-    data_per_day: npt.NDArray[np.int64]  # [group, source]
+    data_per_day: npt.NDArray[np.int64]  # [epoch of the timeline, group, source]
     company_recorder: Arrays | None = None
     company_panel: Arrays | None = None
 
 
-def shard_output(sh: Shard) -> ShardOutput:
-    """The output of a shard that has run."""
+def shard_output(sh: Shard, timeline: Timeline) -> ShardOutput:
+    """The output of a shard that has run (its data collected each day of each epoch)."""
     s_block = sh.block_size
     panel = panel_columns(sh.state)
     out = ShardOutput(
         first=sh.state.first_citizen,
         recorder=sh.recorder.aggregates(),
         panel=panel,
-        data_per_day=data_points_per_day(sh.state, sh.parameters, s_block),
+        data_per_day=np.array(
+            [data_points_per_day(sh.state, c.parameters, s_block) for c in timeline.compiled]
+        ),
     )
     if sh.companies is not None:
         panel["employer"] = employer_column(panel, sh.staff, sh.state.first_citizen, s_block)
@@ -142,20 +145,21 @@ def shard_output(sh: Shard) -> ShardOutput:
 
 
 def allocate_pending(
-    rules: Compiled,
+    timeline: Timeline,
     outputs: list[ShardOutput],
     pending: list[list[tuple[int, SeatPool]]],
     recorders: list[Any],
 ) -> list[Arrays]:
     """Allocate deferred seats; count them in ``recorders`` and return the panel's rows."""
-    gates = rules.gates
-    if gates is None or not any(pending):
+    if timeline.first.gates is None or not any(pending):
         return []
     firsts = [o.first for o in outputs]
     rows: list[Arrays] = []
     when = sorted({(day, pool.gate) for shard in pending for day, pool in shard})
     for day, gate in when:
         pools = [next(p for d, p in shard if (d, p.gate) == (day, gate)) for shard in pending]
+        gates = timeline.at(day).gates
+        assert gates is not None  # a timeline never removes the gates
         won = allocate_seats(pools, firsts, int(gates.seats[gate]))
         for r, pool, w, first in zip(recorders, pools, won, firsts, strict=True):
             found = count_seats(r.gates, gates.price, first, day, pool, w)
@@ -184,7 +188,8 @@ class Simulation:
         # changes no state, only what is recorded): until then its pools wait here.
         self.defer_seats = defer_seats
         self.pending_seats: list[tuple[int, int, SeatPool]] = []  # day, shard, pool
-        self.rules = Compiled.build(scenario)
+        self.timeline = Timeline.build(scenario)
+        self.rules = self.timeline.first
         self.parameters = self.rules.parameters
         self.plan = plan
         self._pool = pool
@@ -215,8 +220,11 @@ class Simulation:
             first + max(1, days), (first // part_days + 1) * part_days, self.scenario.run.days
         )
 
+        timeline = self.timeline
+
         def step_span(sh: Shard, span: range) -> None:
             for day in span:
+                use(sh, timeline.at(day))
                 step(sh, day)
 
         # Gates' seats are allocated over every shard each day: then the shards go day by day.
@@ -256,7 +264,7 @@ class Simulation:
 
     def _allocate_seats(self, day: int) -> None:
         """Seats per region go to the best grades, then the lottery, over every shard at once."""
-        rules = self.gate_rules
+        rules = self.timeline.at(day).gates
         if rules is None:
             return
         if self.defer_seats:
@@ -277,7 +285,7 @@ class Simulation:
 
     def outputs(self) -> list[ShardOutput]:
         """What the result needs from each shard (see :func:`carnet.result.assemble`)."""
-        return [shard_output(sh) for sh in self.shards]
+        return [shard_output(sh, self.timeline) for sh in self.shards]
 
     def pending_seats_by_shard(self) -> list[list[tuple[int, SeatPool]]]:
         """Deferred seat applications, grouped by shard (empty unless ``defer_seats``)."""
@@ -351,6 +359,20 @@ class Simulation:
         self.parts = list(parts)
         self.decision_parts = list(decision_parts)
         self.company_parts = list(company_parts)
+
+
+def use(sh: Shard, rules: Compiled) -> None:
+    """Have the shard step with ``rules`` (the epoch of the timeline in force), if it does not."""
+    if sh.parameters is rules.parameters:
+        return
+    sh.parameters = rules.parameters
+    sh.list_rules, sh.gate_rules, sh.lending = rules.lists, rules.gates, rules.lending
+    if rules.gates is not None:
+        sh.recorder.prices = rules.gates.price
+    co = sh.companies
+    if co is not None and rules.company_parameters is not None:
+        co.parameters = rules.company_parameters
+        sh.company_lists = rules.company_lists
 
 
 def company_arrays(sh: Shard) -> list[tuple[str, Mapping[str, Column]]]:
