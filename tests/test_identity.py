@@ -46,8 +46,8 @@ def companies() -> dict[str, Any]:
     return doc
 
 
-def lists_and_gates() -> dict[str, Any]:
-    doc = with_lists()
+def lists_and_gates(warm_up_days: int = 0) -> dict[str, Any]:
+    doc = with_lists(warm_up_days=warm_up_days)
     doc["population"]["size"] = 9000  # 9 blocks of 1024
     doc["run"].update(checkpoint_days=7, ledger_part_days=20)
     return doc
@@ -96,6 +96,7 @@ SOCIETIES = {
     "crashy": Society(lambda: crashy(population=20_000, days=40)),
     "companies": Society(companies),  # employers, company lists, joint punishment, co-workers
     "lists-gates": Society(lists_and_gates),  # lists, gates, school seats allocated on day 100
+    "warm-lists": Society(lambda: lists_and_gates(warm_up_days=150)),  # the list starts warm
     "lending": Society(loans),  # loans repaid or defaulted on, distress, lawsuits
     "responses": Society(responses),  # the punished's households hold back
     "sharded": Society(sharded_society),  # all of it, school seats across shards, for Dask
@@ -158,6 +159,8 @@ CASES: list[tuple[str, Shards | Stopped | Dask]] = [
     ("companies", Stopped((66,), resumed_from=63, shards=3, threads=2)),
     ("lists-gates", Shards(4, 2)),
     ("lists-gates", Stopped((103,), resumed_from=98, shards=3, threads=2)),  # seats on day 100
+    ("warm-lists", Shards(4, 2)),
+    ("warm-lists", Stopped((20,), resumed_from=14, shards=3, threads=2)),
     ("lending", Shards(4, 2)),
     ("lending", Stopped((77,), resumed_from=77)),
     ("responses", Shards(3, 2)),

@@ -266,6 +266,14 @@ class Blacklist(Section):
     income_down_on_listing: Probability = Field(
         0.0, description="chance that a listing costs the citizen one income quintile"
     )
+    warm_up_days: int = Field(
+        0,
+        ge=0,
+        le=36500,
+        description="days of the blacklist's own flows (distress, lawsuits, listings, exits) "
+        "run before day 0, so that the list starts near the stock they imply (0: it starts "
+        "empty); nothing else runs then, and nothing of them is recorded",
+    )
 
 
 class Redlist(Section):

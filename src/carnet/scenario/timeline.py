@@ -40,6 +40,7 @@ FIXED: tuple[tuple[Path, str], ...] = (
     (("companies", "start_points"), "companies are drawn once, before the first day"),
     (("companies", "sectors"), "companies are drawn once, before the first day"),
     (("run",), "the run's settings hold for the whole run"),
+    (("lists", "blacklist", "warm_up_days"), "the warm-up runs before the first day"),
     (("name",), "the scenario's name holds for the whole run"),
     (("description",), "descriptions do not change a run"),
     (("timeline",), "a timeline does not change itself"),

@@ -33,6 +33,7 @@ from carnet.sim.phases.expiry import ExpiryQueue
 from carnet.sim.phases.gates import SeatPool, allocate_seats
 from carnet.sim.phases.lists import ListState, redlisted_grades
 from carnet.sim.phases.record import Recorder, count_seats, ledger_table
+from carnet.sim.phases.warm_lists import warm_up
 from carnet.sim.population import data_points_per_day, synthesise
 from carnet.sim.timeline import Timeline
 
@@ -53,6 +54,10 @@ def make_shard(s: Scenario, rules: Compiled, first: int, n: int) -> Shard:
     """Synthesise a shard's citizens and companies, and prepare their recorders."""
     t = rules.parameters
     state = synthesise(s, t, first, n)
+    bl = s.lists.blacklist
+    listings = ListState(DueQueue(), DueQueue())
+    if rules.lists is not None and bl is not None and bl.warm_up_days:
+        listings = warm_up(state, t, rules.lists, s.run.seed, s.run.block_size, bl.warm_up_days)
     recorder = Recorder(
         state, t, s.run.days, s.run.block_size, s.run.ledger_part_days,
         n_gates=len(s.gates),
@@ -61,7 +66,7 @@ def make_shard(s: Scenario, rules: Compiled, first: int, n: int) -> Shard:
     )  # fmt: skip
     shard = Shard(
         parameters=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size,
-        list_rules=rules.lists, gate_rules=rules.gates, lending=rules.lending,
+        list_rules=rules.lists, gate_rules=rules.gates, lending=rules.lending, listings=listings,
     )  # fmt: skip
     cs, ct = rules.companies, rules.company_parameters
     if cs is not None and ct is not None:

@@ -1,0 +1,89 @@
+"""A blacklist that starts warm: its own flows run before day 0, so the run starts at its stock.
+
+With the warm-up long enough for the list to forget its empty start, day 0's stock is the
+stationary one: by Little's law, the rate of entries times the mean time listed, and it stays
+level through the run. Without it, the list starts empty and fills.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+from helpers import base_scenario
+
+import carnet
+
+Z = 4.0
+TERM, EXIT_PER_YEAR = 60, 3.65  # exit hazard 0.01 a day
+
+
+def listed(warm_up_days: int) -> dict[str, Any]:
+    doc = base_scenario(days=200)
+    doc["population"]["size"] = 60_000
+    doc["lists"] = {"blacklist": {
+        "distress_per_year": 1.0, "distress_days": 40.0, "lawsuits_per_year": 6.0,
+        "listing_probability": 0.5, "term_days": TERM, "exit_per_year": EXIT_PER_YEAR,
+        "points": -100, "warm_up_days": warm_up_days,
+    }}  # fmt: skip
+    return doc
+
+
+def stock(result: carnet.Result) -> tuple[int, np.ndarray]:
+    """The listed on day 0 (before its changes) and at the end of each day."""
+    m = result.metrics
+    days = result.scenario.run.days
+    net = np.zeros(days, np.int64)
+    np.add.at(net, np.asarray(m["day"]),
+              np.asarray(m["blacklist_entries"]) - np.asarray(m["blacklist_exits"]))  # fmt: skip
+    final = int(pc.sum(result.population["listed"].cast("int64")).as_py())
+    start = final - int(net.sum())
+    return start, start + np.cumsum(net)
+
+
+def mean_time_listed() -> float:
+    """E[min(term, 1 + floor(X))], X exponential at the exit hazard: sum_{j<term} e^(-h j)."""
+    h = EXIT_PER_YEAR / 365.0
+    return float(sum(math.exp(-h * j) for j in range(TERM)))
+
+
+def test_a_warm_list_starts_at_its_stationary_stock_and_stays_there() -> None:
+    result = carnet.simulate(listed(warm_up_days=600))
+    start, daily = stock(result)
+    entries = int(pc.sum(result.metrics["blacklist_entries"]).as_py())
+    rate = entries / result.scenario.run.days
+    expected = rate * mean_time_listed()  # Little's law, the rate measured in the run
+    # The stock is about Poisson (many independent listings); the rate's own error adds.
+    se = math.sqrt(expected + (expected / math.sqrt(entries)) ** 2)
+    assert start > 500
+    assert abs(start - expected) < Z * se, (start, expected, se)
+    assert abs(daily[-1] - start) < Z * math.sqrt(2 * expected)
+
+
+def test_without_a_warm_up_the_list_starts_empty() -> None:
+    start, daily = stock(carnet.simulate(listed(warm_up_days=0)))
+    assert start == 0 and daily[-1] > 500
+
+
+def test_the_warm_up_draws_nothing_the_run_draws() -> None:
+    """The run's own days draw the same numbers, warm or not: the warm-up has streams of its own."""
+    cold, warm = carnet.simulate(listed(0)), carnet.simulate(listed(600))
+    acts = [c for c in cold.metrics.column_names if c.startswith("acts_")]
+    assert cold.metrics.select(acts).equals(warm.metrics.select(acts))
+    assert not cold.metrics["lawsuits"].equals(warm.metrics["lawsuits"])
+
+
+def test_warm_up_days_cannot_change_in_a_timeline() -> None:
+    import pytest
+
+    from carnet.errors import ScenarioError
+
+    doc = listed(10)
+    doc["timeline"] = [{"day": 5, "set": {"lists.blacklist.warm_up_days": 20}}]
+    with pytest.raises(ScenarioError) as caught:
+        carnet.load_scenario(doc)
+    assert "before the first day" in dict(caught.value.problems)[
+        'timeline.0.set."lists.blacklist.warm_up_days"'
+    ]
