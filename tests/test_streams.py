@@ -21,7 +21,8 @@ REGISTRY = PACKAGE / "sim" / "streams.py"
 
 FIXED = [
     "population", "households", "companies", "companies/staff", "list/distress", "list/lawsuit",
-    "list/warm-up/distress", "list/warm-up/lawsuit", "list/distress/default", "list/distress/refused", "loan/repay", "companies/blacklist",
+    "list/warm-up/distress", "list/warm-up/lawsuit", "list/distress/default",
+    "list/distress/refused", "loan/repay", "companies/blacklist",
 ]  # fmt: skip
 TEMPLATES = [
     "behave/{}", "observe/{}", "companies/behave/{}", "companies/observe/{}", "gate/{}",

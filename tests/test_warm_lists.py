@@ -84,6 +84,7 @@ def test_warm_up_days_cannot_change_in_a_timeline() -> None:
     doc["timeline"] = [{"day": 5, "set": {"lists.blacklist.warm_up_days": 20}}]
     with pytest.raises(ScenarioError) as caught:
         carnet.load_scenario(doc)
-    assert "before the first day" in dict(caught.value.problems)[
-        'timeline.0.set."lists.blacklist.warm_up_days"'
-    ]
+    assert (
+        "before the first day"
+        in dict(caught.value.problems)['timeline.0.set."lists.blacklist.warm_up_days"']
+    )
