@@ -70,15 +70,19 @@ def responses() -> dict[str, Any]:
 
 
 def reforms() -> dict[str, Any]:
-    """Lists, gates with seats and companies, with values that change on days 12, 33 and 61."""
+    """Lists, gates with seats, companies and platforms, with values changed on three days."""
     doc = sharded_society(days=90)
+    doc["platforms"] = [{"name": "app", "compliance": 0.5, "successor": "bank_app"},
+                        {"name": "bank_app", "compliance": 0.8}]  # fmt: skip
+    doc["sources"][0]["platform"] = "app"
     doc["timeline"] = [
         {"day": 12, "set": {"rules.points.red_light.points": -30,
                             "lists.blacklist.listing_probability": 0.9}},
         {"day": 33, "set": {"gates.school.seats_per_region": 10, "responses.household": 0.2,
                             "sources.camera.data_points_per_day": 9.0}},
         {"day": 61, "set": {"behaviours.red_light.rate_per_year": 12.0,
-                            "companies.blacklist.listing_probability": 0.05}},
+                            "companies.blacklist.listing_probability": 0.05,
+                            "platforms.app.banned": True}},
     ]  # fmt: skip
     return doc
 

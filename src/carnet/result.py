@@ -299,7 +299,12 @@ def assemble(
         decisions.append(decisions_table(s, merged))
     result = Result(
         scenario=s,
-        metrics=metrics_table(s, recorders, np.sum([o.data_per_day for o in outputs], axis=0)),
+        metrics=metrics_table(
+            s,
+            recorders,
+            np.sum([o.data_per_day for o in outputs], axis=0),
+            np.sum([o.state_data_per_day for o in outputs], axis=0),
+        ),
         ledger_parts=list(parts),
         population=population,
         gates=gates_table(s, recorders),

@@ -416,7 +416,12 @@ def time_in_grade(result: Result) -> pa.Table:
 
 
 def privacy(result: Result) -> pa.Table:
-    """Data points collected per citizen-year, by group and source (with its sensitivity)."""
+    """Data points collected per citizen-year, by group and source (with its sensitivity).
+
+    With platforms, also who runs each source (``platform``, empty for the state) and the data
+    points that reached the state (``to_state``): a platform collects everything it is given,
+    and passes on what it complies with.
+    """
     s, m = result.scenario, result.metrics
     groups = _groups(m)
     citizens = _last(m, "citizens", groups)
@@ -428,17 +433,25 @@ def privacy(result: Result) -> pa.Table:
         "data_points": [],
         "per_citizen_year": [],
     }
+    if s.platforms:
+        rows.update(platform=[], to_state=[])
     for src in s.sources:
         names, (collected, n) = _with_all(
             groups, _by_group(m, f"data_{src.name}", groups), citizens
         )
+        reached = collected
+        if s.platforms:
+            to_state = _by_group(m, f"state_data_{src.name}", groups)
+            _, (reached, _) = _with_all(groups, to_state, citizens)
         for i, group in enumerate(names):
             per = collected[i] / (n[i] * years) if n[i] else 0.0
-            for col, v in zip(
-                rows, (group, src.name, src.sensitivity, collected[i], per), strict=True
-            ):
+            values: list[object] = [group, src.name, src.sensitivity, collected[i], per]
+            if s.platforms:
+                values += [src.platform or "", reached[i]]
+            for col, v in zip(rows, values, strict=True):
                 rows[col].append(v)
-    return pa.table(rows, schema=_schema(rows, ("group", "source", "sensitivity")))
+    keys = ("group", "source", "sensitivity", *(("platform",) if s.platforms else ()))
+    return pa.table(rows, schema=_schema(rows, keys))
 
 
 def _acts(s: Scenario, m: pa.Table, groups: list[str], behaviour: str) -> F64:

@@ -110,7 +110,8 @@ def _flatten(
     output: ShardOutput, pending: list[tuple[int, SeatPool]], parts: list[LedgerPart]
 ) -> Arrays:
     """A shard's output as flat arrays (no pickles: the coordinator reads shared files)."""
-    out: Arrays = {"first": np.array(output.first), "data_per_day": output.data_per_day}
+    out: Arrays = {"first": np.array(output.first), "data_per_day": output.data_per_day,
+                   "state_data_per_day": output.state_data_per_day}  # fmt: skip
     for section in ("recorder", "panel", "company_recorder", "company_panel"):
         arrays = getattr(output, section)
         if arrays is not None:
@@ -135,6 +136,7 @@ def _unflatten(
         recorder=sections["recorder"],
         panel=sections["panel"],
         data_per_day=arrays["data_per_day"],
+        state_data_per_day=arrays["state_data_per_day"],
         company_recorder=sections.get("company_recorder"),
         company_panel=sections.get("company_panel"),
     )

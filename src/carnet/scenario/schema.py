@@ -158,6 +158,32 @@ class Source(Section):
     data_points_per_day: float = Field(
         0.0, ge=0.0, le=1e6, description="data points collected per fully exposed citizen-day"
     )
+    platform: Name | None = Field(
+        None,
+        description="the platform in `platforms` that runs the source (none: the state runs it, "
+        "and everything it sees and collects reaches the state)",
+    )
+    description: str = Field("", max_length=500)
+
+
+class Platform(Section):
+    """A company that runs sources (a social network, a payment app) and is told to share.
+
+    The platform sees what its sources see and collects their data; the state gets each detection,
+    and each data point, with the platform's compliance probability. A banned platform's sources
+    see and collect nothing, unless its users move to a ``successor``: then the sources go on,
+    run by it, with its compliance (followed along successors while they are banned too).
+    """
+
+    name: Name
+    compliance: Probability = Field(
+        1.0,
+        description="chance that the platform passes each detection and data point to the state",
+    )
+    banned: bool = Field(False, description="banned: its sources stop, or move to its successor")
+    successor: Name | None = Field(
+        None, description="the platform its users move to once it is banned (none: they leave)"
+    )
     description: str = Field("", max_length=500)
 
 
@@ -529,6 +555,9 @@ class Scenario(Section):
     gates: list[Gate] = Field(default_factory=list, max_length=32)
     companies: Companies | None = None
     responses: Responses = Field(default_factory=Responses)
+    platforms: list[Platform] = Field(
+        default_factory=list, max_length=32, description="companies that run sources (default none)"
+    )
     run: Run = Field(default_factory=Run)
     timeline: list[Change] = Field(
         default_factory=list, max_length=1000, description="dated changes of values (default none)"
@@ -606,6 +635,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
             errors.append((_at("rules", "points", b.name), f"no rule for behaviour {b.name!r}"))
     for j, src in enumerate(s.sources):
         known(src.by_group, groups, ("sources", j, "by_group"), "group")
+    errors += _check_platforms(s)
     known(s.rules.points, behaviours, ("rules", "points"), "behaviour")
     for name, rule in s.rules.points.items():
         if rule.yearly_cap is not None and rule.points <= 0:
@@ -717,6 +747,40 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     if p.sample > p.full_up_to and p.full_up_to > 0:
         errors.append(("run.panel.sample", f"must not exceed full_up_to ({p.full_up_to})"))
     return errors + _check_companies(s)
+
+
+def _check_platforms(s: Scenario) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    names = [p.name for p in s.platforms]
+    seen: set[str] = set()
+    for i, p in enumerate(s.platforms):
+        if p.name in seen:
+            errors.append((_at("platforms", i, "name"), f"duplicate name {p.name!r}"))
+        seen.add(p.name)
+        if p.successor is not None:
+            if p.successor not in names:
+                unknown = f"unknown platform {p.successor!r}; known: {sorted(names)}"
+                errors.append((_at("platforms", i, "successor"), unknown))
+            elif p.successor == p.name:
+                errors.append(
+                    (_at("platforms", i, "successor"), "a platform cannot succeed itself")
+                )
+    by_name = {p.name: p for p in s.platforms}
+    for i, p in enumerate(s.platforms):  # successors must not lead back to where they start
+        if p.successor == p.name:
+            continue  # said above
+        chain, at = [p.name], p.successor
+        while at in by_name and at not in chain:
+            chain.append(at)
+            at = by_name[at].successor
+        if at in chain:
+            circle = " -> ".join([*chain, at])
+            errors.append((_at("platforms", i, "successor"), f"successors go round: {circle}"))
+    for j, src in enumerate(s.sources):
+        if src.platform is not None and src.platform not in names:
+            unknown = f"unknown platform {src.platform!r}; known: {sorted(names)}"
+            errors.append((_at("sources", j, "platform"), unknown))
+    return errors
 
 
 def company_view(s: Scenario) -> Scenario:

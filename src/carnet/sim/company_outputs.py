@@ -80,7 +80,9 @@ def company_outputs(
         population = population.append_column(name, pa.array(column, pa.int64()))
     no_data = np.zeros((1, ct.n_groups, len(s.sources)), np.int64)  # counted on citizens
     metrics = metrics_table(cs, recorders, no_data)
-    metrics = metrics.drop_columns([c for c in metrics.column_names if c.startswith("data_")])
+    metrics = metrics.drop_columns(
+        [c for c in metrics.column_names if c.startswith(("data_", "state_data_"))]
+    )
     if rules.company_lists is not None:
         counts: npt.NDArray[np.int64] = np.sum([r.lists for r in recorders], axis=0)
         days, G = counts.shape[:2]

@@ -16,6 +16,7 @@ from carnet.sim.phases.gates import GateDay, GateRules, gate_phase, update_wrong
 from carnet.sim.phases.lending import LendingRules, settle_loans
 from carnet.sim.phases.lists import ListRules, ListState, distress_from, list_phase
 from carnet.sim.phases.observe import Observations, observe
+from carnet.sim.phases.platforms import withhold
 from carnet.sim.phases.record import Recorder
 from carnet.sim.phases.respond import respond
 from carnet.sim.phases.score import score
@@ -51,6 +52,8 @@ class Shard:
 def step(shard: Shard, day: int) -> None:
     """One day: behave → observe → score → list → gate → respond → record.
 
+    Right after observe, what platforms keep from the state is dropped (phases.platforms).
+
     Companies go first through the same phases, and their listings may punish their
     representatives jointly. Seat allocations, which span shards, follow once every shard has
     stepped (:meth:`carnet.sim.simulation.Simulation.advance`).
@@ -58,6 +61,7 @@ def step(shard: Shard, day: int) -> None:
     state, t, rec, staff = shard.state, shard.parameters, shard.recorder, shard.staff
     acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts, staff)
     observations = observe(state, t, shard.seed, shard.block_size, day, acts, shard.observations)
+    withhold(state, t, acts, observations, rec.withheld[day])
     shard.observations = observations
     changes = score(
         state, t, day, acts, observations, shard.queue, shard.block_size, rec.denunciations[day],
@@ -132,6 +136,7 @@ def company_day(shard: Shard, day: int) -> Records:
     ct, rec = co.parameters, co.recorder
     acts = behave(co.state, ct, co.seed, co.block_size, day, co.acts)
     co.observations = observe(co.state, ct, co.seed, co.block_size, day, acts, co.observations)
+    withhold(co.state, ct, acts, co.observations, rec.withheld[day])
     changes = score(
         co.state, ct, day, acts, co.observations, co.queue, co.block_size, rec.denunciations[day]
     )

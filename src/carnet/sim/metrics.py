@@ -38,7 +38,10 @@ from carnet.sim.records import DENUNCIATION_COUNTS
 
 
 def metrics_table(
-    s: Scenario, recorders: Sequence[Any], data_per_day: npt.NDArray[np.int64]
+    s: Scenario,
+    recorders: Sequence[Any],
+    data_per_day: npt.NDArray[np.int64],
+    state_data_per_day: npt.NDArray[np.int64] | None = None,
 ) -> pa.Table:
     """One row per (day, group) with every aggregate as a column.
 
@@ -87,6 +90,13 @@ def metrics_table(
     epoch = np.searchsorted([0, *change_days(s)], np.arange(days), side="right") - 1
     for j, src in enumerate(s.sources):
         columns[f"data_{src.name}"] = flat(data_per_day[epoch, :, j])
+    if s.platforms:
+        withheld = total("withheld")
+        for k, b in enumerate(s.behaviours):
+            columns[f"withheld_{b.name}"] = flat(withheld[:, :, k])
+        if state_data_per_day is not None:
+            for j, src in enumerate(s.sources):
+                columns[f"state_data_{src.name}"] = flat(state_data_per_day[epoch, :, j])
     if s.lists.blacklist is not None:
         lists = total("lists")
         for i, name in enumerate(LIST_COUNTS):

@@ -44,6 +44,9 @@ def metric_columns(s: Scenario, *, prefix: str = "") -> Named:
     out += [(f"{kind}_{b}", path) for kind in ("scored", "wrongful", "expired")
             for path, b in behaviours]  # fmt: skip
     out += [(f"data_{src.name}", f"sources.{j}.name") for j, src in enumerate(s.sources)]
+    if s.platforms:
+        out += [(f"withheld_{b}", path) for path, b in behaviours]
+        out += [(f"state_data_{src.name}", f"sources.{j}.name") for j, src in enumerate(s.sources)]
     if s.lists.blacklist is not None:
         out += [(name, "lists.blacklist") for name in LIST_COUNTS]
         out += [(name, "lists.blacklist") for name in ("distressed", "blacklisted", "published")]
@@ -72,7 +75,7 @@ def company_metric_columns(s: Scenario) -> Named:
     out = [
         (renamed.get(name, name), path)
         for name, path in metric_columns(view, prefix="companies.")
-        if not name.startswith("data_")
+        if not name.startswith(("data_", "state_data_"))
     ]
     if s.companies.blacklist is not None:
         stocks = ("blacklisted", "jointly_listed", "wrongfully_blacklisted")

@@ -86,6 +86,7 @@ class Parameters:
     exposure_weight: F64  # [source]
     detect_by_group: F64  # [source, group]
     data_rate: F64  # [source] data points per fully exposed citizen-day
+    shared: F64  # [source] chance that a detection or data point reaches the state (platforms)
     # score
     rule_points: I32
     rule_cap: I32  # NO_LIMIT or most points per year
@@ -185,13 +186,14 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
         assert minimum is not None  # cross_check guarantees it
         grade_of_points[points >= minimum] = gi
 
+    running, shared = operating(s)
     width = max(1, max(len(b.observed_by) for b in s.behaviours))
     obs_source = np.full((K, width), -1, dtype=np.int16)
     obs_detect = np.zeros((K, width))
     for k, b in enumerate(s.behaviours):
         for j, o in enumerate(b.observed_by):
             obs_source[k, j] = sources.index(o.source)
-            obs_detect[k, j] = o.detect
+            obs_detect[k, j] = o.detect if running[obs_source[k, j]] else 0.0
 
     rule = [s.rules.points[b.name] for b in s.behaviours]
     cap = np.array([NO_LIMIT if r.yearly_cap is None else r.yearly_cap for r in rule], np.int32)
@@ -258,7 +260,8 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
         misattribution=np.array([src.misattribution for src in s.sources]),
         exposure_weight=np.array([src.exposure_weight for src in s.sources]),
         detect_by_group=np.array([[src.by_group.get(g, 1.0) for g in groups] for src in s.sources]),
-        data_rate=np.array([src.data_points_per_day for src in s.sources]),
+        data_rate=np.array([src.data_points_per_day for src in s.sources]) * running,
+        shared=shared,
         rule_points=np.array([r.points for r in rule], dtype=np.int32),
         rule_cap=cap,
         rule_cap_slot=cap_slot,
@@ -268,6 +271,27 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
         **_appeals(s, g_p.ravel(), i_p.ravel()),
         **_denunciations(s),
     )
+
+
+def operating(s: Scenario) -> tuple[F64, F64]:
+    """Whether each source runs (1 or 0), and the chance that what it finds reaches the state.
+
+    The chance is 1 for the state's own sources; for a platform's, its compliance, or once it is
+    banned its successor's (along successors while they are banned too); a banned platform with
+    no successor left runs nothing.
+    """
+    platforms = {p.name: p for p in s.platforms}
+    running = np.ones(len(s.sources))
+    shared = np.ones(len(s.sources))
+    for j, src in enumerate(s.sources):
+        at = platforms.get(src.platform) if src.platform is not None else None
+        while at is not None and at.banned:
+            at = platforms.get(at.successor) if at.successor is not None else None
+            if at is None:
+                running[j] = shared[j] = 0.0
+        if at is not None:
+            shared[j] = at.compliance
+    return running, shared
 
 
 def _chance_seen(obs_source: npt.NDArray[np.int16], obs_detect: F64, s: Scenario) -> F64:

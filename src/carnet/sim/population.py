@@ -265,13 +265,19 @@ def _data_per_day(
     return total
 
 
-def data_points_per_day(state: State, t: Parameters, block_size: int) -> npt.NDArray[np.int64]:
-    """Data points the sources collect each day from this shard, by [group, source]."""
+def data_points_per_day(
+    state: State, t: Parameters, block_size: int, *, reaching_state: bool = False
+) -> npt.NDArray[np.int64]:
+    """Data points the sources collect each day from this shard, by [group, source].
+
+    With ``reaching_state``, those that reach the state (a platform passes on its compliance's
+    share of what it collects).
+    """
     return _data_per_day(
         state.profile,
         state.exposure,
         t.group_of_profile,
-        t.data_rate,
+        t.data_rate * t.shared if reaching_state else t.data_rate,
         t.exposure_weight,
         state.first_citizen,
         block_size,

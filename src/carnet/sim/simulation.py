@@ -126,6 +126,7 @@ class ShardOutput:
     recorder: Arrays  # Recorder.aggregates()
     panel: Arrays  # panel.panel_columns(), with each citizen's employer where there are companies
     data_per_day: npt.NDArray[np.int64]  # [epoch of the timeline, group, source]
+    state_data_per_day: npt.NDArray[np.int64]  # the same, what reaches the state
     company_recorder: Arrays | None = None
     company_panel: Arrays | None = None
 
@@ -140,6 +141,12 @@ def shard_output(sh: Shard, timeline: Timeline) -> ShardOutput:
         panel=panel,
         data_per_day=np.array(
             [data_points_per_day(sh.state, c.parameters, s_block) for c in timeline.compiled]
+        ),
+        state_data_per_day=np.array(
+            [
+                data_points_per_day(sh.state, c.parameters, s_block, reaching_state=True)
+                for c in timeline.compiled
+            ]
         ),
     )
     if sh.companies is not None:

@@ -165,6 +165,7 @@ class Recorder:
         self.grades = np.zeros((days, G, t.n_grades), dtype=np.int64)
         self.points_sum = np.zeros((days, G), dtype=np.int64)
         self.acts = np.zeros((days, G, K, 3), dtype=np.int64)
+        self.withheld = np.zeros((days, G, K), dtype=np.int64)  # kept by platforms (platforms)
         self.scored = np.zeros((days, G, K), dtype=np.int64)
         self.wrongful = np.zeros((days, G, K), dtype=np.int64)
         self.expired = np.zeros((days, G, K), dtype=np.int64)
@@ -185,7 +186,7 @@ class Recorder:
     _ARRAYS = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
         "acts", "scored", "wrongful", "expired", "lists", "red", "gates", "appeals",
-        "denunciations", "lending", "joint", "gates_wrongful",
+        "denunciations", "lending", "joint", "gates_wrongful", "withheld",
     )  # fmt: skip
 
     def snapshot(self) -> dict[str, npt.NDArray[Any]]:
