@@ -21,8 +21,8 @@ REGISTRY = PACKAGE / "sim" / "streams.py"
 
 FIXED = [
     "population", "households", "companies", "companies/staff", "list/distress", "list/lawsuit",
-    "list/warm-up/distress", "list/warm-up/lawsuit", "list/distress/default",
-    "list/distress/refused", "loan/repay", "companies/blacklist",
+    "list/distress/default", "list/distress/refused", "loan/repay", "companies/blacklist",
+    "list/warm-up",
 ]  # fmt: skip
 TEMPLATES = [
     "behave/{}", "observe/{}", "companies/behave/{}", "companies/observe/{}", "gate/{}",
@@ -44,7 +44,7 @@ CHINA = [
     "population", "households",
     *(f"behave/{b}" for b in CHINA_BEHAVIOURS),
     *(f"observe/{b}" for b in CHINA_BEHAVIOURS),
-    "list/distress", "list/lawsuit",
+    "list/distress", "list/lawsuit", "list/warm-up",
     "gate/flight", "gate/high_speed_rail", "gate/public_sector_job", "gate/loan",
     "list/distress/refused", "loan/repay", "list/distress/default",
     "companies", "companies/staff",

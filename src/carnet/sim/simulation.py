@@ -57,7 +57,7 @@ def make_shard(s: Scenario, rules: Compiled, first: int, n: int) -> Shard:
     bl = s.lists.blacklist
     listings = ListState(DueQueue(), DueQueue())
     if rules.lists is not None and bl is not None and bl.warm_up_days:
-        listings = warm_up(state, t, rules.lists, s.run.seed, s.run.block_size, bl.warm_up_days)
+        listings = warm_up(state, t, rules.lists, s.run.seed, bl.warm_up_days)
     recorder = Recorder(
         state, t, s.run.days, s.run.block_size, s.run.ledger_part_days,
         n_gates=len(s.gates),

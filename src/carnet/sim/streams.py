@@ -101,15 +101,6 @@ LIST_LAWSUIT = Stream(
     "lawsuits against the distressed, by block: candidates, each with 4 uniforms (listed?, "
     "published?, early exit, income down) (phases.lists)",
 )
-WARM_DISTRESS = Stream(
-    "list/warm-up/distress",
-    "the same as list/distress, on the days of the blacklist's warm-up before day 0 (day d of "
-    "the key is day d of the warm-up) (phases.warm_lists)",
-)
-WARM_LAWSUIT = Stream(
-    "list/warm-up/lawsuit",
-    "the same as list/lawsuit, on the days of the blacklist's warm-up (phases.warm_lists)",
-)
 GATE = Pattern(
     "gate/{}",
     "applications at a gate, by block: candidates with 2 uniforms (applies?, income up or "
@@ -117,6 +108,12 @@ GATE = Pattern(
     "(phases.gates)",
 )
 # Keyed by day and the entity's global id (the block part of the key): one decision each.
+WARM_UP = Stream(
+    "list/warm-up",
+    "the blacklist's warm-up before day 0, by citizen (day 0 of the key): onset candidates, "
+    "each one's day, acceptance and length, then each episode's lawsuits with their days, "
+    "listing, publication, early exit and income (phases.warm_lists)",
+)
 DISTRESS_AFTER_DEFAULT = Stream(
     "list/distress/default",
     "how long the distress lasts that a loan's default brought on, by citizen "
@@ -140,8 +137,8 @@ COMPANY_BLACKLIST = Stream(
 
 #: Every stream with a fixed name, and every pattern, in the order declared above.
 STREAMS = (
-    POPULATION, HOUSEHOLDS, COMPANIES, STAFF, LIST_DISTRESS, LIST_LAWSUIT, WARM_DISTRESS,
-    WARM_LAWSUIT, DISTRESS_AFTER_DEFAULT, DISTRESS_AFTER_REFUSAL, LOAN_REPAY, COMPANY_BLACKLIST,
+    POPULATION, HOUSEHOLDS, COMPANIES, STAFF, LIST_DISTRESS, LIST_LAWSUIT,
+    DISTRESS_AFTER_DEFAULT, DISTRESS_AFTER_REFUSAL, LOAN_REPAY, COMPANY_BLACKLIST, WARM_UP,
 )  # fmt: skip
 PATTERNS = (BEHAVE, OBSERVE, COMPANY_BEHAVE, COMPANY_OBSERVE, GATE)
 
@@ -155,7 +152,7 @@ def used_by(s: Scenario) -> list[Stream]:
     if blacklist:
         out += [LIST_DISTRESS, LIST_LAWSUIT]
         if s.lists.blacklist is not None and s.lists.blacklist.warm_up_days:
-            out += [WARM_DISTRESS, WARM_LAWSUIT]
+            out.append(WARM_UP)
     out += [GATE(g.name) for g in s.gates]
     if blacklist and any(g.distress_if_refused > 0.0 for g in s.gates):
         out.append(DISTRESS_AFTER_REFUSAL)

@@ -201,23 +201,19 @@ def list_phase(
     block_size: int,
     day: int,
     counts: I64,
-    streams: tuple[Stream, Stream] = (LIST_DISTRESS, LIST_LAWSUIT),
 ) -> Records:
-    """End what is due today, then new distress, lawsuits and listings; return point changes.
-
-    ``streams`` draw the onsets and the lawsuits (another pair for the warm-up).
-    """
+    """End what is due today, then new distress, lawsuits and listings; return point changes."""
     recover, _ = queues.recoveries.pop(day)
     leave, amount = queues.exits.pop(day)
     ended = Records(len(leave))
     look = t.lookups()
     n_ended = _end(recover, leave, amount, state, look, counts, ended.columns())
     onset, onset_u = candidates(
-        seed, streams[0].id, day, state.first_citizen, state.size, block_size,
+        seed, LIST_DISTRESS.id, day, state.first_citizen, state.size, block_size,
         rules.onset_rate, 2,
     )  # fmt: skip
     suit, suit_u = candidates(
-        seed, streams[1].id, day, state.first_citizen, state.size, block_size,
+        seed, LIST_LAWSUIT.id, day, state.first_citizen, state.size, block_size,
         rules.lawsuit_rate, 4,
     )  # fmt: skip
     recover_c, recover_due = np.empty(len(onset), np.int64), np.empty(len(onset), np.int64)

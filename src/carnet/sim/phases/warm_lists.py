@@ -1,27 +1,138 @@
-"""A warm start for the blacklist: its own flows run for a stated number of days before day 0.
+"""A warm start for the blacklist: its own flows over a stated number of days before day 0.
 
 A list that starts empty fills over its first terms: a one-year run of a national list reports a
-fraction of the stock that its parameters imply. ``lists.blacklist.warm_up_days`` runs the list
-phase alone (distress onsets and recoveries, lawsuits, listings, exits) for that many days before
-the run, from streams of its own (``streams.WARM_DISTRESS``, ``WARM_LAWSUIT``), then hands what
-is pending to the run: a recovery or an exit due on day ``d`` of the warm-up is due on day
-``d - warm_up_days`` of the run. Listings taken then hold their points (a listing's points) and
-their flags on day 0; their counts are not in the run's metrics, nor their rows in its ledger.
+fraction of the stock that its parameters imply. ``lists.blacklist.warm_up_days`` (W) lets the
+run begin where the list phase (:mod:`carnet.sim.phases.lists`) would be after W days on its own:
+distress onsets and recoveries, lawsuits while distressed, listings and their ends, with the same
+laws, day by day, as the list phase draws them. Then what is pending passes to the run: a
+recovery or an exit due on day ``d`` of the warm-up is due on day ``d - W`` of the run; the
+listed hold their listing's points and flags on day 0. Nothing of the warm-up is recorded.
 
-Nothing else runs in the warm-up: no behaviour, no gate, no loan, so the distress that refusals
-and defaults bring is not in the warm stock (a run adds it from day 0). The warm-up is drawn block
-by block, like every stream, so a shard's warm-up is the same whatever the split.
+The list phase on its own is a process of each citizen apart, so the warm-up draws it citizen by
+citizen, event by event, from the citizen's own stream (``streams.WARM_UP``): the number of onset
+candidates in the W days (Poisson, at the largest onset rate), each one's day, acceptance and
+length; in each episode of distress the number of lawsuits (Poisson at the lawsuit rate over its
+days before day 0) and each one's day, listing, publication, early exit and loss of income. Its
+cost is one draw per citizen and a few per event, not W days of candidates. Nothing else runs in
+the warm-up: no behaviour, no gate, no loan, so the distress that refusals and defaults bring is
+not in the warm stock (a run adds it from day 0).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
-from carnet.sim.parameters import Parameters
+from carnet.sim.jit import kernel
+from carnet.sim.parameters import Lookups, Parameters
 from carnet.sim.phases.events import DueQueue
-from carnet.sim.phases.lists import COUNTS, ListRules, ListState, list_phase
-from carnet.sim.population import State
-from carnet.sim.streams import WARM_DISTRESS, WARM_LAWSUIT
+from carnet.sim.phases.lists import ListRules, ListState
+from carnet.sim.population import DISTRESSED, LISTED, PUBLISHED, State
+from carnet.sim.rng import stream_key, uniform
+from carnet.sim.streams import WARM_UP, seed_key
+
+I64 = npt.NDArray[np.int64]
+MAX_ONSETS = 64  # onset candidates kept per citizen (far beyond any plausible rate)
+
+
+@kernel(inline=True)
+def _poisson(
+    stream: np.uint64, mean: float, p0: float
+) -> tuple[np.uint64, int]:  # pragma: no cover
+    """Poisson(``mean``) by inversion, ``p0 = exp(-mean)`` given: one uniform, most often 0."""
+    stream, u = uniform(stream)
+    k, p, cum = 0, p0, p0
+    while u >= cum and k < 100_000:
+        k += 1
+        p *= mean / k
+        cum += p
+    return stream, k
+
+
+@kernel()
+def _warm_up(
+    state: State,
+    rules: ListRules,
+    look: Lookups,
+    seed: np.uint64,
+    key: np.uint64,
+    days: int,
+    recover: I64,
+    leave: I64,
+    amount: I64,
+) -> None:  # pragma: no cover - compiled
+    """For each citizen, the list phase's events over warm-up days 0..days-1.
+
+    Writes, per citizen, the warm-up day its distress ends (``recover``) and its listing ends
+    (``leave``, with the points to give back, ``amount``), or -1 where nothing is pending.
+    """
+    onsets = rules.onset_rate * days
+    p0 = np.exp(-onsets)
+    onset_day = np.empty(MAX_ONSETS, np.int64)
+    onset_u = np.empty((MAX_ONSETS, 2))
+    flags, points, profile = state.flags, state.points, state.profile
+    for c in range(len(points)):
+        recover[c] = leave[c] = -1
+        amount[c] = 0
+        stream = stream_key(seed, key, 0, state.first_citizen + c)
+        stream, k = _poisson(stream, onsets, p0)
+        if k == 0:
+            continue
+        k = min(k, MAX_ONSETS)
+        for i in range(k):
+            stream, u = uniform(stream)
+            onset_day[i] = int(u * days)
+            stream, onset_u[i, 0] = uniform(stream)
+            stream, onset_u[i, 1] = uniform(stream)
+        for i in range(1, k):  # into day order (insertion sort: k is tiny)
+            d, u0, u1 = onset_day[i], onset_u[i, 0], onset_u[i, 1]
+            j = i - 1
+            while j >= 0 and onset_day[j] > d:
+                onset_day[j + 1], onset_u[j + 1, 0], onset_u[j + 1, 1] = (
+                    onset_day[j], onset_u[j, 0], onset_u[j, 1]
+                )  # fmt: skip
+                j -= 1
+            onset_day[j + 1], onset_u[j + 1, 0], onset_u[j + 1, 1] = d, u0, u1
+        distressed_until = listed_until = -1  # the day the distress, the listing, ends
+        for i in range(k):
+            d = onset_day[i]
+            if d < distressed_until or onset_u[i, 0] >= rules.onset_accept[profile[c]]:
+                continue
+            distressed_until = d + 1 + int(-np.log1p(-onset_u[i, 1]) * rules.distress_days)
+            # Lawsuits on the episode's days before day 0 (later ones are the run's to draw).
+            last = min(distressed_until, days)
+            span = last - d
+            stream, n_suits = _poisson(
+                stream, rules.lawsuit_rate * span, np.exp(-rules.lawsuit_rate * span)
+            )
+            x = 0.0  # the lawsuits' times in the episode, drawn in order (sorted uniforms)
+            for s in range(n_suits):
+                stream, u = uniform(stream)
+                x += (1.0 - x) * (1.0 - (1.0 - u) ** (1.0 / (n_suits - s)))
+                suit_day = d + min(int(x * span), span - 1)
+                stream, u_list = uniform(stream)
+                stream, u_publish = uniform(stream)
+                stream, u_exit = uniform(stream)
+                stream, u_income = uniform(stream)
+                if suit_day < listed_until or u_list >= rules.p_list:
+                    continue
+                if u_income < rules.income_down and look.income_of_profile[profile[c]] > 0:
+                    profile[c] -= 1
+                term = rules.term_days
+                if rules.exit_rate > 0.0:
+                    term = min(term, 1 + int(-np.log1p(-u_exit) / rules.exit_rate))
+                listed_until = suit_day + term
+                if listed_until >= days:  # still listed on day 0: its flags, its points
+                    flags[c] |= LISTED
+                    if u_publish < rules.p_publish:
+                        flags[c] |= PUBLISHED
+                    before = int(points[c])
+                    after = min(max(before + rules.points, look.floor), look.ceiling)
+                    points[c] = after
+                    leave[c], amount[c] = listed_until, after - before
+        if distressed_until >= days:
+            flags[c] |= DISTRESSED
+            recover[c] = distressed_until
 
 
 def warm_up(
@@ -29,25 +140,18 @@ def warm_up(
     t: Parameters,
     rules: ListRules,
     seed: int,
-    block_size: int,
     days: int,
 ) -> ListState:
-    """Run the list phase alone for ``days`` days on ``state``; return what is pending, by run day.
+    """Bring ``state`` to where ``days`` days of the list phase alone would; what is pending.
 
-    Changes ``state`` in place (flags, points, income of the listed).
+    Changes ``state`` in place (flags, points and income of the listed, flags of the distressed).
     """
-    pending = ListState(DueQueue(), DueQueue())
-    counts = np.zeros((t.n_groups, len(COUNTS)), np.int64)  # not the run's: left out
-    for day in range(days):
-        list_phase(
-            state, t, rules, pending, seed, block_size, day, counts, (WARM_DISTRESS, WARM_LAWSUIT)
-        )
-    return ListState(_shifted(pending.recoveries, days), _shifted(pending.exits, days))
-
-
-def _shifted(queue: DueQueue, days: int) -> DueQueue:
-    """The queue with every due day moved ``days`` earlier (none is due before day ``days``)."""
-    arrays = queue.snapshot()
-    assert (arrays["due"] >= days).all()
-    arrays["due"] = arrays["due"] - days
-    return DueQueue.restore(arrays)
+    n = state.size
+    recover, leave, amount = (np.empty(n, np.int64) for _ in range(3))
+    _warm_up(state, rules, t.lookups(), seed_key(seed), WARM_UP.id, days, recover, leave, amount)
+    recoveries, exits = DueQueue(), DueQueue()
+    due = np.flatnonzero(recover >= 0)
+    recoveries.push(recover[due] - days, due, np.zeros(len(due), np.int64))
+    out = np.flatnonzero(leave >= 0)
+    exits.push(leave[out] - days, out, amount[out])
+    return ListState(recoveries, exits)
