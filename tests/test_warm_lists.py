@@ -88,3 +88,24 @@ def test_warm_up_days_cannot_change_in_a_timeline() -> None:
         "before the first day"
         in dict(caught.value.problems)['timeline.0.set."lists.blacklist.warm_up_days"']
     )
+
+
+def test_the_warm_up_is_the_list_phase_in_law_even_before_it_settles() -> None:
+    """W days of warm-up leave the stocks that W days of the run's own list phase leave.
+
+    The warm-up draws citizen by citizen, the list phase day by day: the same process, other
+    draws. After 80 days (far from the steady state) the stocks of the distressed, the listed and
+    the published agree within their sampling error (sums of independent citizens' indicators:
+    variance at most the mean, for each of the two runs).
+    """
+    days = 80
+    cold = listed(warm_up_days=0)
+    cold["run"]["days"] = days + 1
+    warm = listed(warm_up_days=days)
+    warm["run"]["days"] = 1
+    last = carnet.simulate(cold).metrics.filter(pc.equal(pc.field("day"), days))
+    first = carnet.simulate(warm).metrics.filter(pc.equal(pc.field("day"), 0))
+    for stock_name in ("distressed", "blacklisted", "published"):
+        a, b = (int(pc.sum(t[stock_name]).as_py()) for t in (last, first))
+        assert a > 300
+        assert abs(a - b) < Z * math.sqrt(a + b), (stock_name, a, b)

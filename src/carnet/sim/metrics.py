@@ -101,13 +101,15 @@ def metrics_table(
         lists = total("lists")
         for i, name in enumerate(LIST_COUNTS):
             columns[name] = flat(lists[:, :, i])
-        # Stocks at the end of each day: everyone starts free of distress and of the list.
-        for name, (into, out) in {
+        # Stocks at the end of each day, from those of day 0 (none unless the list starts warm).
+        start = total("list_start")
+        for i, (name, (into, out)) in enumerate({
             "distressed": (ONSETS, RECOVERIES),
             "blacklisted": (ENTRIES, EXITS),
             "published": (PUBLISHED_IN, PUBLISHED_OUT),
-        }.items():
-            columns[name] = flat(np.cumsum(lists[:, :, into] - lists[:, :, out], axis=0))
+        }.items()):  # fmt: skip
+            flows = np.cumsum(lists[:, :, into] - lists[:, :, out], axis=0)
+            columns[name] = flat(start[:, i] + flows)
     if s.appeals is not None:
         appeals = total("appeals")
         for i, name in enumerate(APPEAL_COUNTS):

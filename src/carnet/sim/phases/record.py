@@ -19,7 +19,7 @@ from carnet.sim.phases.gates import APPROVED, OUTCOMES, REFUSED_CAPACITY, GateDa
 from carnet.sim.phases.lending import COUNTS as LENDING_COUNTS
 from carnet.sim.phases.lists import COUNTS as LIST_COUNTS
 from carnet.sim.phases.observe import Observations
-from carnet.sim.population import PANEL, State
+from carnet.sim.population import DISTRESSED, LISTED, PANEL, PUBLISHED, State
 from carnet.sim.records import (
     ACT,
     APPEALED_WON,
@@ -117,18 +117,27 @@ def _record(
 def _count(
     profile: npt.NDArray[np.uint16],
     points: npt.NDArray[np.int16],
+    flags: npt.NDArray[np.uint8],
     group_of_profile: npt.NDArray[np.uint8],
     grade_of_points: npt.NDArray[np.uint8],
     citizens: I64,
     grades: I64,
     points_sum: I64,
+    listed: I64,
 ) -> None:  # pragma: no cover - compiled
-    """Citizens, grades and points by group, in one pass and no temporary array per citizen."""
+    """Citizens, grades, points, the distressed, listed and published, by group, in one pass.
+
+    No temporary array per citizen; the listed are a warm blacklist's stock on day 0.
+    """
     for c in range(len(points)):
         g = group_of_profile[profile[c]]
         citizens[g] += 1
         grades[g, grade_of_points[points[c] + POINTS_OFFSET]] += 1
         points_sum[g] += points[c]
+        f = flags[c]
+        listed[g, 0] += (f & DISTRESSED) > 0
+        listed[g, 1] += (f & LISTED) > 0
+        listed[g, 2] += (f & PUBLISHED) > 0
 
 
 Columns = dict[str, npt.NDArray[np.generic]]
@@ -160,8 +169,10 @@ class Recorder:
         self.citizens = np.zeros(G, np.int64)
         self._grades_now = np.zeros((G, t.n_grades), np.int64)
         self._points_now = np.zeros(G, np.int64)
-        _count(state.profile, state.points, t.group_of_profile, t.grade_of_points,
-               self.citizens, self._grades_now, self._points_now)  # fmt: skip
+        # Distressed, listed, published on day 0: none, unless the blacklist starts warm.
+        self.list_start = np.zeros((G, 3), np.int64)
+        _count(state.profile, state.points, state.flags, t.group_of_profile, t.grade_of_points,
+               self.citizens, self._grades_now, self._points_now, self.list_start)  # fmt: skip
         self.grades = np.zeros((days, G, t.n_grades), dtype=np.int64)
         self.points_sum = np.zeros((days, G), dtype=np.int64)
         self.acts = np.zeros((days, G, K, 3), dtype=np.int64)
@@ -186,7 +197,7 @@ class Recorder:
     _ARRAYS = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
         "acts", "scored", "wrongful", "expired", "lists", "red", "gates", "appeals",
-        "denunciations", "lending", "joint", "gates_wrongful", "withheld",
+        "denunciations", "lending", "joint", "gates_wrongful", "withheld", "list_start",
     )  # fmt: skip
 
     def snapshot(self) -> dict[str, npt.NDArray[Any]]:
