@@ -55,6 +55,8 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("behaviours.*.observed_by.*.detect", "{0}: seen by {1}"),
             ("sources.*.misattribution", "{0}: misattribution"),
+            ("platforms.*.compliance", "{0}: shares with the state"),
+            ("platforms.*.banned", "{0}: banned"),
         ),
     ),
     ("Grade bands", (("grades.*.min_points", "{0} from"),)),
@@ -64,6 +66,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("gates.*.min_grade", "{0}: lowest grade admitted"),
             ("gates.*.refuse_blacklisted", "{0}: refuse the blacklisted"),
             ("gates.*.require_redlist", "{0}: only the redlisted"),
+            ("lists.blacklist.warm_up_days", "blacklist: days of warm-up before day 0"),
         ),
     ),
     (
