@@ -57,7 +57,7 @@ def small(**changes: Any) -> carnet.Scenario:
 def richest(s: carnet.Scenario) -> dict[str, Any]:
     """The richest city's scenario with the mechanisms that no preset has switched on too."""
     doc = s.model_dump(mode="python")
-    doc["platforms"] = [{"name": "app", "compliance": 0.5}]
+    doc["platforms"] = [{"name": "app", "compliance": 0.5, "banned": False}]
     doc["sources"][0]["platform"] = "app"
     return doc
 
