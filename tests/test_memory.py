@@ -56,13 +56,14 @@ def ledger_heavy(n: int, faster: float, days: int, part_days: int, lifetime: int
     return doc
 
 
-def list_heavy(n: int, days: int) -> Doc:
+def list_heavy(n: int, days: int, warm_up_days: int = 0) -> Doc:
     """``minimal`` with a blacklist that distresses most citizens for years, and lists them."""
     doc = preset("minimal", n)
     doc["lists"] = {
         "blacklist": {
             "distress_per_year": 5.0, "distress_days": 3650.0, "lawsuits_per_year": 50.0,
             "listing_probability": 1.0, "term_days": 3650, "exit_per_year": 0.5, "points": -100,
+            "warm_up_days": warm_up_days,
         }
     }  # fmt: skip
     doc["run"]["days"] = days
@@ -135,6 +136,8 @@ CASES: dict[str, Callable[[], Doc]] = {
     "ledger: expiring after 30 days, one part": lambda: ledger_heavy(5_000, 25, 3650, 3650, 30),
     # 2 M list events waiting, most of them due on days of their own (a queue slice each).
     "lists: 1.5M distressed for years": lambda: list_heavy(1_500_000, 365),
+    # The same, its list warm on day 0: 1.2 M events already waiting.
+    "lists: the same, warm for 3 years": lambda: list_heavy(1_500_000, 60, warm_up_days=1095),
     # 200,000 companies and 10 M company ledger rows.
     "companies: 500 per 1,000, 40 behaviours": lambda: company_heavy(400_000, 500, 8, 50),
     # 18 M decisions in the panel.

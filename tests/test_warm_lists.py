@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
+import pytest
 from helpers import base_scenario
 
 import carnet
@@ -76,8 +77,6 @@ def test_the_warm_up_draws_nothing_the_run_draws() -> None:
 
 
 def test_warm_up_days_cannot_change_in_a_timeline() -> None:
-    import pytest
-
     from carnet.errors import ScenarioError
 
     doc = listed(10)
@@ -109,3 +108,15 @@ def test_the_warm_up_is_the_list_phase_in_law_even_before_it_settles() -> None:
         a, b = (int(pc.sum(t[stock_name]).as_py()) for t in (last, first))
         assert a > 300
         assert abs(a - b) < Z * math.sqrt(a + b), (stock_name, a, b)
+
+
+def test_the_warm_up_is_the_same_in_chunks_of_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from carnet.sim.phases import warm_lists
+
+    doc = listed(warm_up_days=300)
+    doc["run"]["days"] = 5
+    whole = carnet.simulate(doc)
+    monkeypatch.setattr(warm_lists, "CHUNK", 777)
+    chunked = carnet.simulate(doc)
+    assert whole.metrics.equals(chunked.metrics) and whole.ledger.equals(chunked.ledger)
+    assert whole.population.equals(chunked.population)

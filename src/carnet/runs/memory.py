@@ -272,8 +272,13 @@ def blacklist_course(
     listing: float,
     pmf: F64,
     per_shard: float,
+    warm: int = 0,
 ) -> Lists:
     """The expected course of a blacklist, per member, from an empty list on day 0.
+
+    With ``warm``, the first ``warm`` of the ``days`` are a warm-up before the run: the course
+    returned is the run's (its last days), and what the warm-up leaves waiting is pushed at once
+    (a slice per distinct due day, at most the longest delay).
 
     Distress begins at ``onset`` per day among the undistressed and ends after 1 + Exp(mean
     ``distress_days``) days; the distressed not yet listed are listed at ``listing`` per day; a
@@ -310,10 +315,13 @@ def blacklist_course(
     back = np.arange(days, 0, -1)
     listed = float(entries @ survive[back - 1]) if days else 0.0
     pending = listed + (0.0 if always else distressed)
-    slices = _pending_slices(entries, pmf, days, per_shard)
+    run = days - warm
+    slices = _pending_slices(entries[warm:], pmf, run, per_shard)
     if not always:
-        slices += _pending_slices(onsets, recover, days, per_shard)
-    return Lists(entries=entries, exits=exits, pending=pending, slices=slices)
+        slices += _pending_slices(onsets[warm:], recover, run, per_shard)
+    if warm:
+        slices += min(len(pmf) + len(recover), pending * per_shard)
+    return Lists(entries=entries[warm:], exits=exits[warm:], pending=pending, slices=slices)
 
 
 def grade_shares(s: Scenario, t: Parameters, moving: F64) -> F64:
@@ -444,9 +452,11 @@ def flows(s: Scenario, rules: Compiled, *, members: float, shards: int) -> Flows
     onset_rate = lawsuit_rate = 0.0
     if lr is not None:
         onset = float(shares @ lr.onset_accept) * lr.onset_rate
+        bl = s.lists.blacklist
         lists = blacklist_course(
-            days, onset, lr.distress_days, lr.lawsuit_rate * lr.p_list,
-            _listing_pmf(lr.term_days, lr.exit_rate), members / shards,
+            days + (warm := bl.warm_up_days if bl is not None else 0), onset, lr.distress_days,
+            lr.lawsuit_rate * lr.p_list, _listing_pmf(lr.term_days, lr.exit_rate),
+            members / shards, warm,
         )  # fmt: skip
         onset_rate, lawsuit_rate = lr.onset_rate, lr.lawsuit_rate
     gate_cells = 0.0

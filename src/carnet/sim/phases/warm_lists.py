@@ -33,6 +33,7 @@ from carnet.sim.streams import WARM_UP, seed_key
 
 I64 = npt.NDArray[np.int64]
 MAX_ONSETS = 64  # onset candidates kept per citizen (far beyond any plausible rate)
+CHUNK = 1 << 20  # citizens warmed up at a time
 
 
 @kernel(inline=True)
@@ -57,11 +58,12 @@ def _warm_up(
     seed: np.uint64,
     key: np.uint64,
     days: int,
+    lo: int,
     recover: I64,
     leave: I64,
     amount: I64,
 ) -> None:  # pragma: no cover - compiled
-    """For each citizen, the list phase's events over warm-up days 0..days-1.
+    """For citizens ``lo .. lo + len(recover) - 1``, the list phase's events over warm-up days.
 
     Writes, per citizen, the warm-up day its distress ends (``recover``) and its listing ends
     (``leave``, with the points to give back, ``amount``), or -1 where nothing is pending.
@@ -71,9 +73,10 @@ def _warm_up(
     onset_day = np.empty(MAX_ONSETS, np.int64)
     onset_u = np.empty((MAX_ONSETS, 2))
     flags, points, profile = state.flags, state.points, state.profile
-    for c in range(len(points)):
-        recover[c] = leave[c] = -1
-        amount[c] = 0
+    for at in range(len(recover)):  # at: the citizen's place in the chunk's answers
+        c = lo + at
+        recover[at] = leave[at] = -1
+        amount[at] = 0
         stream = stream_key(seed, key, 0, state.first_citizen + c)
         stream, k = _poisson(stream, onsets, p0)
         if k == 0:
@@ -129,10 +132,10 @@ def _warm_up(
                     before = int(points[c])
                     after = min(max(before + rules.points, look.floor), look.ceiling)
                     points[c] = after
-                    leave[c], amount[c] = listed_until, after - before
+                    leave[at], amount[at] = listed_until, after - before
         if distressed_until >= days:
             flags[c] |= DISTRESSED
-            recover[c] = distressed_until
+            recover[at] = distressed_until
 
 
 def warm_up(
@@ -146,12 +149,15 @@ def warm_up(
 
     Changes ``state`` in place (flags, points and income of the listed, flags of the distressed).
     """
-    n = state.size
-    recover, leave, amount = (np.empty(n, np.int64) for _ in range(3))
-    _warm_up(state, rules, t.lookups(), seed_key(seed), WARM_UP.id, days, recover, leave, amount)
     recoveries, exits = DueQueue(), DueQueue()
-    due = np.flatnonzero(recover >= 0)
-    recoveries.push(recover[due] - days, due, np.zeros(len(due), np.int64))
-    out = np.flatnonzero(leave >= 0)
-    exits.push(leave[out] - days, out, amount[out])
+    # A chunk of citizens at a time: the per-citizen answers are few where they matter.
+    for lo in range(0, state.size, CHUNK):
+        n = min(CHUNK, state.size - lo)
+        recover, leave, amount = (np.empty(n, np.int64) for _ in range(3))
+        _warm_up(state, rules, t.lookups(), seed_key(seed), WARM_UP.id, days, lo, recover,
+                 leave, amount)  # fmt: skip
+        due = np.flatnonzero(recover >= 0)
+        recoveries.push(recover[due] - days, due + lo, np.zeros(len(due), np.int64))
+        out = np.flatnonzero(leave >= 0)
+        exits.push(leave[out] - days, out + lo, amount[out])
     return ListState(recoveries, exits)
