@@ -149,7 +149,7 @@ def test_exploration_and_audits_damp_the_runaway() -> None:
     assert urn > 1.5 * explored
     # And in the runs: the urn's blocks spread more than the explored ones, beyond 4 SE.
     runs = {}
-    for name, attention, e in (("urn", {}, 0.0), ("explored", {"exploration": 0.3}, 0.3)):
+    for name, attention in (("urn", {}), ("explored", {"exploration": 0.3})):
         sim = run_to(carnet.load_scenario(two_groups(**attention)), 120)
         watching = sim.shards[0].attention
         assert watching is not None
@@ -241,7 +241,9 @@ def test_the_metrics_count_the_allocation_and_the_audits() -> None:
     assert list(last["audit_exposure_camera"]) == list(250_000 * watching.counts.sum(axis=0))
     # Audit findings are a part of all the camera's findings, by the group accused.
     found = m.groupby("group")["audit_found_camera"].sum()
-    assert 0 < found.sum() < result.ledger.filter(pc.equal(result.ledger["source"], "camera")).num_rows
+    assert (
+        0 < found.sum() < result.ledger.filter(pc.equal(result.ledger["source"], "camera")).num_rows
+    )
 
 
 def test_the_audit_arm_estimates_the_rate_without_bias() -> None:
@@ -341,3 +343,30 @@ def test_the_named_columns_are_the_metrics_columns() -> None:
     assert [name for name, _ in metric_columns(s)] == made
     assert {"attention_camera", "audit_found_camera", "audit_exposure_camera"} <= set(made)
     assert not any(c.endswith("_bank") and not c.startswith("data_") for c in made)
+
+
+def test_the_memory_prediction_counts_the_attention_state() -> None:
+    """Per block and group, never per citizen: predicted within 2 x of the arrays held."""
+    from carnet.runs.memory import need
+
+    s = small(window_days=40)
+    predicted = need(s, shards=1).held["citizens attention"]
+    watching = run_to(s, 1).shards[0].attention
+    assert watching is not None
+    held = sum(
+        a.nbytes for a in (watching.allocation, watching.initial, watching.multiplier,
+                           watching.audit, watching.found, watching.window, watching.counts,
+                           watching.spread)
+    )  # fmt: skip
+    assert held <= predicted <= 2 * held
+    doc = small().model_dump(mode="python")
+    doc["sources"][0]["attention"] = None
+    assert "citizens attention" not in need(carnet.load_scenario(doc), shards=1).held
+
+
+def test_attention_is_a_section_like_the_others() -> None:
+    """Strict, closed and frozen like every section of schema.py (it cannot import Section)."""
+    from carnet.scenario.attention import Attention
+    from carnet.scenario.schema import Section
+
+    assert Attention.model_config == Section.model_config

@@ -73,7 +73,10 @@ def attention() -> dict[str, Any]:
     """Adaptive attention with a window, exploration and an audit arm; misattribution by group,
     kept within the actor's group (camera) or region (bank)."""
     doc = mixed_society()
-    doc["population"]["regions"] = [{"name": "east", "share": 0.37}, {"name": "west", "share": 0.63}]
+    doc["population"]["regions"] = [
+        {"name": "east", "share": 0.37},
+        {"name": "west", "share": 0.63},
+    ]
     doc["sources"][0].update(
         by_group={"migrants": 2.0}, misattribution_by_group={"migrants": 3.0},
         misattributed_to="group",

@@ -24,6 +24,7 @@ from carnet.analysis.replicates import compare
 from carnet.errors import ScenarioError
 from carnet.lab import app_path, command, knobs, session
 from carnet.lab.knobs import SECTIONS, edit, expand, field_at
+from carnet.scenario.attention import Attention
 from carnet.scenario.loading import (
     MAX_SCENARIO_BYTES,
     load_scenario,
@@ -58,6 +59,9 @@ def test_knobs_are_the_schema_s_fields() -> None:
     s = load_scenario("rongcheng-gated")
     found = {k.key: k for k in knobs.knobs(s)}
     doc = s.model_dump(mode="python")
+    # The richest city with an adaptive source that errs more on a group (no preset has one).
+    watching = Attention(window_days=60).model_dump(mode="python")
+    doc["sources"][0].update(attention=watching, misattribution_by_group={"x": 2.0})
     for _, patterns in SECTIONS:  # no pattern is dead on the richest city
         for pattern, _ in patterns:
             assert expand(pattern, doc), pattern

@@ -82,12 +82,13 @@ def test_misattribution_rates_follow_the_multipliers_by_group(whom: str) -> None
     m = carnet.simulate(carnet.load_scenario(doc), shards=1, threads=1).metrics.to_pandas()
     for group, want in (("majority", MISTAKEN), ("minority", MISTAKEN * 2.5)):
         rows = m[m.group == group]
-        wrong = rows["acts_red_light_misattributed"].sum() + rows[
-            "acts_volunteering_misattributed"
-        ].sum()
-        seen = wrong + rows["acts_red_light_detected"].sum() + rows[
-            "acts_volunteering_detected"
-        ].sum()
+        wrong = (
+            rows["acts_red_light_misattributed"].sum()
+            + rows["acts_volunteering_misattributed"].sum()
+        )
+        seen = (
+            wrong + rows["acts_red_light_detected"].sum() + rows["acts_volunteering_detected"].sum()
+        )
         se = math.sqrt(want * (1 - want) / seen)
         assert abs(wrong / seen - want) < 4 * se, (group, wrong / seen, want)
 
@@ -139,7 +140,7 @@ def test_misattribution_errors_name_their_path() -> None:
 
 
 def test_a_multiplier_above_one_is_clipped() -> None:
-    """misattribution x multiplier is clipped at 1: every detected act of the group misattributed."""
+    """misattribution x multiplier is clipped at 1: every act of the group seen is misattributed."""
     doc = town("group", misattribution_by_group={"minority": 50.0})
     doc["run"]["days"] = 20
     m = carnet.simulate(carnet.load_scenario(doc), shards=1, threads=1).metrics.to_pandas()

@@ -55,6 +55,18 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("behaviours.*.observed_by.*.detect", "{0}: seen by {1}"),
             ("sources.*.misattribution", "{0}: misattribution"),
+            ("sources.*.misattribution_by_group.*", "{0}: misattribution, {1}"),
+            ("sources.*.misattributed_to", "{0}: misattributed to"),
+        ),
+    ),
+    (
+        "Adaptive attention",
+        (
+            ("sources.*.attention.period_days", "{0}: days between re-allocations"),
+            ("sources.*.attention.window_days", "{0}: days of findings that count"),
+            ("sources.*.attention.prior", "{0}: prior findings"),
+            ("sources.*.attention.exploration", "{0}: exploration"),
+            ("sources.*.attention.audit_share", "{0}: random audits"),
         ),
     ),
     ("Grade bands", (("grades.*.min_points", "{0} from"),)),

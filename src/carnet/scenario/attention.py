@@ -15,12 +15,10 @@ pairs; :func:`carnet.scenario.schema.cross_check` calls it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from carnet.scenario.schema import Scenario
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -29,7 +27,19 @@ MisattributedTo = Literal["block", "group", "region"]
 
 
 class Attention(BaseModel):
-    """A source's attention, re-allocated across groups by its own findings in each block."""
+    """A source's attention, re-allocated across groups by its own findings in each block.
+
+    In each block of `run.block_size` citizens the source splits a fixed budget across the
+    groups living there: a share a_g each, so a citizen of group g is watched a_g x (block's
+    citizens / group's citizens in the block) times the base detection (mean 1 over the block;
+    probabilities are clipped at 1, which breaks the budget there). The initial shares are by
+    group size times `by_group`. Every `period_days` the shares are set to (1 - exploration) x
+    (prior x initial + found) / (prior + all found) + exploration x group's share of the block,
+    from what the source recorded in the window, by the group of the citizen each record landed
+    on (a misattribution counts for the one accused). Without a window or exploration this is a
+    Pólya urn that does not learn the truth (Ensign et al. 2018; docs/attention.md). Companies'
+    behaviours seen by the source are watched at a fixed rate.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
@@ -66,11 +76,24 @@ class Attention(BaseModel):
     )
 
 
-def check_attention(s: Scenario) -> list[tuple[str, str]]:
-    """Checks of the sources' attention and misattribution fields, as (path, message) pairs."""
+class Watcher(Protocol):
+    """What the checks read of a source (schema.Source, which this module cannot import)."""
+
+    @property
+    def by_group(self) -> Mapping[str, float]: ...  # noqa: D102
+    @property
+    def misattribution_by_group(self) -> Mapping[str, float]: ...  # noqa: D102
+    @property
+    def attention(self) -> Attention | None: ...  # noqa: D102
+
+
+def check_attention(sources: Sequence[Watcher], groups: set[str]) -> list[tuple[str, str]]:
+    """Checks of the sources' attention and misattribution fields, as (path, message) pairs.
+
+    ``groups``: the population's group names.
+    """
     errors: list[tuple[str, str]] = []
-    groups = {g.name for g in s.population.groups}
-    for j, src in enumerate(s.sources):
+    for j, src in enumerate(sources):
         where = f"sources.{j}"
         for key in src.misattribution_by_group:
             if key not in groups:
@@ -95,8 +118,7 @@ def check_attention(s: Scenario) -> list[tuple[str, str]]:
                 errors.append(
                     (
                         f"{where}.attention.window_days",
-                        f"must be a multiple of period_days ({a.period_days}), "
-                        f"got {a.window_days}",
+                        f"must be a multiple of period_days ({a.period_days}), got {a.window_days}",
                     )
                 )
             elif a.window_days // a.period_days > 366:

@@ -594,7 +594,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
             errors.append((_at("rules", "points", b.name), f"no rule for behaviour {b.name!r}"))
     for j, src in enumerate(s.sources):
         known(src.by_group, groups, ("sources", j, "by_group"), "group")
-    errors += check_attention(s)
+    errors += check_attention(s.sources, groups)
     known(s.rules.points, behaviours, ("rules", "points"), "behaviour")
     for name, rule in s.rules.points.items():
         if rule.yearly_cap is not None and rule.points <= 0:

@@ -75,9 +75,9 @@ class AttentionRules:
             names=tuple(src.name for _, src in adaptive),
             period=np.array([a.period_days for a in att if a], np.int64),
             periods=np.array(
-                [0 if a.window_days is None else a.window_days // a.period_days
-                 for a in att if a], np.int64,
-            ),  # fmt: skip
+                [0 if a.window_days is None else a.window_days // a.period_days for a in att if a],
+                np.int64,
+            ),
             prior=np.array([a.prior for a in att if a]),
             exploration=np.array([a.exploration for a in att if a]),
             audit=np.array([a.audit_share for a in att if a]),
@@ -181,7 +181,9 @@ class AttentionState:
         self.audit_today[...] = 0
         self._derive(rules)
 
-    def record(self, rules: AttentionRules, attention: I64, audit_found: I64, exposure: I64) -> None:
+    def record(
+        self, rules: AttentionRules, attention: I64, audit_found: I64, exposure: I64
+    ) -> None:
         """Count today's allocation, audit findings and audit exposure, [group, adaptive] each.
 
         ``attention``: the sum over blocks of round(PPM * a_bg) in force today (micro-shares);

@@ -124,8 +124,8 @@ def _in_region(
 
     Regions are contiguous ranges of citizens, so the block's part of one is a range too.
     """
-    start = max(lo, region_bounds[region] - first)
-    stop = min(lo + length, region_bounds[region + 1] - first)
+    start = max(lo, int(region_bounds[region]) - first)
+    stop = min(lo + length, int(region_bounds[region + 1]) - first)
     if stop - start < 2:
         return -1
     other = start + int(side_uniform(stream, U_OTHER) * (stop - start - 1))

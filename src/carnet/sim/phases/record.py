@@ -224,9 +224,7 @@ class Recorder:
 
     def record_attention(self, rules: AttentionRules, watching: AttentionState, day: int) -> None:
         """Count today's allocation and audit findings of the adaptive sources."""
-        watching.record(
-            rules, self.attention[day], self.audit_found[day], self.audit_exposure[day]
-        )
+        watching.record(rules, self.attention[day], self.audit_found[day], self.audit_exposure[day])
 
     def decisions_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
         """Columns of the panel's decisions in one part (the simulation orders them)."""
