@@ -61,7 +61,7 @@ class ObserveTables(NamedTuple):
 class Watch(NamedTuple):
     """What observe reads and counts of the adaptive sources' attention (phases.attention).
 
-    Empty arrays (no adaptive source) leave observe as it was: nothing more read per act.
+    Observe takes None instead where no source adapts, and then reads nothing more per act.
     """
 
     slot: npt.NDArray[np.int16]  # [source] its row in the arrays below, -1 if not adaptive
@@ -69,14 +69,6 @@ class Watch(NamedTuple):
     audit: npt.NDArray[np.float64]  # [adaptive, local block, group] P(audit arm | detected)
     found: npt.NDArray[np.int64]  # [adaptive, local block, group landed on] this period
     audit_found: npt.NDArray[np.int64]  # [adaptive, group landed on] found by audits today
-
-    @classmethod
-    def none(cls, n_sources: int) -> Watch:
-        """No source adapts."""
-        return cls(
-            np.full(n_sources, -1, np.int16), np.zeros((0, 0, 0)), np.zeros((0, 0, 0)),
-            np.zeros((0, 0, 0), np.int64), np.zeros((0, 0), np.int64),
-        )  # fmt: skip
 
 
 @kernel()
@@ -132,6 +124,32 @@ def _in_region(
     return other + 1 if other >= c else other
 
 
+@kernel()
+def _whom(
+    c: int,
+    group: int,
+    source: int,
+    lo: int,
+    length: int,
+    first: int,
+    stream: np.uint64,
+    state: State,
+    tables: ObserveTables,
+) -> int:  # pragma: no cover - compiled
+    """Whom a misattributed act of citizen ``c`` lands on (-1: nobody, it stays with ``c``).
+
+    Called only for misattributed acts, so that observe's loop stays as short as it was.
+    """
+    whom = tables.misattributed_to[source]
+    if whom == BLOCK:
+        other = lo + int(side_uniform(stream, U_OTHER) * (length - 1))
+        return other + 1 if other >= c else other
+    if whom == GROUP:
+        return _in_group(c, group, lo, length, stream, state.profile, tables.group_of_profile)
+    region = tables.region_of_profile[state.profile[c]]
+    return _in_region(c, lo, length, first, stream, region, tables.region_bounds)
+
+
 class ObservationColumns(NamedTuple):
     """The arrays of :class:`Observations`, for kernels."""
 
@@ -154,15 +172,16 @@ def _observe(
     day: int,
     block_size: int,
     out: ObservationColumns,
-    watch: Watch,
+    watch: Watch | None,
 ) -> int:  # pragma: no cover - compiled
     n_hits = 0
     n_citizens = len(state.points)
     first = state.first_citizen
     current_k = -1
     lo = hi = 0  # local range of the current block: tested instead of dividing for each act
+    # Without adaptive sources ``watch`` is None, and numba compiles this kernel without the
+    # branches that read it (dead-branch pruning on a None argument): nothing more per act.
     local = 0  # the current block among the shard's
-    adaptive = watch.multiplier.shape[0] > 0  # some source's attention follows its findings
     stream = np.uint64(0)
     # The acts' citizens are looked up a batch at a time first: a short loop of loads keeps many
     # cache misses in flight, where the loop below, with its draws, would wait on each in turn.
@@ -188,7 +207,8 @@ def _observe(
                 current_k = k
                 lo = block * block_size - first
                 hi = lo + block_size
-                local = lo // block_size
+                if watch is not None:
+                    local = lo // block_size
             group, e = groups[j - start], exposures[j - start]
             source = -1
             for slot in range(tables.obs_source.shape[1]):
@@ -202,7 +222,7 @@ def _observe(
                     * tables.detect_by_group[src, group]
                     * (1.0 - w + w * e)
                 )
-                if adaptive and watch.slot[src] >= 0:
+                if watch is not None and watch.slot[src] >= 0:
                     p *= watch.multiplier[watch.slot[src], local, group]
                 # Selected, not branched on: whether a source sees an act is unpredictable.
                 source = src if source < 0 and u < p else source
@@ -220,23 +240,10 @@ def _observe(
                 length = min(block_size, n_citizens - lo)
                 mistaken = tables.misattribution_by_group[source, group]
                 if side_uniform(stream, U_MISTAKEN) < mistaken and length > 1:
-                    whom = tables.misattributed_to[source]
-                    if whom == BLOCK:
-                        other = lo + int(side_uniform(stream, U_OTHER) * (length - 1))
-                        if other >= c:
-                            other += 1
-                    elif whom == GROUP:
-                        other = _in_group(
-                            c, group, lo, length, stream, state.profile, tables.group_of_profile
-                        )
-                    else:
-                        region = tables.region_of_profile[state.profile[c]]
-                        other = _in_region(
-                            c, lo, length, first, stream, region, tables.region_bounds
-                        )
+                    other = _whom(c, group, source, lo, length, first, stream, state, tables)
                     if other >= 0:
                         out.outcome[j], out.target[j] = MISATTRIBUTED, other
-            if adaptive and sighted and watch.slot[source] >= 0:
+            if watch is not None and sighted and watch.slot[source] >= 0:
                 a = watch.slot[source]
                 landed = group
                 if out.target[j] != c:
@@ -291,16 +298,6 @@ def observe(
     out.tally = np.zeros((t.n_groups, t.n_behaviours, len(OUTCOMES)), dtype=np.int64)
     out.n_hits = _observe(
         acts.citizen, acts.behaviour, acts.n, state, ObserveTables.of(t), seed_key(seed), day,
-        block_size, out.columns(), watch if watch is not None else _none(t.n_sources),
+        block_size, out.columns(), watch,
     )  # fmt: skip
     return out
-
-
-_NONE: dict[int, Watch] = {}
-
-
-def _none(n_sources: int) -> Watch:
-    """The same empty :class:`Watch` each day (no arrays made per call)."""
-    if n_sources not in _NONE:
-        _NONE[n_sources] = Watch.none(n_sources)
-    return _NONE[n_sources]
