@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carnet.scenario.schema import Scenario
+from carnet.sim.jit import kernel
 from carnet.sim.parameters import Parameters
 from carnet.sim.phases.observe import Watch
 from carnet.sim.population import State
@@ -85,15 +86,24 @@ class AttentionRules:
         )
 
 
+@kernel()
+def _group_counts(
+    profile: npt.NDArray[np.uint16],
+    group_of_profile: npt.NDArray[np.uint8],
+    block_size: int,
+    counts: I64,
+) -> None:  # pragma: no cover - compiled
+    for c in range(len(profile)):
+        counts[c // block_size, group_of_profile[profile[c]]] += 1
+
+
 def group_counts(state: State, t: Parameters, block_size: int) -> I64:
-    """Citizens of each group in each of the shard's blocks, [local block, group]."""
-    n = state.size
-    blocks = -(-n // block_size)
-    local = np.arange(n, dtype=np.int64) // block_size
-    group = t.group_of_profile[state.profile].astype(np.int64)
-    counts: I64 = np.bincount(local * t.n_groups + group, minlength=blocks * t.n_groups).reshape(
-        blocks, t.n_groups
-    )
+    """Citizens of each group in each of the shard's blocks, [local block, group].
+
+    One pass over the profiles, once per shard, with no temporary array per citizen.
+    """
+    counts = np.zeros((-(-state.size // block_size), t.n_groups), np.int64)
+    _group_counts(state.profile, t.group_of_profile, block_size, counts)
     return counts
 
 
