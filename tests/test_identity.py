@@ -87,6 +87,26 @@ def reforms() -> dict[str, Any]:
     return doc
 
 
+def attention() -> dict[str, Any]:
+    """Adaptive attention with a window, exploration and an audit arm; misattribution by group,
+    kept within the actor's group (camera) or region (bank)."""
+    doc = mixed_society()
+    doc["population"]["regions"] = [
+        {"name": "east", "share": 0.37},
+        {"name": "west", "share": 0.63},
+    ]
+    doc["sources"][0].update(
+        by_group={"migrants": 2.0}, misattribution_by_group={"migrants": 3.0},
+        misattributed_to="group",
+        attention={"period_days": 7, "window_days": 21, "prior": 5.0, "exploration": 0.05,
+                   "audit_share": 0.2},
+    )  # fmt: skip
+    doc["sources"][1].update(misattribution=0.03, misattributed_to="region",
+                             attention={"period_days": 10, "prior": 2.0})  # fmt: skip
+    doc["run"].update(checkpoint_days=6, ledger_part_days=25)
+    return doc
+
+
 @dataclass(frozen=True)
 class Society:
     build: Callable[[], dict[str, Any]]
@@ -105,6 +125,7 @@ SOCIETIES = {
     "responses": Society(responses),  # the punished's households hold back
     "sharded": Society(sharded_society),  # all of it, school seats across shards, for Dask
     "timeline": Society(reforms),  # the same with values changed on three days
+    "attention": Society(attention),  # adaptive sources, misattribution by group and region
 }
 
 
@@ -169,6 +190,10 @@ CASES: list[tuple[str, Shards | Stopped | Dask]] = [
     ("lending", Stopped((77,), resumed_from=77)),
     ("responses", Shards(3, 2)),
     ("responses", Stopped((50,), resumed_from=48)),
+    ("attention", Shards(4, 2)),
+    ("attention", Shards(9, 3, daily=True)),
+    ("attention", Stopped((50,), resumed_from=48, shards=3, threads=2)),  # mid-period, mid-window
+    ("attention", Dask(3)),
     ("sharded", Dask(3)),
     ("sharded", Dask(3, stopped=True)),
     ("timeline", Shards(4, 2, daily=True)),
@@ -252,7 +277,7 @@ def dask_run(ref: Reference, split: Dask, out: Path) -> None:
     finished = run_sharded(ref.scenario, out, shards=split.shards).path
     if not split.stopped:
         assert len(list((finished / "shards").glob("0*/ledger/*.parquet"))) > split.shards
-        assert_same_run(ref.path, finished)
+        assert_same_run(ref.path, finished, companies=ref.scenario.companies is not None)
         return
     # The coordinator stopped before sealing the run, and one shard had not finished.
     (out / "manifest.json").unlink()
@@ -262,7 +287,7 @@ def dask_run(ref: Reference, split: Dask, out: Path) -> None:
     shown = run_script("run", "--resume", str(out), "--no-report", timeout=300)
     assert shown.code == 0, shown.text
     assert (out / "shards" / "0000" / "output.npz").stat().st_mtime_ns == kept  # not run again
-    assert_same_run(ref.path, out)
+    assert_same_run(ref.path, out, companies=ref.scenario.companies is not None)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from carnet.analysis.replicates import compare
 from carnet.errors import ScenarioError
 from carnet.lab import app_path, command, knobs, session
 from carnet.lab.knobs import SECTIONS, edit, expand, field_at
+from carnet.scenario.attention import Attention
 from carnet.scenario.loading import (
     MAX_SCENARIO_BYTES,
     load_scenario,
@@ -59,6 +60,9 @@ def richest(s: carnet.Scenario) -> dict[str, Any]:
     doc = s.model_dump(mode="python")
     doc["platforms"] = [{"name": "app", "compliance": 0.5, "banned": False}]
     doc["sources"][0]["platform"] = "app"
+    # An adaptive source that errs more on a group.
+    watching = Attention(window_days=60).model_dump(mode="python")
+    doc["sources"][0].update(attention=watching, misattribution_by_group={"x": 2.0})
     return doc
 
 

@@ -211,7 +211,7 @@ MINIMAL_BEHAVIOURS = ("red_light, late_payment, drunk_driving, bribery, voluntee
         ({"nope": 1},
          ("nope", "the scenario has no 'nope'; its keys: name, description, population, "
                   "behaviours, sources, rules, grades, lists, appeals, denunciations, lending, "
-                  "gates, companies, responses, run, timeline")),
+                  "gates, companies, responses, platforms, run, timeline")),
         ({"sources.spy.detect": 1},
          ("sources.spy.detect", "sources has no item 'spy'; its items: observer (or position 0)")),
         ({"behaviours.8.rate_per_year": 1},

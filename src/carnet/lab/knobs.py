@@ -57,6 +57,18 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("sources.*.misattribution", "{0}: misattribution"),
             ("platforms.*.compliance", "{0}: shares with the state"),
             ("platforms.*.banned", "{0}: banned"),
+            ("sources.*.misattribution_by_group.*", "{0}: misattribution, {1}"),
+            ("sources.*.misattributed_to", "{0}: misattributed to"),
+        ),
+    ),
+    (
+        "Adaptive attention",
+        (
+            ("sources.*.attention.period_days", "{0}: days between re-allocations"),
+            ("sources.*.attention.window_days", "{0}: days of findings that count"),
+            ("sources.*.attention.prior", "{0}: prior findings"),
+            ("sources.*.attention.exploration", "{0}: exploration"),
+            ("sources.*.attention.audit_share", "{0}: random audits"),
         ),
     ),
     ("Grade bands", (("grades.*.min_points", "{0} from"),)),

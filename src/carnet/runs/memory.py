@@ -47,6 +47,11 @@ STATE_BYTES = 10
 MEMORY_BYTES = 4  # deterrence memory of the punished and their households (2 x uint16), when on
 EARNED_BYTES = 2  # per capped rule (int16)
 WRONGFUL_BYTES = 2  # the wrongful balance of each citizen (int16), kept when there are gates
+# Adaptive attention, per (adaptive source, block, group): allocation, initial allocation,
+# multiplier, audit share (float64), this period's findings (int64), and a window's periods of
+# findings (int64 each); plus the block's group counts and spread. Nothing per citizen.
+ATTENTION_CELL_BYTES = 5 * 8
+ATTENTION_PERIOD_BYTES = 8
 # Per act of a day, in buffers that grow to 1.25 times the largest day: the act (citizen int64,
 # behaviour int16) and what the sources made of it (target int64, source int16, outcome uint8,
 # side stream uint64, hit int64).
@@ -551,7 +556,9 @@ class _Population:
     open_: F64  # [part] bytes while its days are kept
 
 
-def _aggregates(s: Scenario, t: Parameters, *, company_lists: bool) -> tuple[int, int, int, int]:
+def _aggregates(
+    s: Scenario, t: Parameters, *, company_lists: bool, adapts: bool = True
+) -> tuple[int, int, int, int]:
     """Bytes of a shard's aggregates: all, those the run writes, the largest, the gate counts.
 
     The largest is the largest array but the gate counts; those are two arrays of that size.
@@ -571,6 +578,7 @@ def _aggregates(s: Scenario, t: Parameters, *, company_lists: bool) -> tuple[int
         "appeals": (groups * 4, s.appeals is not None),
         "denunciations": (groups * 4, s.denunciations is not None),
         "lending": (groups * len(LENDING_COUNTS), s.lending is not None),
+        "attention": (groups * 3 * _adaptive(s), adapts and _adaptive(s) > 0),
     }
     gates = len(s.gates) * 4 * groups * grades * days * 8
     every = sum(n for n, _ in cells.values()) * days * 8 + 2 * gates
@@ -579,7 +587,22 @@ def _aggregates(s: Scenario, t: Parameters, *, company_lists: bool) -> tuple[int
     return every, written, largest, gates
 
 
-def _metrics_columns(s: Scenario, t: Parameters) -> int:
+def _adaptive(s: Scenario) -> int:
+    """Sources whose attention adapts."""
+    return sum(src.attention is not None for src in s.sources)
+
+
+def _attention(s: Scenario, members: float) -> float:
+    """Bytes of the adaptive sources' state: per block, group and source, never per citizen."""
+    adaptive = [src.attention for src in s.sources if src.attention is not None]
+    if not adaptive:
+        return 0.0
+    periods = max(1, *(a.window_days // a.period_days if a.window_days else 1 for a in adaptive))
+    cells = -(-members // s.run.block_size) * len(s.population.groups)
+    return cells * (len(adaptive) * (ATTENTION_CELL_BYTES + periods * ATTENTION_PERIOD_BYTES) + 16)
+
+
+def _metrics_columns(s: Scenario, t: Parameters, adapts: bool = True) -> int:
     """Columns of the metrics table (metrics.metrics_table), group name included (as 2)."""
     k = t.n_behaviours
     columns = 6 + t.n_grades + 3 * k + 3 * k + len(s.sources)
@@ -588,6 +611,7 @@ def _metrics_columns(s: Scenario, t: Parameters) -> int:
     columns += len(LENDING_COUNTS) if s.lending is not None else 0
     columns += 3 if s.lists.redlist is not None else 0
     columns += 6 + 10  # joint punishment; the companies' list columns
+    columns += 3 * _adaptive(s) if adapts else 0
     return columns
 
 
@@ -602,6 +626,7 @@ def _population(
     checkpoint_every: int | None,
     concatenated: bool,
     company_lists: bool = False,
+    adapts: bool = True,  # False for companies, which never adapt their attention
 ) -> _Population:
     days, part_days = s.run.days, s.run.ledger_part_days
     capped = int((t.rule_cap >= 0).sum())
@@ -625,11 +650,15 @@ def _population(
     if granted > 0:
         loans = members * granted * min(term, days) * DUE_BYTES
         loans += shards * min(term, days) * SLICE_BYTES
-    every, written, largest, gate_counts = _aggregates(s, t, company_lists=company_lists)
+    every, written, largest, gate_counts = _aggregates(
+        s, t, company_lists=company_lists, adapts=adapts
+    )
     held = {
         "state": members * per_member, "buffers": buffers, "pending": queue, "lists": lists,
         "loans": loans, "aggregates": shards * written,
     }  # fmt: skip
+    if adapts and _adaptive(s):
+        held["attention"] = _attention(s, members)
 
     # A day's events (the last day, the busiest): its changes and restorations due, and the
     # blacklist's draws or the gates' candidates and decisions, whichever holds more. The gates'
@@ -665,7 +694,7 @@ def _population(
     # Assembly: every shard's aggregates copied, the metrics summed and tabled, the gate counts
     # summed (with the shards' stacked on the way) and their nonzero cells tabled; the population.
     metric_rows = days * t.n_groups
-    table = metric_rows * _metrics_columns(s, t) * 8
+    table = metric_rows * _metrics_columns(s, t, adapts) * 8
     summed = every - 2 * gate_counts
     nonzero = min(gate_counts / 8, f.gate_cells)
     gate_table = (shards + 2) * gate_counts + nonzero * GATE_COUNT_BYTES
@@ -732,6 +761,7 @@ def need(
         companies = _population(
             cs, ct, cf, members=m, panel=panel_probability(cs), shards=shards,
             checkpoint_every=every, concatenated=cl is not None, company_lists=cl is not None,
+            adapts=False,
         )  # fmt: skip
         out.held["companies staff"] = int(m * STAFF_BYTES)
         out.held.update({f"companies {k}": v for k, v in companies.held.items()})

@@ -105,7 +105,9 @@ def _inner_bounds(annotation: Any) -> list[str]:
 
 def _models(annotation: Any) -> list[type[BaseModel]]:
     """Scenario sections named anywhere inside an annotation, in order."""
-    if isinstance(annotation, type) and issubclass(annotation, Section):
+    # Sections in modules of their own (carnet.scenario.attention) are BaseModels with Section's
+    # configuration, since they cannot import the schema that imports them.
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [m for a in typing.get_args(annotation) for m in _models(a)]
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from carnet.scenario.attention import Attention, MisattributedTo, check_attention
 from carnet.scenario.pathsyntax import format_path
 
 #: Points are stored as int16: every bound and start value must fit in it.
@@ -153,7 +154,25 @@ class Source(Section):
         0.0, description="how far detection and collection scale with digital exposure"
     )
     by_group: dict[Name, Multiplier] = Field(
-        default_factory=dict, description="detection multiplier by group (not collection)"
+        default_factory=dict,
+        description="detection multiplier by group (not collection); with attention, the "
+        "initial allocation instead (shares by group size times this)",
+    )
+    misattribution_by_group: dict[Name, Multiplier] = Field(
+        default_factory=dict,
+        description="multiplier of misattribution by the actor's group, e.g. face recognition "
+        "that errs more on some (default 1; the probability is clipped at 1)",
+    )
+    misattributed_to: MisattributedTo = Field(
+        "block",
+        description="whom a misattributed act lands on: a random other citizen of the actor's "
+        "block, of the block and the actor's group, or of the block and the actor's region "
+        "(none there: the act stays with the actor)",
+    )
+    attention: Attention | None = Field(
+        None,
+        description="adaptive attention, re-allocated across groups in each block by what the "
+        "source found (default: none, detection fixed)",
     )
     data_points_per_day: float = Field(
         0.0, ge=0.0, le=1e6, description="data points collected per fully exposed citizen-day"
@@ -636,6 +655,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     for j, src in enumerate(s.sources):
         known(src.by_group, groups, ("sources", j, "by_group"), "group")
     errors += _check_platforms(s)
+    errors += check_attention(s.sources, groups)
     known(s.rules.points, behaviours, ("rules", "points"), "behaviour")
     for name, rule in s.rules.points.items():
         if rule.yearly_cap is not None and rule.points <= 0:

@@ -12,6 +12,7 @@ from carnet.scenario.schema import Scenario
 from carnet.sim.employers import sized_company_view
 from carnet.sim.output_names import check as check_names
 from carnet.sim.parameters import Parameters, compile_parameters
+from carnet.sim.phases.attention import AttentionRules
 from carnet.sim.phases.company_lists import CompanyListRules
 from carnet.sim.phases.gates import GateRules
 from carnet.sim.phases.lending import LendingRules
@@ -29,6 +30,7 @@ class Compiled:
     companies: Scenario | None  # the companies as a population (see sized_company_view)
     company_parameters: Parameters | None
     company_lists: CompanyListRules | None
+    attention: AttentionRules | None = None  # the citizens' adaptive sources (companies: none)
 
     @classmethod
     def build(cls, s: Scenario) -> Compiled:
@@ -44,4 +46,5 @@ class Compiled:
             companies=cs,
             company_parameters=None if cs is None else compile_parameters(cs, companies=True),
             company_lists=CompanyListRules.build(s),
+            attention=AttentionRules.build(s, p),
         )

@@ -8,6 +8,7 @@ import numpy as np
 
 from carnet.sim.employers import Staff
 from carnet.sim.parameters import Parameters
+from carnet.sim.phases.attention import AttentionRules, AttentionState
 from carnet.sim.phases.behave import Acts, behave
 from carnet.sim.phases.company_lists import CompanyListings, CompanyListRules, company_list_phase
 from carnet.sim.phases.events import DueQueue
@@ -47,12 +48,16 @@ class Shard:
     companies: Shard | None = None  # the shard's companies, scored like citizens
     company_lists: CompanyListRules | None = None
     company_listings: CompanyListings = field(default_factory=CompanyListings)
+    attention_rules: AttentionRules | None = None  # adaptive sources, if any
+    attention: AttentionState | None = None
 
 
 def step(shard: Shard, day: int) -> None:
     """One day: behave → observe → score → list → gate → respond → record.
 
     Right after observe, what platforms keep from the state is dropped (phases.platforms).
+    Adaptive sources' attention (phases.attention) is set again at the end of each period, after
+    respond and before record.
 
     Companies go first through the same phases, and their listings may punish their
     representatives jointly. Seat allocations, which span shards, follow once every shard has
@@ -60,7 +65,11 @@ def step(shard: Shard, day: int) -> None:
     """
     state, t, rec, staff = shard.state, shard.parameters, shard.recorder, shard.staff
     acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts, staff)
-    observations = observe(state, t, shard.seed, shard.block_size, day, acts, shard.observations)
+    watching = shard.attention
+    watch = watching.watch() if watching is not None else None
+    observations = observe(
+        state, t, shard.seed, shard.block_size, day, acts, shard.observations, watch
+    )
     withhold(state, t, acts, observations, rec.withheld[day])
     shard.observations = observations
     changes = score(
@@ -121,6 +130,10 @@ def step(shard: Shard, day: int) -> None:
                     np.full(len(citizen), day + shard.lending.term_days), citizen, points
                 )
     respond(state, t, day, changes, shard.block_size, staff)
+    if watching is not None and shard.attention_rules is not None:
+        # Today's allocation is recorded before the period's end sets the next one.
+        rec.record_attention(shard.attention_rules, watching, day)
+        watching.end_of_day(shard.attention_rules, day)
     rec.record(state, t, day, observations, changes)
     if shard.gate_rules is not None:
         rec.record_gates(state, day, shard.today)

@@ -33,7 +33,7 @@ from carnet.sim.phases.lists import (
     redlisted_grades,
 )
 from carnet.sim.phases.observe import OUTCOMES
-from carnet.sim.phases.record import APPEAL_COUNTS, RED_COUNTS, dictionary
+from carnet.sim.phases.record import APPEAL_COUNTS, ATTENTION_ARRAYS, RED_COUNTS, dictionary
 from carnet.sim.records import DENUNCIATION_COUNTS
 
 
@@ -49,7 +49,12 @@ def metrics_table(
     (citizens in each grade at the end of the day), ``acts_<b>_<outcome>`` (acts truly done by
     the group, by what the sources made of them), ``scored_<b>`` and ``wrongful_<b>`` (records
     attached to the group's citizens, and those of them for acts they did not do), ``expired_<b>``
-    (records whose points were restored) and ``data_<source>`` (data points collected).
+    (records whose points were restored) and ``data_<source>`` (data points collected). For each
+    adaptive source: ``attention_<source>`` (the group's allocation in force that day, in
+    millionths, summed over blocks: divided by 1e6 it is the number of blocks' worth of
+    attention the group holds), ``audit_found_<source>`` (records found by the random-audit
+    arm, by the group they landed on) and ``audit_exposure_<source>`` (the audit's checks:
+    round(1e6 x audit share) per citizen of the group).
     """
     days = s.run.days
     groups = [g.name for g in s.population.groups]
@@ -132,6 +137,12 @@ def metrics_table(
             "jointly_listed_wrongfully": (JOINT_WRONGFUL, JOINT_WRONGFUL_RELEASED),
         }.items():
             columns[name] = flat(np.cumsum(joint[:, :, into] - joint[:, :, out], axis=0))
+    adaptive = [src.name for src in s.sources if src.attention is not None]
+    if adaptive:
+        watched = {name: total(name) for name in ATTENTION_ARRAYS}
+        for a, src_name in enumerate(adaptive):
+            for name, counts in watched.items():
+                columns[f"{name}_{src_name}"] = flat(counts[:, :, a])
     if s.lists.redlist is not None:
         red = total("red")
         for i, name in enumerate(RED_COUNTS):

@@ -21,7 +21,7 @@ from carnet.sim.phases.company_lists import JOINT_COUNTS
 from carnet.sim.phases.lending import COUNTS as LENDING_COUNTS
 from carnet.sim.phases.lists import COUNTS as LIST_COUNTS
 from carnet.sim.phases.observe import OUTCOMES
-from carnet.sim.phases.record import APPEAL_COUNTS, RED_COUNTS
+from carnet.sim.phases.record import APPEAL_COUNTS, ATTENTION_ARRAYS, RED_COUNTS
 from carnet.sim.records import DENUNCIATION_COUNTS
 
 #: The name the audit gives the total over groups.
@@ -61,6 +61,9 @@ def metric_columns(s: Scenario, *, prefix: str = "") -> Named:
         out += [(name, "companies.blacklist.joint_punishment") for name in JOINT_COUNTS]
         joint = ("jointly_listed", "jointly_listed_wrongfully")
         out += [(name, "companies.blacklist.joint_punishment") for name in joint]
+    if not prefix:  # companies never adapt their attention
+        out += [(f"{name}_{src.name}", f"sources.{j}.name") for j, src in enumerate(s.sources)
+                if src.attention is not None for name in ATTENTION_ARRAYS]  # fmt: skip
     if s.lists.redlist is not None:
         out += [(name, "lists.redlist") for name in [*RED_COUNTS, "redlisted"]]
     return out

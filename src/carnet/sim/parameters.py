@@ -13,12 +13,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from carnet.scenario.schema import POINTS_MAX, POINTS_MIN, Scenario
+from carnet.scenario.schema import POINTS_MAX, POINTS_MIN, Scenario, Source
 from carnet.sim.beta import quantised_beta_cdf
 from carnet.sim.streams import BEHAVE, COMPANY_BEHAVE, COMPANY_OBSERVE, OBSERVE
 
 POINTS_OFFSET = -POINTS_MIN  # grade_of_points is indexed by points + POINTS_OFFSET
 NO_LIMIT = -1  # no cap, no lifetime
+#: Whom a misattributed act lands on (Source.misattributed_to), indexed by Parameters' codes.
+MISATTRIBUTED_TO = ("block", "group", "region")
 
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
@@ -82,7 +84,9 @@ class Parameters:
     observe_keys: U64
     obs_source: npt.NDArray[np.int16]  # [behaviour, slot], -1 where unused
     obs_detect: F64  # [behaviour, slot]
-    misattribution: F64  # [source]
+    misattribution: F64  # [source] the largest over groups: 0 where a source never errs
+    misattribution_by_group: F64  # [source, actor's group] clipped at 1
+    misattributed_to: U8  # [source] whom it lands on: MISATTRIBUTED_TO's index
     exposure_weight: F64  # [source]
     detect_by_group: F64  # [source, group]
     data_rate: F64  # [source] data points per fully exposed citizen-day
@@ -215,6 +219,16 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
             for g in pop.groups
         ]
     )
+    mistaken = np.array(
+        [
+            [min(1.0, src.misattribution * src.misattribution_by_group.get(g, 1.0)) for g in groups]
+            for src in s.sources
+        ]
+    )
+
+    def adaptive(src: Source) -> bool:
+        return src.attention is not None and not companies  # companies: never (see attention)
+
     return Parameters(
         n_groups=G,
         n_regions=R,
@@ -257,9 +271,19 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
         observe_keys=(COMPANY_OBSERVE if companies else OBSERVE).ids(names),
         obs_source=obs_source,
         obs_detect=obs_detect,
-        misattribution=np.array([src.misattribution for src in s.sources]),
+        misattribution=mistaken.max(axis=1, initial=0.0),
+        misattribution_by_group=mistaken,
+        misattributed_to=np.array(
+            [MISATTRIBUTED_TO.index(src.misattributed_to) for src in s.sources], np.uint8
+        ),
         exposure_weight=np.array([src.exposure_weight for src in s.sources]),
-        detect_by_group=np.array([[src.by_group.get(g, 1.0) for g in groups] for src in s.sources]),
+        detect_by_group=np.array(
+            [
+                # An adaptive source's by_group sets its initial allocation instead (attention).
+                [1.0 if adaptive(src) else src.by_group.get(g, 1.0) for g in groups]
+                for src in s.sources
+            ]
+        ),
         data_rate=np.array([src.data_points_per_day for src in s.sources]) * running,
         shared=shared,
         rule_points=np.array([r.points for r in rule], dtype=np.int32),

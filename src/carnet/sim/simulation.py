@@ -26,6 +26,7 @@ from carnet.sim.day import Shard, step
 from carnet.sim.employers import build_staff
 from carnet.sim.metrics import decisions_table, ledger_names
 from carnet.sim.panel import panel_columns
+from carnet.sim.phases.attention import AttentionState, group_counts
 from carnet.sim.phases.company_lists import COUNTS as COMPANY_COUNTS
 from carnet.sim.phases.company_lists import CompanyListings
 from carnet.sim.phases.events import DueQueue
@@ -63,11 +64,17 @@ def make_shard(s: Scenario, rules: Compiled, first: int, n: int) -> Shard:
         n_gates=len(s.gates),
         redlisted=redlisted_grades(s),
         prices=None if rules.gates is None else rules.gates.price,
+        n_adaptive=0 if rules.attention is None else rules.attention.n,
     )  # fmt: skip
     shard = Shard(
         parameters=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size,
         list_rules=rules.lists, gate_rules=rules.gates, lending=rules.lending, listings=listings,
     )  # fmt: skip
+    if rules.attention is not None:
+        shard.attention_rules = rules.attention
+        shard.attention = AttentionState(
+            rules.attention, group_counts(state, t, s.run.block_size), t.n_sources
+        )
     cs, ct = rules.companies, rules.company_parameters
     if cs is not None and ct is not None:
         staff = build_staff(s, first, n)
@@ -321,6 +328,7 @@ class Simulation:
                 ("exits", sh.listings.exits.snapshot()),
                 ("loans", sh.loans.snapshot()),
                 *company_arrays(sh),
+                *([("attention", sh.attention.snapshot())] if sh.attention is not None else []),
             ]
             for part, arrays in sections:
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
@@ -356,6 +364,8 @@ class Simulation:
                 DueQueue.restore(section("recoveries")), DueQueue.restore(section("exits"))
             )
             sh.loans = DueQueue.restore(section("loans"))
+            if sh.attention is not None and sh.attention_rules is not None:
+                sh.attention.restore(sh.attention_rules, section("attention"))
             co = sh.companies
             if co is not None:
                 co.state.restore(section("companies/state"))

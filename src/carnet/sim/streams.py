@@ -86,8 +86,8 @@ BEHAVE = Pattern(
 OBSERVE = Pattern(
     "observe/{}",
     "what the sources make of a behaviour's acts, by block: one uniform per source that may "
-    "see it; each act's side stream branches off after them (misattribution, appeal, "
-    "denunciation: phases.observe, phases.score)",
+    "see it; each act's side stream branches off after them (misattribution and whom it lands "
+    "on, an audit arm's finding, appeal, denunciation: phases.observe, phases.score)",
 )
 COMPANY_BEHAVE = Pattern("companies/behave/{}", "the same as behave/, for a company behaviour")
 COMPANY_OBSERVE = Pattern("companies/observe/{}", "the same as observe/, for a company behaviour")

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from carnet.sim.jit import AHEAD, kernel, prefetch
 from carnet.sim.parameters import POINTS_OFFSET, Parameters
+from carnet.sim.phases.attention import AttentionRules, AttentionState
 from carnet.sim.phases.company_lists import JOINT_COUNTS
 from carnet.sim.phases.gates import APPROVED, OUTCOMES, REFUSED_CAPACITY, GateDay, SeatPool
 from carnet.sim.phases.lending import COUNTS as LENDING_COUNTS
@@ -35,6 +36,9 @@ APPEALS_FILED, APPEALS_WON, APPEALS_FILED_WRONGFUL, APPEALS_WON_WRONGFUL = range
 #: Redlist counts by group: citizens whose grade put them on the redlist today, or took them off.
 RED_COUNTS = ("redlist_entries", "redlist_exits")
 RED_ENTRIES, RED_EXITS = range(2)
+#: Arrays of adaptive sources, [day, group, adaptive source]: the allocation in micro-shares
+#: summed over blocks, what audits found, and the audits' exposure (see phases.attention).
+ATTENTION_ARRAYS = ("attention", "audit_found", "audit_exposure")
 
 I64 = npt.NDArray[np.int64]
 
@@ -162,6 +166,7 @@ class Recorder:
         redlisted: npt.NDArray[np.bool_] | None = None,
         prices: npt.NDArray[np.float64] | None = None,
         list_counts: int = len(LIST_COUNTS),
+        n_adaptive: int = 0,
     ) -> None:
         G, K = t.n_groups, t.n_behaviours
         self.block_size = block_size
@@ -193,8 +198,16 @@ class Recorder:
         self.prices = np.ones((n_gates, t.n_grades)) if prices is None else prices
         self._ledger: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
         self._decisions: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
+        # [day, group, adaptive source]: empty, and neither snapshot nor output, unless some
+        # source adapts its attention.
+        watched = (days if n_adaptive else 0, G, n_adaptive)
+        self.attention = np.zeros(watched, np.int64)
+        self.audit_found = np.zeros(watched, np.int64)
+        self.audit_exposure = np.zeros(watched, np.int64)
+        if n_adaptive:
+            self._ARRAYS = Recorder._ARRAYS + ATTENTION_ARRAYS
 
-    _ARRAYS = (
+    _ARRAYS: tuple[str, ...] = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
         "acts", "scored", "wrongful", "expired", "lists", "red", "gates", "appeals",
         "denunciations", "lending", "joint", "gates_wrongful", "withheld", "list_start",
@@ -220,6 +233,10 @@ class Recorder:
                 part, name = rest.split("/")
                 store = self._ledger if kind == "ledger" else self._decisions
                 store.setdefault(int(part), [{}])[0][name] = col
+
+    def record_attention(self, rules: AttentionRules, watching: AttentionState, day: int) -> None:
+        """Count today's allocation and audit findings of the adaptive sources."""
+        watching.record(rules, self.attention[day], self.audit_found[day], self.audit_exposure[day])
 
     def decisions_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
         """Columns of the panel's decisions in one part (the simulation orders them)."""
