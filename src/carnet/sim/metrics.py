@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from carnet.scenario.policies import BY_THRESHOLD
 from carnet.scenario.schema import Scenario
 from carnet.sim.phases.company_lists import (
     JOINT_COUNTS,
@@ -117,6 +118,14 @@ def metrics_table(
             "jointly_listed_wrongfully": (JOINT_WRONGFUL, JOINT_WRONGFUL_RELEASED),
         }.items():
             columns[name] = flat(np.cumsum(joint[:, :, into] - joint[:, :, out], axis=0))
+    by_threshold = [i for i, g in enumerate(s.gates) if g.policy is not None
+                    and g.policy.kind in BY_THRESHOLD]  # fmt: skip
+    if by_threshold:
+        # Fixed thresholds as they are; a learned one summed over the blocks of citizens (each
+        # block's lender its own): divide by the number of blocks for their mean.
+        thresholds = total("thresholds")
+        for i in by_threshold:
+            columns[f"threshold_{s.gates[i].name}"] = flat(thresholds[:, i, :])
     if s.lists.redlist is not None:
         red = total("red")
         for i, name in enumerate(RED_COUNTS):

@@ -14,6 +14,7 @@ make them (tests/test_output_names.py checks it on every preset).
 from __future__ import annotations
 
 from carnet.errors import ScenarioError
+from carnet.scenario.policies import BY_THRESHOLD
 from carnet.scenario.schema import Scenario, company_view
 from carnet.sim.metrics import ledger_names
 from carnet.sim.phases.company_lists import COUNTS as COMPANY_LIST_COUNTS
@@ -58,6 +59,8 @@ def metric_columns(s: Scenario, *, prefix: str = "") -> Named:
         out += [(name, "companies.blacklist.joint_punishment") for name in JOINT_COUNTS]
         joint = ("jointly_listed", "jointly_listed_wrongfully")
         out += [(name, "companies.blacklist.joint_punishment") for name in joint]
+    out += [(f"threshold_{g.name}", f"gates.{i}.name") for i, g in enumerate(s.gates)
+            if g.policy is not None and g.policy.kind in BY_THRESHOLD]  # fmt: skip
     if s.lists.redlist is not None:
         out += [(name, "lists.redlist") for name in [*RED_COUNTS, "redlisted"]]
     return out

@@ -33,7 +33,8 @@ from carnet.sim.phases.expiry import ExpiryQueue
 from carnet.sim.phases.gates import SeatPool, allocate_seats
 from carnet.sim.phases.lists import ListState, redlisted_grades
 from carnet.sim.phases.record import Recorder, count_seats, ledger_table
-from carnet.sim.population import data_points_per_day, synthesise
+from carnet.sim.policies import Learner, start_law
+from carnet.sim.population import PANEL, data_points_per_day, synthesise
 
 Progress = Callable[[int, int], None]
 SEAT_POOL_ARRAYS = ("citizen", "grade", "region", "lottery", "group", "panel")
@@ -57,11 +58,15 @@ def make_shard(s: Scenario, rules: Compiled, first: int, n: int) -> Shard:
         n_gates=len(s.gates),
         redlisted=redlisted_grades(s),
         prices=None if rules.gates is None else rules.gates.price,
+        thresholds=rules.gates is not None and bool(rules.gates.policy.thresholds_recorded.any()),
     )  # fmt: skip
     shard = Shard(
         parameters=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size,
         list_rules=rules.lists, gate_rules=rules.gates, lending=rules.lending,
+        learner=None if rules.gates is None else Learner.start(rules.gates.policy, s, first, n),
     )  # fmt: skip
+    if start_law(s) is not None:  # drawn start points: the panel's are kept for its table
+        shard.panel_start = state.points[(state.flags & PANEL) > 0].copy()
     cs, ct = rules.companies, rules.company_parameters
     if cs is not None and ct is not None:
         staff = build_staff(s, first, n)
@@ -128,6 +133,8 @@ def shard_output(sh: Shard) -> ShardOutput:
     """The output of a shard that has run."""
     s_block = sh.block_size
     panel = panel_columns(sh.state)
+    if sh.panel_start is not None:
+        panel["start_points"] = sh.panel_start
     out = ShardOutput(
         first=sh.state.first_citizen,
         recorder=sh.recorder.aggregates(),
@@ -300,6 +307,7 @@ class Simulation:
                 ("recoveries", sh.listings.recoveries.snapshot()),
                 ("exits", sh.listings.exits.snapshot()),
                 ("loans", sh.loans.snapshot()),
+                *([("learner", sh.learner.snapshot())] if sh.learner is not None else []),
                 *company_arrays(sh),
             ]
             for part, arrays in sections:
@@ -336,6 +344,8 @@ class Simulation:
                 DueQueue.restore(section("recoveries")), DueQueue.restore(section("exits"))
             )
             sh.loans = DueQueue.restore(section("loans"))
+            if sh.learner is not None:
+                sh.learner.restore(section("learner"))
             co = sh.companies
             if co is not None:
                 co.state.restore(section("companies/state"))
