@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carnet.errors import RunError
+from carnet.scenario.policies import BY_THRESHOLD
 from carnet.scenario.schema import Scenario
 from carnet.sim.compiled import Compiled
 from carnet.sim.employers import company_count
@@ -47,6 +48,12 @@ STATE_BYTES = 10
 MEMORY_BYTES = 4  # deterrence memory of the punished and their households (2 x uint16), when on
 EARNED_BYTES = 2  # per capped rule (int16)
 WRONGFUL_BYTES = 2  # the wrongful balance of each citizen (int16), kept when there are gates
+APPLIED_BYTES = 1  # which once-only gates each citizen applied to (uint8), when a gate takes once
+START_BYTES = 2  # the panel's start points (int16), when they are drawn
+# A learned policy's lender per block: [group, bin] counts of repaid and defaulted loans (int32),
+# and its thresholds by group (int64).
+LEARNER_COUNT_BYTES = 2 * 4
+LEARNER_THRESHOLD_BYTES = 8
 # Per act of a day, in buffers that grow to 1.25 times the largest day: the act (citizen int64,
 # behaviour int16) and what the sources made of it (target int64, source int16, outcome uint8,
 # side stream uint64, hit int64).
@@ -561,12 +568,30 @@ def _aggregates(s: Scenario, t: Parameters, *, company_lists: bool) -> tuple[int
         "appeals": (groups * 4, s.appeals is not None),
         "denunciations": (groups * 4, s.denunciations is not None),
         "lending": (groups * len(LENDING_COUNTS), s.lending is not None),
+        "thresholds": (len(s.gates) * groups, bool(_threshold_gates(s))),
     }
     gates = len(s.gates) * 4 * groups * grades * days * 8
     every = sum(n for n, _ in cells.values()) * days * 8 + 2 * gates
     written = sum(n for n, used in cells.values() if used) * days * 8 + 2 * gates
     largest = max(n for n, _ in cells.values()) * days * 8
     return every, written, largest, gates
+
+
+def _threshold_gates(s: Scenario) -> list[int]:
+    """The gates that decide by a threshold (their thresholds are recorded daily)."""
+    return [i for i, g in enumerate(s.gates) if g.policy is not None
+            and g.policy.kind in BY_THRESHOLD]  # fmt: skip
+
+
+def _learner_bytes(s: Scenario, shards: int) -> float:
+    """Bytes of the lenders of a learned policy, one per block of citizens (0 without one)."""
+    learned = [g.policy for g in s.gates if g.policy is not None and g.policy.kind == "learned"]
+    if not learned:
+        return 0.0
+    blocks = -(-s.population.size // s.run.block_size) + shards  # a shard's edges may cut one
+    bins = -(-(s.rules.ceiling - s.rules.floor + 1) // learned[0].bin_points)
+    groups = len(s.population.groups)
+    return float(blocks * groups * (bins * LEARNER_COUNT_BYTES + LEARNER_THRESHOLD_BYTES))
 
 
 def _metrics_columns(s: Scenario, t: Parameters) -> int:
@@ -578,6 +603,7 @@ def _metrics_columns(s: Scenario, t: Parameters) -> int:
     columns += len(LENDING_COUNTS) if s.lending is not None else 0
     columns += 3 if s.lists.redlist is not None else 0
     columns += 6 + 10  # joint punishment; the companies' list columns
+    columns += len(_threshold_gates(s))
     return columns
 
 
@@ -596,8 +622,10 @@ def _population(
     days, part_days = s.run.days, s.run.ledger_part_days
     capped = int((t.rule_cap >= 0).sum())
     remembers = t.memory_days >= 0
-    per_member = STATE_BYTES + EARNED_BYTES * capped + MEMORY_BYTES * remembers
+    per_member: float = STATE_BYTES + EARNED_BYTES * capped + MEMORY_BYTES * remembers
     per_member += WRONGFUL_BYTES if s.gates else 0
+    per_member += APPLIED_BYTES if any(g.policy and g.policy.once for g in s.gates) else 0
+    per_member += START_BYTES * panel if any(g.start for g in s.population.groups) else 0
     buffers = ACT_SLACK * members * f.acts * ACT_BYTES
     # Restorations and appeal decisions waiting, the panel's whole and the others' packed, and
     # the objects that hold each day's due on one later day, in each shard.
@@ -620,6 +648,8 @@ def _population(
         "state": members * per_member, "buffers": buffers, "pending": queue, "lists": lists,
         "loans": loans, "aggregates": shards * written,
     }  # fmt: skip
+    if _learner_bytes(s, shards):
+        held["learner"] = int(_learner_bytes(s, shards))
 
     # A day's events (the last day, the busiest): its changes and restorations due, and the
     # blacklist's draws or the gates' candidates and decisions, whichever holds more. The gates'

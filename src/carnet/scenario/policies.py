@@ -98,8 +98,7 @@ class Policy(Section):
     )
     once: bool = Field(
         False,
-        description="one application per person to this gate: later ones are not made, nor "
-        "counted",
+        description="one application per person to this gate: later ones are not made, nor counted",
     )
 
 
@@ -132,7 +131,9 @@ class StartPoints(Section):
     Draws below rules.floor land on the floor, above rules.ceiling on the ceiling.
     """
 
-    kind: Literal["normal", "table"] = Field(description="normal (mean, sd) or table (points, shares)")
+    kind: Literal["normal", "table"] = Field(
+        description="normal (mean, sd) or table (points, shares)"
+    )
     mean: float | None = Field(None, ge=-1e5, le=1e5, description="normal: mean points")
     sd: float | None = Field(None, gt=0.0, le=1e5, description="normal: standard deviation")
     points: list[Points] = Field(
@@ -189,11 +190,14 @@ def check_policies(s: Scenario) -> list[tuple[str, str]]:
             err((*where, "points"), "required for a table start")
         if len(st.shares) != len(st.points):
             err((*where, "shares"), f"needs one share per point ({len(st.points)})")
-        for j, p in enumerate(st.points):
-            if not floor <= p <= ceiling:
-                err((*where, "points", j), f"must lie within rules floor {floor} and ceiling {ceiling}, got {p}")
-            if j and p <= st.points[j - 1]:
-                err((*where, "points", j), f"points must increase: {p} after {st.points[j - 1]}")
+        for j, at in enumerate(st.points):
+            if not floor <= at <= ceiling:
+                err(
+                    (*where, "points", j),
+                    f"must lie within rules floor {floor} and ceiling {ceiling}, got {at}",
+                )
+            if j and at <= st.points[j - 1]:
+                err((*where, "points", j), f"points must increase: {at} after {st.points[j - 1]}")
         for j, share in enumerate(st.shares):
             if not 0.0 <= share <= 1e9:
                 err((*where, "shares", j), f"must lie within 0 and 1e9, got {share}")
@@ -228,12 +232,22 @@ def check_policies(s: Scenario) -> list[tuple[str, str]]:
             continue
         for name in (*p.threshold_by_group, *p.probability_by_group):
             if name not in groups:
-                field_name = "threshold_by_group" if name in p.threshold_by_group else "probability_by_group"
+                field_name = (
+                    "threshold_by_group" if name in p.threshold_by_group else "probability_by_group"
+                )
                 err((*where, field_name, name), f"unknown group {name!r}; known: {sorted(groups)}")
         for name, value in [("threshold", p.threshold), *p.threshold_by_group.items()]:
             if value is not None and not floor <= value <= ceiling + 1:
-                path = (*where, "threshold") if name == "threshold" else (*where, "threshold_by_group", name)
-                err(path, f"must lie within rules floor {floor} and ceiling + 1 ({ceiling + 1}), got {value}")
+                path = (
+                    (*where, "threshold")
+                    if name == "threshold"
+                    else (*where, "threshold_by_group", name)
+                )
+                err(
+                    path,
+                    f"must lie within rules floor {floor} and ceiling + 1 ({ceiling + 1}), "
+                    f"got {value}",
+                )
         if p.kind == "threshold" and p.threshold is None and set(p.threshold_by_group) != groups:
             err((*where, "threshold"), "required unless threshold_by_group names every group")
         if p.kind == "learned" and p.threshold is None:

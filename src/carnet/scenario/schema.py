@@ -13,8 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from carnet.scenario.pathsyntax import format_path
-
 from carnet.scenario.base import (
     POINTS_MAX,
     POINTS_MIN,
@@ -29,6 +27,7 @@ from carnet.scenario.base import (
     Sensitivity,
     Share,
 )
+from carnet.scenario.pathsyntax import format_path
 from carnet.scenario.policies import Policy, RepayCurve, RepayModel, StartPoints, check_policies
 
 __all__ = [

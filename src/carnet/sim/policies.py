@@ -209,7 +209,9 @@ def chosen_thresholds(
     for g in range(G):
         support = np.flatnonzero(law[g] > 0.0)[::-1]  # from the top
         mass = law[g, support]
-        rate = np.cumsum(mass) if kind == "demographic_parity" else np.cumsum(mass * rho[g, support])
+        rate = (
+            np.cumsum(mass) if kind == "demographic_parity" else np.cumsum(mass * rho[g, support])
+        )
         if len(support) == 0 or rate[-1] <= 0.0:
             paths.append(None)  # nobody of the group would repay: it takes no part
             continue
@@ -217,7 +219,11 @@ def chosen_thresholds(
     targets = np.unique(np.concatenate([[0.0]] + [p[1] for p in paths if p is not None]))
     best, best_value = 0.0, 0.0
     for target in targets:
-        value = sum(w * _along(p[1], p[2], target)[0] for w, p in zip(weights, paths, strict=True) if p is not None)
+        value = sum(
+            w * _along(p[1], p[2], target)[0]
+            for w, p in zip(weights, paths, strict=True)
+            if p is not None
+        )
         if value > best_value + 1e-12:
             best, best_value = float(target), value
     threshold = np.full(G, refuse_all, np.int64)
@@ -284,7 +290,9 @@ class PolicyRules:
             if p.kind in ("threshold", "learned"):
                 threshold[i] = [p.threshold_by_group.get(g, p.threshold or 0) for g in groups]
             elif p.kind == "lottery":
-                probability[i] = [p.probability_by_group.get(g, p.probability or 0.0) for g in groups]
+                probability[i] = [
+                    p.probability_by_group.get(g, p.probability or 0.0) for g in groups
+                ]
             elif p.kind in CHOSEN:
                 law = start_law(s)
                 if law is None:  # everyone starts at the same points
@@ -354,7 +362,7 @@ class Learner:
         c = self.counts.astype(np.float64)
         value = rules.gain * c[..., REPAID] - rules.loss * c[..., DEFAULTED]
         suffix = np.concatenate(
-            [np.cumsum(value[..., ::-1], axis=-1)[..., ::-1], np.zeros(value.shape[:-1] + (1,))],
+            [np.cumsum(value[..., ::-1], axis=-1)[..., ::-1], np.zeros((*value.shape[:-1], 1))],
             axis=-1,
         )
         bins = suffix.shape[-1]

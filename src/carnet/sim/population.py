@@ -14,8 +14,8 @@ import numpy.typing as npt
 from carnet.scenario.schema import Scenario
 from carnet.sim.jit import kernel
 from carnet.sim.parameters import Parameters
-from carnet.sim.rng import poisson, stream_key, uniform
 from carnet.sim.policies import start_law
+from carnet.sim.rng import poisson, stream_key, uniform
 from carnet.sim.streams import COMPANIES, HOUSEHOLDS, POPULATION, START_POINTS, seed_key
 
 AWARE = np.uint8(1)  # knows the system exists, and so responds to it

@@ -280,7 +280,9 @@ def _decide(
     points, profile, flags = state.points, state.profile, state.flags
     kind, once_bit = tables.policy_kind[gate], tables.once_bit[gate]
     thresholds, ties, chances = (
-        tables.policy_threshold, tables.policy_tie, tables.policy_probability
+        tables.policy_threshold,
+        tables.policy_tie,
+        tables.policy_probability,
     )
     applied = state.applied
     children, wrongful = state.children, state.wrongful
@@ -317,14 +319,14 @@ def _decide(
         grade = int(grade_of_points[points[c] + POINTS_OFFSET])
         f = flags[c]
         g = look.group_of_profile[profile[c]]
-        v, threshold = 0.0, np.int64(0)
+        v, threshold = 0.0, 0
         if kind == GRADE:
             outcome = _judge(f, grade, listed_out, worst, red_only, redlisted[grade])
         else:
             v = u[j, 0] / p  # uniform on [0, 1) again, given that the application is made
-            threshold = thresholds[gate, g]
+            threshold = int(thresholds[gate, g])
             if kind == LEARNED:
-                threshold = learned[(state.first_citizen + c) // block_size - first_block, g]
+                threshold = int(learned[(state.first_citizen + c) // block_size - first_block, g])
             outcome = _judge_policy(kind, f, grade, int(points[c]), threshold, ties[gate, g],
                                     chances[gate, g], v, listed_out, worst, red_only,
                                     redlisted[grade])  # fmt: skip
@@ -482,16 +484,14 @@ def gate_phase(
     look, tables = t.lookups(), GateTables.of(rules)
     policy = rules.policy
     n_groups = t.n_groups
-    learned = (
-        learner.threshold if learner is not None else np.zeros((0, n_groups), np.int64)
-    )
+    learned = learner.threshold if learner is not None else np.zeros((0, n_groups), np.int64)
     first_block = learner.first_block if learner is not None else 0
     if thresholds is not None:
-        for gate in np.flatnonzero(policy.thresholds_recorded):
-            if policy.kind[gate] == LEARNED:
-                thresholds[gate] = learned.sum(axis=0)
+        for i in np.flatnonzero(policy.thresholds_recorded):
+            if policy.kind[i] == LEARNED:
+                thresholds[i] = learned.sum(axis=0)
             elif state.first_citizen == 0:
-                thresholds[gate] = policy.threshold[gate]
+                thresholds[i] = policy.threshold[i]
     for gate in range(len(rules.names)):
         if rules.seats[gate] >= 0:
             if day % 365 == rules.allocation_day[gate]:

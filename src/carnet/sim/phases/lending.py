@@ -181,7 +181,11 @@ def settle_loans(
     n = len(citizen)
     rows = Records(n)
     troubled = np.empty(n, np.int64)
-    group = t.group_of_profile[state.profile[citizen]] if rules.by_points.size else None
+    group = (
+        t.group_of_profile[state.profile[citizen]].astype(np.int64)
+        if rules.by_points.size
+        else None
+    )
     n_troubled = _settle(
         citizen, rank_among_equals(citizen), points_then,
         rules.repay_probability(points_then, t, group),
