@@ -464,8 +464,9 @@ def policed(policy: dict[str, Any] | None = None, **lend: Any) -> dict[str, Any]
     Nobody acts (every behaviour's rate is 0), so a citizen's points are the drawn start points
     plus what loans did; repayment follows a logistic of the points.
     """
-    doc = lending(repay_by_grade={}, repay_intercept=0.0, repay_per_point=0.02,
-                  points_on_repayment=0, points_on_default=0, **lend)  # fmt: skip
+    model = {"repay_by_grade": {}, "repay_intercept": 0.0, "repay_per_point": 0.02,
+             "points_on_repayment": 0, "points_on_default": 0}  # fmt: skip
+    doc = lending(**{**model, **lend})
     doc["population"]["size"] = 16384
     doc["population"]["groups"] = [
         {"name": "blue", "share": 0.6, "start": {"kind": "normal", "mean": 1020.0, "sd": 40.0}},
