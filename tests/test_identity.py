@@ -27,6 +27,7 @@ from helpers import (
     lending,
     mixed_society,
     need,
+    policed,
     run_script,
     same_files,
     sharded_society,
@@ -62,6 +63,20 @@ def loans() -> dict[str, Any]:
     return doc
 
 
+def policies() -> dict[str, Any]:
+    doc = policed({"kind": "learned", "threshold": 990, "refit_days": 9, "gain_if_repaid": 0.3},
+                  term_days=12)  # fmt: skip
+    doc["population"]["size"] = 9000
+    doc["behaviours"][0]["rate_per_year"] = 2.0  # points move by acts too
+    doc["gates"].append({"name": "job", "applications_per_year": 4.0, "by_group": {"green": 2.0},
+                         "policy": {"kind": "lottery", "probability": 0.5, "once": True}})  # fmt: skip
+    doc["gates"].append({"name": "perk", "applications_per_year": 3.0,
+                         "policy": {"kind": "threshold", "threshold": 1000,
+                                    "threshold_by_group": {"green": 980}}})  # fmt: skip
+    doc["run"].update(days=80, checkpoint_days=7, ledger_part_days=20)
+    return doc
+
+
 def responses() -> dict[str, Any]:
     doc = deterred(household=0.5)
     doc["population"]["size"] = 5000
@@ -84,6 +99,8 @@ SOCIETIES = {
     "lists-gates": Society(lists_and_gates),  # lists, gates, school seats allocated on day 100
     "lending": Society(loans),  # loans repaid or defaulted on, distress, lawsuits
     "responses": Society(responses),  # the punished's households hold back
+    # learned thresholds per block, a lottery taken once, thresholds per group, start points
+    "policies": Society(policies),
     "sharded": Society(sharded_society),  # all of it, school seats across shards, for Dask
 }
 
@@ -145,6 +162,9 @@ CASES: list[tuple[str, Shards | Stopped | Dask]] = [
     ("lists-gates", Stopped((103,), resumed_from=98, shards=3, threads=2)),  # seats on day 100
     ("lending", Shards(4, 2)),
     ("lending", Stopped((77,), resumed_from=77)),
+    ("policies", Shards(4, 2)),
+    ("policies", Shards(9, 3, daily=True)),
+    ("policies", Stopped((3, 40), resumed_from=35, then=2)),
     ("responses", Shards(3, 2)),
     ("responses", Stopped((50,), resumed_from=48)),
     ("sharded", Dask(3)),
