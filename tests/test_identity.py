@@ -68,8 +68,9 @@ def policies() -> dict[str, Any]:
                   term_days=12)  # fmt: skip
     doc["population"]["size"] = 9000
     doc["behaviours"][0]["rate_per_year"] = 2.0  # points move by acts too
+    lottery = {"kind": "lottery", "probability": 0.5, "once": True}
     doc["gates"].append({"name": "job", "applications_per_year": 4.0, "by_group": {"green": 2.0},
-                         "policy": {"kind": "lottery", "probability": 0.5, "once": True}})  # fmt: skip
+                         "policy": lottery})  # fmt: skip
     doc["gates"].append({"name": "perk", "applications_per_year": 3.0,
                          "policy": {"kind": "threshold", "threshold": 1000,
                                     "threshold_by_group": {"green": 980}}})  # fmt: skip

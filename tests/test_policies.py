@@ -261,9 +261,9 @@ def test_a_repayment_table_per_group_interpolates_linearly() -> None:
 
 
 def test_loans_repay_by_the_groups_table() -> None:
-    doc = policed({"kind": "lottery", "probability": 1.0}, term_days=10,
-                  repay_by_group={"green": {"table": {"points": [0, 2000], "repay": [0.9, 0.9]}},
-                                  "blue": {"table": {"points": [0, 2000], "repay": [0.2, 0.2]}}})  # fmt: skip
+    flat = {g: {"table": {"points": [0, 2000], "repay": [p, p]}}
+            for g, p in (("green", 0.9), ("blue", 0.2))}  # fmt: skip
+    doc = policed({"kind": "lottery", "probability": 1.0}, term_days=10, repay_by_group=flat)
     m = carnet.simulate(doc).metrics
     for group, p in (("blue", 0.2), ("green", 0.9)):
         mine = m.filter(pc.equal(m["group"], group))
@@ -381,8 +381,9 @@ def test_errors_in_policies_name_their_path(change: Any, path: str, message: str
 
 def test_policies_on_seat_gates_and_too_many_once_gates_are_refused() -> None:
     doc = lending()
+    lottery = {"kind": "lottery", "probability": 1.0}
     doc["gates"].append({"name": "school", "applicant": "child", "applications_per_year": 1.0,
-                         "seats_per_region": 5, "policy": {"kind": "lottery", "probability": 1}})  # fmt: skip
+                         "seats_per_region": 5, "policy": lottery})  # fmt: skip
     with pytest.raises(ScenarioError) as caught:
         carnet.load_scenario(doc)
     assert (

@@ -59,7 +59,7 @@ def test_a_normal_start_has_its_laws_mean_and_sd() -> None:
 
 def test_a_normal_start_is_clipped_to_floor_and_ceiling() -> None:
     """Draws below the floor land on it, above the ceiling on it: their shares are the tails."""
-    s, by = drawn(started_apart({"kind": "normal", "mean": 810.0, "sd": 30.0},
+    _, by = drawn(started_apart({"kind": "normal", "mean": 810.0, "sd": 30.0},
                                 {"kind": "normal", "mean": 1190.0, "sd": 20.0}))  # fmt: skip
     low, high = by["g0"], by["g1"]
     assert low.min() == 800 and high.max() == 1200
@@ -112,10 +112,10 @@ def test_without_a_start_law_nothing_is_drawn_or_written() -> None:
 
 def test_start_points_keep_the_groups_other_draws() -> None:
     """Common random numbers: the start law draws from its own stream, nothing else moves."""
-    plain = carnet.simulate(started_apart({"kind": "normal", "mean": 1000.0, "sd": 30.0},
-                                          {"kind": "table", "points": [900], "shares": [1.0]}))  # fmt: skip
-    other = carnet.simulate(started_apart({"kind": "normal", "mean": 900.0, "sd": 5.0},
-                                          {"kind": "table", "points": [950], "shares": [1.0]}))  # fmt: skip
+    one = {"kind": "table", "points": [900], "shares": [1.0]}
+    plain = carnet.simulate(started_apart({"kind": "normal", "mean": 1000.0, "sd": 30.0}, one))
+    one = {"kind": "table", "points": [950], "shares": [1.0]}
+    other = carnet.simulate(started_apart({"kind": "normal", "mean": 900.0, "sd": 5.0}, one))
     for name in ("citizen", "group", "region", "income_quintile", "exposure", "aware"):
         assert plain.population[name].equals(other.population[name]), name
 

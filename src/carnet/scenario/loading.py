@@ -28,6 +28,7 @@ from yaml.resolver import Resolver
 
 from carnet.errors import ScenarioError, show, validation_problems
 from carnet.scenario.pathsyntax import SHOWN_KEY_CHARS, format_path, parse_path
+from carnet.scenario.policy_checks import check_policies
 from carnet.scenario.schema import Scenario, cross_check
 
 #: Larger files are refused before they are read; the largest preset is under 20 kB.
@@ -532,7 +533,7 @@ def validate(doc: dict[str, Any], source: str = "scenario") -> Scenario:
     except ValidationError as exc:
         problems = [(_shown(loc), message) for loc, message in validation_problems(exc)]
         raise ScenarioError(source, problems) from None
-    problems = cross_check(scenario)
+    problems = cross_check(scenario) + check_policies(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario

@@ -28,7 +28,7 @@ from carnet.scenario.base import (
     Share,
 )
 from carnet.scenario.pathsyntax import format_path
-from carnet.scenario.policies import Policy, RepayCurve, RepayModel, StartPoints, check_policies
+from carnet.scenario.policies import Policy, RepayCurve, RepayModel, StartPoints
 
 __all__ = [
     "POINTS_MAX", "POINTS_MIN", "SENSITIVITIES", "GradeName", "Multiplier", "Name", "Points",
@@ -691,7 +691,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     p = s.run.panel
     if p.sample > p.full_up_to and p.full_up_to > 0:
         errors.append(("run.panel.sample", f"must not exceed full_up_to ({p.full_up_to})"))
-    return errors + check_policies(s) + _check_companies(s)
+    return errors + _check_companies(s)
 
 
 def company_view(s: Scenario) -> Scenario:
