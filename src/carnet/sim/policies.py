@@ -359,17 +359,16 @@ class Learner:
         lowers its threshold into bins where it has seen nothing. A (block, group) without any
         settled loan keeps its threshold.
         """
-        c = self.counts.astype(np.float64)
-        value = rules.gain * c[..., REPAID] - rules.loss * c[..., DEFAULTED]
-        suffix = np.concatenate(
-            [np.cumsum(value[..., ::-1], axis=-1)[..., ::-1], np.zeros((*value.shape[:-1], 1))],
-            axis=-1,
-        )
-        bins = suffix.shape[-1]
-        best = bins - 1 - np.argmax(suffix[..., ::-1], axis=-1)  # the highest maximiser
-        seen = self.counts.sum(axis=(-1, -2)) > 0
-        fitted = np.minimum(floor + best * rules.bin_points, ceiling + 1)
-        self.threshold[...] = np.where(seen, fitted, self.threshold)
+        # Block by block: the temporaries stay the size of one block's counts.
+        for b in range(len(self.counts)):
+            c = self.counts[b].astype(np.float64)  # [group, bin, outcome]
+            value = rules.gain * c[..., REPAID] - rules.loss * c[..., DEFAULTED]
+            suffix = np.zeros((value.shape[0], value.shape[1] + 1))
+            suffix[:, :-1] = np.cumsum(value[:, ::-1], axis=1)[:, ::-1]
+            best = suffix.shape[1] - 1 - np.argmax(suffix[:, ::-1], axis=1)  # highest maximiser
+            seen = self.counts[b].sum(axis=(1, 2)) > 0
+            fitted = np.minimum(floor + best * rules.bin_points, ceiling + 1)
+            self.threshold[b] = np.where(seen, fitted, self.threshold[b])
 
     def snapshot(self) -> dict[str, npt.NDArray[np.generic]]:
         """The counts and thresholds, for a checkpoint."""
