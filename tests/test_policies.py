@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from helpers import lending, policed
 
 import carnet
 from carnet.errors import ScenarioError
+from carnet.lab.knobs import edit, knobs
 from carnet.sim.compiled import Compiled
 from carnet.sim.policies import (
     applicant_weights,
@@ -398,3 +400,46 @@ def test_policies_on_seat_gates_and_too_many_once_gates_are_refused() -> None:
     with pytest.raises(ScenarioError) as caught:
         carnet.load_scenario(doc)
     assert ("gates", "at most 8 gates may take policy.once, got 9") in caught.value.problems
+
+
+# --- the example and the lab ---------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "liu2018.yaml"
+
+
+def test_the_liu2018_example_orders_the_policies_as_the_paper_does() -> None:
+    """For the disadvantaged group DP lends deepest, then EqOpt, then MaxUtil (Liu et al. Fig. 2);
+    DP's loans lower the group's mean score, where MaxUtil's raise it (active harm)."""
+    threshold, end = {}, {}
+    for kind in ("max_utility", "equal_opportunity", "demographic_parity"):
+        s = carnet.set(carnet.load_scenario(EXAMPLE),
+                       {"gates.0.policy.kind": kind, "population.size": 20000})  # fmt: skip
+        threshold[kind] = int(Compiled.build(s).gates.policy.threshold[0, 1])
+        m = carnet.simulate(s).metrics
+        mine = m.filter(pc.equal(m["group"], "disadvantaged"))["points_mean"].to_numpy()
+        end[kind] = mine[-1] - mine[0]
+    assert (
+        threshold["max_utility"] > threshold["equal_opportunity"] > threshold["demographic_parity"]
+    )
+    assert end["demographic_parity"] < 0 < end["max_utility"]
+
+
+def test_the_lab_turns_a_policys_numbers() -> None:
+    s = carnet.load_scenario(policed({"kind": "learned", "threshold": 990, "refit_days": 9}))
+    found = {k.key: k for k in knobs(s)}
+    assert found["gates.0.policy.threshold"].integer
+    assert found["gates.0.policy.refit_days"].value == 9
+    edited = edit(s, {("gates", 0, "policy", "threshold"): 1010})
+    assert edited.gates[0].policy.threshold == 1010
+    with pytest.raises(ScenarioError) as caught:
+        edit(s, {("gates", 0, "policy", "threshold"): 1500})
+    assert caught.value.problems[0][0] == "gates.0.policy.threshold"
+
+
+def test_the_grade_policy_is_todays_rule_byte_for_byte() -> None:
+    doc = lending()
+    plain = carnet.simulate(doc)
+    doc["gates"][0]["policy"] = {"kind": "grade"}
+    graded = carnet.simulate(doc)
+    assert plain.metrics.equals(graded.metrics) and plain.decisions.equals(graded.decisions)
+    assert plain.gates.equals(graded.gates) and plain.ledger.equals(graded.ledger)
