@@ -350,13 +350,16 @@ def assert_same_run(one: Path, sharded: Path) -> None:
     import carnet
     from carnet.runs.integrity import verify
 
-    for name in SAME_BYTES:
-        assert (one / name).read_bytes() == (sharded / name).read_bytes(), name
     a, b = carnet.load_run(one), carnet.load_run(sharded)
+    companies = a.scenario.companies is not None  # else no company files to compare
+    for name in SAME_BYTES:
+        if companies or not name.startswith("compan"):
+            assert (one / name).read_bytes() == (sharded / name).read_bytes(), name
     assert a.ledger.num_rows > 1000 and _rows(a.ledger) == _rows(b.ledger)
     assert _rows(a.decisions) == _rows(b.decisions)
-    assert a.company_ledger is not None and b.company_ledger is not None
-    assert _rows(a.company_ledger) == _rows(b.company_ledger)
+    if companies:
+        assert a.company_ledger is not None and b.company_ledger is not None
+        assert _rows(a.company_ledger) == _rows(b.company_ledger)
     assert verify(sharded) == []
 
 

@@ -168,6 +168,7 @@ CASES: list[tuple[str, Shards | Stopped | Dask]] = [
     ("policies", Stopped((3, 40), resumed_from=35, then=2)),
     ("responses", Shards(3, 2)),
     ("responses", Stopped((50,), resumed_from=48)),
+    ("policies", Dask(3)),
     ("sharded", Dask(3)),
     ("sharded", Dask(3, stopped=True)),
 ]

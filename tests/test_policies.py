@@ -443,3 +443,18 @@ def test_the_grade_policy_is_todays_rule_byte_for_byte() -> None:
     graded = carnet.simulate(doc)
     assert plain.metrics.equals(graded.metrics) and plain.decisions.equals(graded.decisions)
     assert plain.gates.equals(graded.gates) and plain.ledger.equals(graded.ledger)
+
+
+def test_the_threshold_columns_are_named_before_the_run() -> None:
+    from carnet.sim.output_names import metric_columns
+
+    doc = policed({"kind": "learned", "threshold": 990})
+    doc["gates"].append({"name": "job", "applications_per_year": 1.0,
+                         "policy": {"kind": "lottery", "probability": 0.5}})  # fmt: skip
+    doc["gates"].append({"name": "perk", "applications_per_year": 1.0,
+                         "policy": {"kind": "threshold", "threshold": 1000}})  # fmt: skip
+    doc["run"]["days"] = 5
+    s = carnet.load_scenario(doc)
+    names = [name for name, _ in metric_columns(s)]
+    assert names == carnet.simulate(s).metrics.column_names
+    assert {"threshold_loan", "threshold_perk"} <= set(names) and "threshold_job" not in names
