@@ -285,16 +285,35 @@ def learned(**changes: Any) -> dict[str, Any]:
 
 
 def test_the_learners_counts_are_the_loans_settled() -> None:
+    """Per block, group and points bin, the counts are the ledger's settled loans, exactly.
+
+    Points move only by loans here, and loans move none: a borrower's points when granted are
+    the start points. The metrics' thresholds are the sum of the blocks' thresholds.
+    """
+    from carnet.result import result_of
+
     s = carnet.load_scenario(learned())
     with started(s, shards=3, threads=1) as sim:
         while not sim.done:
             sim.advance(30)
-        counts = sum(sh.learner.counts.sum(axis=(0, 2)) for sh in sim.shards)
-        result_metrics = carnet.simulate(s).metrics
-    for g, group in enumerate(("blue", "green")):
-        mine = result_metrics.filter(pc.equal(result_metrics["group"], group))
-        assert counts[g, 0] == pc.sum(mine["loans_repaid"]).as_py() > 0
-        assert counts[g, 1] == pc.sum(mine["loans_defaulted"]).as_py() > 0
+        counts = np.concatenate([sh.learner.counts for sh in sim.shards])
+        last = sum(sh.learner.threshold.sum(axis=0) for sh in sim.shards)
+        result = result_of(sim)
+    pop, ledger = result.population, result.ledger
+    start = dict(zip(pop["citizen"].to_pylist(), pop["start_points"].to_pylist(), strict=True))
+    group = dict(zip(pop["citizen"].to_pylist(), pop["group"].cast(pa.string()).to_pylist(),
+                     strict=True))  # fmt: skip
+    expected = np.zeros_like(counts)
+    for c, kind in zip(ledger["citizen"].to_pylist(), ledger["kind"].cast(pa.string()).to_pylist(),
+                       strict=True):  # fmt: skip
+        if kind in ("loan_repaid", "loan_default"):
+            g = ("blue", "green").index(group[c])
+            expected[c // 1024, g, (start[c] - 800) // 10, int(kind == "loan_default")] += 1
+    assert counts.sum() > 1000 and (counts[..., 1] > 0).any()
+    np.testing.assert_array_equal(counts, expected)
+    m = result.metrics.filter(pc.equal(result.metrics["day"], s.run.days - 1))
+    # The metrics of the last day hold the thresholds it decided by: refits come before it.
+    assert m["threshold_loan"].to_pylist() == last.tolist()
 
 
 def test_a_learner_never_reads_an_outcome_it_did_not_observe() -> None:
@@ -458,3 +477,13 @@ def test_the_threshold_columns_are_named_before_the_run() -> None:
     names = [name for name, _ in metric_columns(s)]
     assert names == carnet.simulate(s).metrics.column_names
     assert {"threshold_loan", "threshold_perk"} <= set(names) and "threshold_job" not in names
+
+
+def test_a_policy_field_its_kind_does_not_read_is_refused() -> None:
+    doc = policed({"kind": "lottery", "probability": 0.5, "threshold": 1000, "refit_days": 3})
+    with pytest.raises(ScenarioError) as caught:
+        carnet.load_scenario(doc)
+    assert caught.value.problems == [
+        ("gates.0.policy.refit_days", "not read by kind 'lottery' (only by learned)"),
+        ("gates.0.policy.threshold", "not read by kind 'lottery' (only by threshold, learned)"),
+    ]

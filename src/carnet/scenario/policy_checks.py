@@ -29,6 +29,20 @@ def _curve(curve: RepayCurve, where: tuple[str | int, ...]) -> list[tuple[str, s
     return errors
 
 
+#: The kinds that read each field of a policy (``kind`` and ``once`` are read by all).
+READERS: dict[str, tuple[str, ...]] = {
+    "threshold": ("threshold", "learned"),
+    "threshold_by_group": ("threshold",),
+    "probability": ("lottery",),
+    "probability_by_group": ("lottery",),
+    "gain_if_repaid": (*CHOSEN, "learned"),
+    "loss_if_default": (*CHOSEN, "learned"),
+    "randomise_tie": ("demographic_parity", "equal_opportunity"),
+    "refit_days": ("learned",),
+    "bin_points": ("learned",),
+}
+
+
 def check_policies(s: Scenario) -> list[tuple[str, str]]:
     """The policies', repayment tables' and start laws' checks against the rest of ``s``."""
     errors: list[tuple[str, str]] = []
@@ -93,6 +107,11 @@ def check_policies(s: Scenario) -> list[tuple[str, str]]:
             continue
         where = ("gates", i, "policy")
         once += p.once
+        for name in sorted(READERS):  # a value other than the default that nothing reads
+            default = type(p).model_fields[name].get_default(call_default_factory=True)
+            if getattr(p, name) != default and p.kind not in READERS[name]:
+                readers = ", ".join(READERS[name])
+                err((*where, name), f"not read by kind {p.kind!r} (only by {readers})")
         if gate.seats_per_region is not None:
             err(where, "a gate with seats_per_region allocates by grade: it takes no policy")
             continue
