@@ -6,8 +6,8 @@ required, a price by grade; or, once the blacklisted are refused, a policy of
 :mod:`carnet.sim.policies` (a threshold on points, a lottery, thresholds chosen or learned), whose
 refusals are counted as ``refused_grade``. Gates with seats per region take applications once a
 year, on their allocation day, and give the seats region by region to the best parent grades
-first, then by lottery; that allocation spans shards, so the simulation runs it after every shard has stepped
-(:meth:`carnet.sim.simulation.Simulation.advance`).
+first, then by lottery; that allocation spans shards, so the simulation runs it after every shard
+has stepped (:meth:`carnet.sim.simulation.Simulation.advance`).
 Every application gets exactly one decision, counted by gate × outcome × group × grade.
 """
 
