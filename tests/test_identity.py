@@ -27,6 +27,7 @@ from helpers import (
     lending,
     mixed_society,
     need,
+    policed,
     run_script,
     same_files,
     sharded_society,
@@ -59,6 +60,21 @@ def loans() -> dict[str, Any]:
     doc["gates"][0]["distress_if_refused"] = 0.3
     doc["lists"] = {"blacklist": {"lawsuits_per_year": 5.0}}
     doc["run"].update(checkpoint_days=7, ledger_part_days=20)
+    return doc
+
+
+def policies() -> dict[str, Any]:
+    doc = policed({"kind": "learned", "threshold": 990, "refit_days": 9, "gain_if_repaid": 0.3},
+                  term_days=12)  # fmt: skip
+    doc["population"]["size"] = 9000
+    doc["behaviours"][0]["rate_per_year"] = 2.0  # points move by acts too
+    lottery = {"kind": "lottery", "probability": 0.5, "once": True}
+    doc["gates"].append({"name": "job", "applications_per_year": 4.0, "by_group": {"green": 2.0},
+                         "policy": lottery})  # fmt: skip
+    doc["gates"].append({"name": "perk", "applications_per_year": 3.0,
+                         "policy": {"kind": "threshold", "threshold": 1000,
+                                    "threshold_by_group": {"green": 980}}})  # fmt: skip
+    doc["run"].update(days=80, checkpoint_days=7, ledger_part_days=20)
     return doc
 
 
@@ -123,6 +139,8 @@ SOCIETIES = {
     "warm-lists": Society(lambda: lists_and_gates(warm_up_days=150)),  # the list starts warm
     "lending": Society(loans),  # loans repaid or defaulted on, distress, lawsuits
     "responses": Society(responses),  # the punished's households hold back
+    # learned thresholds per block, a lottery taken once, thresholds per group, start points
+    "policies": Society(policies),
     "sharded": Society(sharded_society),  # all of it, school seats across shards, for Dask
     "timeline": Society(reforms),  # the same with values changed on three days
     "attention": Society(attention),  # adaptive sources, misattribution by group and region
@@ -188,12 +206,16 @@ CASES: list[tuple[str, Shards | Stopped | Dask]] = [
     ("warm-lists", Stopped((20,), resumed_from=14, shards=3, threads=2)),
     ("lending", Shards(4, 2)),
     ("lending", Stopped((77,), resumed_from=77)),
+    ("policies", Shards(4, 2)),
+    ("policies", Shards(9, 3, daily=True)),
+    ("policies", Stopped((3, 40), resumed_from=35, then=2)),
     ("responses", Shards(3, 2)),
     ("responses", Stopped((50,), resumed_from=48)),
     ("attention", Shards(4, 2)),
     ("attention", Shards(9, 3, daily=True)),
     ("attention", Stopped((50,), resumed_from=48, shards=3, threads=2)),  # mid-period, mid-window
     ("attention", Dask(3)),
+    ("policies", Dask(3)),
     ("sharded", Dask(3)),
     ("sharded", Dask(3, stopped=True)),
     ("timeline", Shards(4, 2, daily=True)),

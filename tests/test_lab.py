@@ -70,9 +70,17 @@ def test_knobs_are_the_schema_s_fields() -> None:
     s = load_scenario("rongcheng-gated")
     found = {k.key: k for k in knobs.knobs(s)}
     doc = richest(s)
-    for _, patterns in SECTIONS:  # no pattern is dead on the richest city, every mechanism on
+    # The policies' knobs on a scenario with every kind of policy (the presets have none).
+    policed = load_scenario("rongcheng-gated").model_dump(mode="python")
+    policed["gates"][0]["policy"] = {"kind": "learned", "threshold": 900, "gain_if_repaid": 0.1,
+                                     "loss_if_default": 1.0, "refit_days": 10}  # fmt: skip
+    group = policed["population"]["groups"][0]["name"]
+    policed["gates"][1]["policy"] = {"kind": "threshold", "threshold_by_group": {group: 950}}
+    policed["gates"][2]["policy"] = {"kind": "lottery", "probability": 0.5,
+                                     "probability_by_group": {group: 0.2}}  # fmt: skip
+    for section, patterns in SECTIONS:  # no pattern is dead on the richest city, all on
         for pattern, _ in patterns:
-            assert expand(pattern, doc), pattern
+            assert expand(pattern, policed if section == "Gate policies" else doc), pattern
     detect = found["behaviours.0.observed_by.0.detect"]
     assert (detect.kind, detect.low, detect.high) == ("slider", 0.0, 1.0)
     assert detect.label == "traffic_violation: seen by traffic_cameras"

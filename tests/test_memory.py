@@ -125,6 +125,25 @@ def gate_counts_heavy(n: int, gates: int, per_year: float) -> Doc:
     return doc
 
 
+def learner_heavy(n: int) -> Doc:
+    """``rongcheng-gated`` whose loan gate learns per block of 256, in bins of one point of 20,001,
+    with 4 groups and thresholds on two more gates: the lenders' counts dominate."""
+    doc = preset("rongcheng-gated", n)
+    doc["run"].update(block_size=256, days=60)
+    doc["rules"].update(floor=0, ceiling=20000)
+    group = doc["population"]["groups"][0]
+    doc["population"]["groups"] = [{**group, "name": f"g{i}", "share": 0.25} for i in range(4)]
+    for item in (*doc["behaviours"], *doc["sources"], doc["appeals"], *doc["gates"]):
+        item.pop("by_group", None)
+    doc["lending"]["term_days"] = 20
+    for gate in doc["gates"]:
+        if gate["name"] == doc["lending"]["gate"]:
+            gate["policy"] = {"kind": "learned", "threshold": 900, "bin_points": 1, "refit_days": 7}
+        elif gate.get("seats_per_region") is None:
+            gate["policy"] = {"kind": "threshold", "threshold": 950, "once": True}
+    return doc
+
+
 CASES: dict[str, Callable[[], Doc]] = {
     "minimal 300k, every citizen in the panel": lambda: preset("minimal", 300_000),
     "minimal 1M": lambda: preset("minimal", 1_000_000),
@@ -146,6 +165,8 @@ CASES: dict[str, Callable[[], Doc]] = {
     "gates: 3M citizens, 32 gates x 4": lambda: gate_heavy(3_000_000, 32, 4, days=60),
     # 96 MB of gate counts per shard and array, copied and summed at assembly.
     "gates: 16 groups x 16 grades": lambda: gate_counts_heavy(25_000, 32, 10),
+    # 782 lenders with 4 x 20,001 bins of counts each: 500 MB.
+    "policies: learned per block of 256, bins of 1 point": lambda: learner_heavy(200_000),
 }
 
 

@@ -20,9 +20,9 @@ PACKAGE = Path(carnet.__file__).parent
 REGISTRY = PACKAGE / "sim" / "streams.py"
 
 FIXED = [
-    "population", "households", "companies", "companies/staff", "list/distress", "list/lawsuit",
-    "list/distress/default", "list/distress/refused", "loan/repay", "companies/blacklist",
-    "list/warm-up",
+    "population", "households", "population/points", "companies", "companies/staff",
+    "list/distress", "list/lawsuit", "list/distress/default", "list/distress/refused",
+    "loan/repay", "companies/blacklist", "list/warm-up",
 ]  # fmt: skip
 TEMPLATES = [
     "behave/{}", "observe/{}", "companies/behave/{}", "companies/observe/{}", "gate/{}",
@@ -68,6 +68,7 @@ def test_a_few_ids_as_numbers() -> None:
     assert streams.BEHAVE("red_light").id == np.uint64(2120399811271472581)
     assert streams.BEHAVE("red_light").id == component_id("behave/red_light")
     assert streams.seed_key(1) == np.uint64(1)
+    assert streams.START_POINTS.id == component_id("population/points")
 
 
 def test_names_cannot_collide() -> None:

@@ -120,3 +120,24 @@ def test_the_warm_up_is_the_same_in_chunks_of_any_size(monkeypatch: pytest.Monke
     chunked = carnet.simulate(doc)
     assert whole.metrics.equals(chunked.metrics) and whole.ledger.equals(chunked.ledger)
     assert whole.population.equals(chunked.population)
+
+
+def test_a_warm_lists_points_are_the_start_of_the_ledger() -> None:
+    """The listed hold their listing's points on day 0, which no ledger row took: the population
+    table's start points say so, and points are start points plus the ledger."""
+    from carnet.analysis import audit
+
+    doc = listed(warm_up_days=300)
+    doc["population"]["size"] = 5000
+    doc["run"]["days"] = 30
+    result = carnet.simulate(doc)
+    pop = result.population
+    start = pop["start_points"].to_numpy().astype(np.int64)
+    assert (start == 900).sum() > 20 and (start == 1000).sum() > 2000  # listed, and not
+    moved = dict.fromkeys(pop["citizen"].to_pylist(), 0)
+    for c, p in zip(result.ledger["citizen"].to_pylist(), result.ledger["points"].to_pylist(),
+                    strict=True):  # fmt: skip
+        moved[c] += p
+    np.testing.assert_array_equal(start + np.array(list(moved.values())), pop["points"].to_numpy())
+    _, at_zero = audit.points_on(result, 0)
+    np.testing.assert_array_equal(at_zero, start)

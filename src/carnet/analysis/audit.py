@@ -311,6 +311,8 @@ def inequality(result: Result) -> pa.Table:
     s, pop = result.scenario, result.population
     floor = s.rules.floor
     points = pop["points"].to_numpy().astype(np.float64) - floor
+    drawn = "start_points" in pop.column_names  # start points drawn per group
+    starts = (pop["start_points"].to_numpy().astype(np.float64) - floor) if drawn else None
     start = float(s.population.start_points - floor)
     rows: dict[str, list[object]] = {
         k: [] for k in ("by", "value", "citizens", "mean_points", "gini_start", "gini_end")
@@ -323,9 +325,11 @@ def inequality(result: Result) -> pa.Table:
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
         for i, value in enumerate(names):
-            mine = points[order[bounds[i] : bounds[i + 1]]]
+            who = order[bounds[i] : bounds[i + 1]]
+            mine = points[who]
+            at_start = starts[who] if starts is not None else np.full(len(mine), start)
             row = (by, value, float(len(mine)), float(mine.mean() + floor) if len(mine)
-                   else 0.0, gini(np.full(len(mine), start)), gini(mine))  # fmt: skip
+                   else 0.0, gini(at_start), gini(mine))  # fmt: skip
             for col, v in zip(rows, row, strict=True):
                 rows[col].append(v)
     return pa.table(rows, schema=_schema(rows, ("by", "value")))
@@ -345,10 +349,15 @@ def points_on(result: Result, day: int) -> tuple[npt.NDArray[np.int64], npt.NDAr
     """The panel's citizens and their points at the start of ``day``, read from the ledger.
 
     The ledger holds every point change of the panel's citizens with the balance after it; a
-    citizen without a change before ``day`` still has the starting points.
+    citizen without a change before ``day`` still has the starting points (the population's
+    ``start_points`` column where they were drawn).
     """
-    citizens = result.population["citizen"].to_numpy().astype(np.int64)
-    points = np.full(len(citizens), result.scenario.population.start_points, np.int64)
+    pop = result.population
+    citizens = pop["citizen"].to_numpy().astype(np.int64)
+    if "start_points" in pop.column_names:
+        points = pop["start_points"].to_numpy().astype(np.int64)
+    else:
+        points = np.full(len(citizens), result.scenario.population.start_points, np.int64)
     ledger = result.ledger.select(["day", "citizen", "balance"])
     before = ledger.filter(pc.less(ledger["day"], day))
     # Rows are in time order per citizen within each part; a stable sort by day keeps it so.

@@ -82,6 +82,18 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     (
+        "Gate policies",
+        (
+            ("gates.*.policy.threshold", "{0}: threshold"),
+            ("gates.*.policy.threshold_by_group.*", "{0}: threshold for {1}"),
+            ("gates.*.policy.probability", "{0}: lottery chance"),
+            ("gates.*.policy.probability_by_group.*", "{0}: lottery chance for {1}"),
+            ("gates.*.policy.gain_if_repaid", "{0}: gain on a repaid loan"),
+            ("gates.*.policy.loss_if_default", "{0}: loss on a default"),
+            ("gates.*.policy.refit_days", "{0}: days between refits"),
+        ),
+    ),
+    (
         "Awareness and deterrence",
         (
             ("population.groups.*.awareness", "{0}: aware of the system"),

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carnet.errors import RunError
+from carnet.scenario.policies import BY_THRESHOLD
 from carnet.scenario.schema import Scenario
 from carnet.sim.compiled import Compiled
 from carnet.sim.employers import company_count
@@ -52,6 +53,12 @@ WRONGFUL_BYTES = 2  # the wrongful balance of each citizen (int16), kept when th
 # findings (int64 each); plus the block's group counts and spread. Nothing per citizen.
 ATTENTION_CELL_BYTES = 5 * 8
 ATTENTION_PERIOD_BYTES = 8
+APPLIED_BYTES = 1  # which once-only gates each citizen applied to (uint8), when a gate takes once
+START_BYTES = 2  # the panel's start points (int16), when they are drawn
+# A learned policy's lender per block: [group, bin] counts of repaid and defaulted loans (int32),
+# and its thresholds by group (int64).
+LEARNER_COUNT_BYTES = 2 * 4
+LEARNER_THRESHOLD_BYTES = 8
 # Per act of a day, in buffers that grow to 1.25 times the largest day: the act (citizen int64,
 # behaviour int16) and what the sources made of it (target int64, source int16, outcome uint8,
 # side stream uint64, hit int64).
@@ -579,6 +586,7 @@ def _aggregates(
         "denunciations": (groups * 4, s.denunciations is not None),
         "lending": (groups * len(LENDING_COUNTS), s.lending is not None),
         "attention": (groups * 3 * _adaptive(s), adapts and _adaptive(s) > 0),
+        "thresholds": (len(s.gates) * groups, bool(_threshold_gates(s))),
     }
     gates = len(s.gates) * 4 * groups * grades * days * 8
     every = sum(n for n, _ in cells.values()) * days * 8 + 2 * gates
@@ -602,6 +610,23 @@ def _attention(s: Scenario, members: float) -> float:
     return cells * (len(adaptive) * (ATTENTION_CELL_BYTES + periods * ATTENTION_PERIOD_BYTES) + 16)
 
 
+def _threshold_gates(s: Scenario) -> list[int]:
+    """The gates that decide by a threshold (their thresholds are recorded daily)."""
+    return [i for i, g in enumerate(s.gates) if g.policy is not None
+            and g.policy.kind in BY_THRESHOLD]  # fmt: skip
+
+
+def _learner_bytes(s: Scenario, shards: int) -> float:
+    """Bytes of the lenders of a learned policy, one per block of citizens (0 without one)."""
+    learned = [g.policy for g in s.gates if g.policy is not None and g.policy.kind == "learned"]
+    if not learned:
+        return 0.0
+    blocks = -(-s.population.size // s.run.block_size) + shards  # a shard's edges may cut one
+    bins = -(-(s.rules.ceiling - s.rules.floor + 1) // learned[0].bin_points)
+    groups = len(s.population.groups)
+    return float(blocks * groups * (bins * LEARNER_COUNT_BYTES + LEARNER_THRESHOLD_BYTES))
+
+
 def _metrics_columns(s: Scenario, t: Parameters, adapts: bool = True) -> int:
     """Columns of the metrics table (metrics.metrics_table), group name included (as 2)."""
     k = t.n_behaviours
@@ -612,6 +637,7 @@ def _metrics_columns(s: Scenario, t: Parameters, adapts: bool = True) -> int:
     columns += 3 if s.lists.redlist is not None else 0
     columns += 6 + 10  # joint punishment; the companies' list columns
     columns += 3 * _adaptive(s) if adapts else 0
+    columns += len(_threshold_gates(s))
     return columns
 
 
@@ -631,8 +657,10 @@ def _population(
     days, part_days = s.run.days, s.run.ledger_part_days
     capped = int((t.rule_cap >= 0).sum())
     remembers = t.memory_days >= 0
-    per_member = STATE_BYTES + EARNED_BYTES * capped + MEMORY_BYTES * remembers
+    per_member: float = STATE_BYTES + EARNED_BYTES * capped + MEMORY_BYTES * remembers
     per_member += WRONGFUL_BYTES if s.gates else 0
+    per_member += APPLIED_BYTES if any(g.policy and g.policy.once for g in s.gates) else 0
+    per_member += START_BYTES * panel if any(g.start for g in s.population.groups) else 0
     buffers = ACT_SLACK * members * f.acts * ACT_BYTES
     # Restorations and appeal decisions waiting, the panel's whole and the others' packed, and
     # the objects that hold each day's due on one later day, in each shard.
@@ -659,6 +687,8 @@ def _population(
     }  # fmt: skip
     if adapts and _adaptive(s):
         held["attention"] = _attention(s, members)
+    if _learner_bytes(s, shards):
+        held["learner"] = int(_learner_bytes(s, shards))
 
     # A day's events (the last day, the busiest): its changes and restorations due, and the
     # blacklist's draws or the gates' candidates and decisions, whichever holds more. The gates'

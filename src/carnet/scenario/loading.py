@@ -28,6 +28,7 @@ from yaml.resolver import Resolver
 
 from carnet.errors import ScenarioError, show, validation_problems
 from carnet.scenario.pathsyntax import SHOWN_KEY_CHARS, format_path, parse_path
+from carnet.scenario.policy_checks import check_policies
 from carnet.scenario.schema import Scenario, cross_check
 from carnet.scenario.timeline import problems as timeline_problems
 
@@ -533,7 +534,7 @@ def validate(doc: dict[str, Any], source: str = "scenario") -> Scenario:
     except ValidationError as exc:
         problems = [(_shown(loc), message) for loc, message in validation_problems(exc)]
         raise ScenarioError(source, problems) from None
-    problems = cross_check(scenario) or timeline_problems(scenario)
+    problems = (cross_check(scenario) + check_policies(scenario)) or timeline_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario

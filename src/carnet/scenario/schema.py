@@ -11,37 +11,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Field, field_validator
 
 from carnet.scenario.attention import Attention, MisattributedTo, check_attention
+from carnet.scenario.base import (
+    POINTS_MAX,
+    POINTS_MIN,
+    SENSITIVITIES,
+    GradeName,
+    Multiplier,
+    Name,
+    Points,
+    Probability,
+    ScenarioName,
+    Section,
+    Sensitivity,
+    Share,
+)
 from carnet.scenario.pathsyntax import format_path
+from carnet.scenario.policies import Policy, RepayCurve, RepayModel, StartPoints
 
-#: Points are stored as int16: every bound and start value must fit in it.
-POINTS_MIN, POINTS_MAX = -32768, 32767
-
-Name = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$"), Field(description="a lowercase name")
-]
-# A scenario's name may also hold hyphens (it names run folders, never a column).
-ScenarioName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$"),
-    Field(description="a lowercase name; hyphens allowed"),
-]
-GradeName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9_]{0,15}$")]
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Multiplier = Annotated[float, Field(ge=0.0, le=1000.0)]
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
-Points = Annotated[int, Field(ge=POINTS_MIN, le=POINTS_MAX)]
-
-SENSITIVITIES = ("medical", "location", "financial", "speech", "identity", "social")
-Sensitivity = Literal["medical", "location", "financial", "speech", "identity", "social"]
-
-
-class Section(BaseModel):
-    """Base of every scenario section: unknown keys, wrong types, NaN and infinities are errors."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+__all__ = [
+    "POINTS_MAX", "POINTS_MIN", "SENSITIVITIES", "GradeName", "Multiplier", "Name", "Points",
+    "Probability", "ScenarioName", "Section", "Sensitivity", "Share",
+]  # fmt: skip
 
 
 class Exposure(Section):
@@ -67,6 +60,9 @@ class Group(Section):
     exposure: Exposure = Field(default_factory=Exposure)
     awareness: Probability = Field(
         1.0, description="share aware of the system; only aware citizens respond to it"
+    )
+    start: StartPoints | None = Field(
+        None, description="the group's start points, drawn (default: population.start_points)"
     )
 
 
@@ -372,6 +368,9 @@ class Gate(Section):
     distress_if_refused: Probability = Field(
         0.0, description="chance that a refusal (a loan) throws the applicant into distress"
     )
+    policy: Policy | None = Field(
+        None, description="how the gate decides (default: by grade and lists, as above)"
+    )
 
 
 class Lending(Section):
@@ -387,6 +386,13 @@ class Lending(Section):
     )
     repay_by_grade: dict[GradeName, Probability] = Field(
         default_factory=dict, description="repayment probability by grade (replaces the logistic)"
+    )
+    repay_table: RepayCurve | None = Field(
+        None, description="repayment by points, interpolated linearly (replaces the logistic)"
+    )
+    repay_by_group: dict[Name, RepayModel] = Field(
+        default_factory=dict,
+        description="a group's own repayment model (replaces the others for its borrowers)",
     )
     interest: float = Field(
         0.08, ge=0.0, le=10.0, description="interest per loan, times the gate's price by grade"

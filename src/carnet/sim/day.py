@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from carnet.sim.employers import Staff
 from carnet.sim.parameters import Parameters
@@ -14,13 +15,14 @@ from carnet.sim.phases.company_lists import CompanyListings, CompanyListRules, c
 from carnet.sim.phases.events import DueQueue
 from carnet.sim.phases.expiry import ExpiryQueue
 from carnet.sim.phases.gates import GateDay, GateRules, gate_phase, update_wrongful_balance
-from carnet.sim.phases.lending import LendingRules, settle_loans
+from carnet.sim.phases.lending import LOAN_REPAID, LendingRules, settle_loans
 from carnet.sim.phases.lists import ListRules, ListState, distress_from, list_phase
 from carnet.sim.phases.observe import Observations, observe
 from carnet.sim.phases.platforms import withhold
 from carnet.sim.phases.record import Recorder
 from carnet.sim.phases.respond import respond
 from carnet.sim.phases.score import score
+from carnet.sim.policies import Learner
 from carnet.sim.population import State
 from carnet.sim.records import Records
 from carnet.sim.streams import DISTRESS_AFTER_DEFAULT, DISTRESS_AFTER_REFUSAL
@@ -50,6 +52,8 @@ class Shard:
     company_listings: CompanyListings = field(default_factory=CompanyListings)
     attention_rules: AttentionRules | None = None  # adaptive sources, if any
     attention: AttentionState | None = None
+    learner: Learner | None = None  # the blocks' lenders, with a learned policy
+    panel_start: npt.NDArray[np.int16] | None = None  # the panel's start points, if drawn
 
 
 def step(shard: Shard, day: int) -> None:
@@ -86,9 +90,19 @@ def step(shard: Shard, day: int) -> None:
         changes = Records.concat([changes, listed])
     lists = shard.list_rules
     if shard.lending is not None:
+        due = shard.loans.pop(day)
         settled, troubled = settle_loans(
-            state, t, shard.lending, shard.loans.pop(day), shard.seed, day, rec.lending[day]
+            state, t, shard.lending, due, shard.seed, day, rec.lending[day]
         )
+        if shard.learner is not None and shard.gate_rules is not None:
+            # The lenders see the loans they granted settle, and nothing else.
+            citizen, points_then = due
+            shard.learner.observe(
+                (citizen + state.first_citizen) // shard.block_size,
+                t.group_of_profile[state.profile[citizen]].astype(np.int64),
+                points_then, settled.kind == LOAN_REPAID, t.floor,
+                shard.gate_rules.policy.bin_points,
+            )  # fmt: skip
         changes = Records.concat([changes, settled])
         if lists is not None:
             distress_from(
@@ -106,9 +120,13 @@ def step(shard: Shard, day: int) -> None:
         # The gates' view of what a truthful record would say.
         update_wrongful_balance(state, changes)
         loan_gate = shard.lending.gate if shard.lending is not None else -1
+        policy = shard.gate_rules.policy
+        if shard.learner is not None and day and day % policy.refit_days == 0:
+            shard.learner.refit(policy, t.floor, t.ceiling)
+        thresholds = rec.thresholds[day] if rec.thresholds is not None else None
         today = gate_phase(
             state, t, shard.gate_rules, shard.seed, shard.block_size, day, rec.gates[day],
-            rec.gates_wrongful[day], loan_gate,
+            rec.gates_wrongful[day], loan_gate, shard.learner, thresholds,
         )  # fmt: skip
         shard.today = today
         if lists is not None:

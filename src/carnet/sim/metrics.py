@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from carnet.scenario.policies import BY_THRESHOLD
 from carnet.scenario.schema import Scenario
 from carnet.scenario.timeline import change_days
 from carnet.sim.phases.company_lists import (
@@ -143,6 +144,14 @@ def metrics_table(
         for a, src_name in enumerate(adaptive):
             for name, counts in watched.items():
                 columns[f"{name}_{src_name}"] = flat(counts[:, :, a])
+    by_threshold = [i for i, g in enumerate(s.gates) if g.policy is not None
+                    and g.policy.kind in BY_THRESHOLD]  # fmt: skip
+    if by_threshold:
+        # Fixed thresholds as they are; a learned one summed over the blocks of citizens (each
+        # block's lender its own): divide by the number of blocks for their mean.
+        thresholds = total("thresholds")
+        for i in by_threshold:
+            columns[f"threshold_{s.gates[i].name}"] = flat(thresholds[:, i, :])
     if s.lists.redlist is not None:
         red = total("red")
         for i, name in enumerate(RED_COUNTS):

@@ -14,6 +14,7 @@ make them (tests/test_output_names.py checks it on every preset).
 from __future__ import annotations
 
 from carnet.errors import ScenarioError
+from carnet.scenario.policies import BY_THRESHOLD
 from carnet.scenario.schema import Scenario, company_view
 from carnet.sim.metrics import ledger_names
 from carnet.sim.phases.company_lists import COUNTS as COMPANY_LIST_COUNTS
@@ -64,6 +65,8 @@ def metric_columns(s: Scenario, *, prefix: str = "") -> Named:
     if not prefix:  # companies never adapt their attention
         out += [(f"{name}_{src.name}", f"sources.{j}.name") for j, src in enumerate(s.sources)
                 if src.attention is not None for name in ATTENTION_ARRAYS]  # fmt: skip
+    out += [(f"threshold_{g.name}", f"gates.{i}.name") for i, g in enumerate(s.gates)
+            if g.policy is not None and g.policy.kind in BY_THRESHOLD]  # fmt: skip
     if s.lists.redlist is not None:
         out += [(name, "lists.redlist") for name in [*RED_COUNTS, "redlisted"]]
     return out

@@ -38,7 +38,7 @@ def population_table(s: Scenario, t: Parameters, panels: Sequence[dict[str, Any]
     profile = col["profile"].astype(np.int64)
 
     points = col["points"].astype(np.int16)
-    return pa.table(
+    table = pa.table(
         {
             "citizen": pa.array(col["citizen"], pa.int64()),
             "group": dictionary(t.group_of_profile[profile], [g.name for g in s.population.groups]),
@@ -59,6 +59,11 @@ def population_table(s: Scenario, t: Parameters, panels: Sequence[dict[str, Any]
             ),
         }
     )
+    if panels and all("start_points" in p for p in panels):
+        # Drawn start points (population.groups.<i>.start): points = start_points + the ledger.
+        start = np.concatenate([p["start_points"] for p in panels]).astype(np.int16)
+        table = table.append_column("start_points", pa.array(start, pa.int16()))
+    return table
 
 
 def empty_ledger_columns() -> dict[str, Any]:

@@ -14,8 +14,9 @@ import numpy.typing as npt
 from carnet.scenario.schema import Scenario
 from carnet.sim.jit import kernel
 from carnet.sim.parameters import Parameters
+from carnet.sim.policies import start_law
 from carnet.sim.rng import poisson, stream_key, uniform
-from carnet.sim.streams import COMPANIES, HOUSEHOLDS, POPULATION, seed_key
+from carnet.sim.streams import COMPANIES, HOUSEHOLDS, POPULATION, START_POINTS, seed_key
 
 AWARE = np.uint8(1)  # knows the system exists, and so responds to it
 PANEL = np.uint8(2)  # dossier kept: every change goes into the ledger
@@ -52,6 +53,9 @@ class State(NamedTuple):
     # what the citizen's record would say if only true records counted (empty without gates, its
     # only reader).
     wrongful: npt.NDArray[np.int16]
+    # Bit i: the citizen has applied to the i-th gate whose policy takes one application per
+    # person (empty without such gates).
+    applied: npt.NDArray[np.uint8]
 
     @property
     def size(self) -> int:
@@ -187,6 +191,63 @@ def _households(
             head += size
 
 
+@kernel()
+def _start_points(
+    first: int,
+    block_size: int,
+    seed: np.uint64,
+    key: np.uint64,
+    profile: npt.NDArray[np.uint16],
+    group_of_profile: npt.NDArray[np.uint8],
+    cdf: npt.NDArray[np.float64],
+    floor: int,
+    out: npt.NDArray[np.int16],
+) -> None:  # pragma: no cover - compiled
+    """One uniform per citizen, inverted through the cumulative law of the citizen's group."""
+    stream = np.uint64(0)
+    next_block = first
+    last = cdf.shape[1] - 1
+    for local in range(len(profile)):
+        citizen = first + local
+        if citizen == next_block:
+            block = citizen // block_size
+            stream = stream_key(seed, key, 0, block)
+            next_block = (block + 1) * block_size
+        stream, u = uniform(stream)
+        row = cdf[group_of_profile[profile[local]]]
+        lo, hi = 0, last  # the first index whose cumulative exceeds u (the last is 1)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if row[mid] <= u:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[local] = np.int16(floor + lo)
+
+
+def start_points(
+    s: Scenario, t: Parameters, first_citizen: int, profile: npt.NDArray[np.uint16]
+) -> npt.NDArray[np.int16]:
+    """The start points of citizens ``first_citizen ..`` with these profiles.
+
+    Drawn from the stream ``population/points`` when a group has a law of start points (the
+    same numbers whenever they are drawn again, as the panel's table does); else every citizen
+    starts at ``population.start_points``.
+    """
+    law = start_law(s)
+    if law is None:
+        return np.full(len(profile), s.population.start_points, dtype=np.int16)
+    cdf = np.cumsum(law, axis=1)
+    cdf[:, -1] = 1.0
+    out = np.empty(len(profile), dtype=np.int16)
+    if len(profile):
+        _start_points(
+            first_citizen, s.run.block_size, seed_key(s.run.seed), START_POINTS.id, profile,
+            t.group_of_profile, cdf, s.rules.floor, out,
+        )  # fmt: skip
+    return out
+
+
 def synthesise(
     s: Scenario, t: Parameters, first_citizen: int, n: int, *, companies_per_block: int = 0
 ) -> State:
@@ -222,7 +283,11 @@ def synthesise(
         )
     return State(
         first_citizen=first_citizen,
-        points=np.full(n, s.population.start_points, dtype=np.int16),
+        points=(
+            start_points(s, t, first_citizen, profile)
+            if not companies_per_block
+            else np.full(n, s.population.start_points, dtype=np.int16)
+        ),
         profile=profile,
         exposure=exposure,
         flags=flags,
@@ -232,6 +297,9 @@ def synthesise(
         until_self=np.zeros(n if t.memory_days >= 0 else 0, dtype=np.uint16),
         until_household=np.zeros(n if t.memory_days >= 0 else 0, dtype=np.uint16),
         wrongful=np.zeros(n if s.gates else 0, dtype=np.int16),
+        applied=np.zeros(
+            n if any(g.policy is not None and g.policy.once for g in s.gates) else 0, np.uint8
+        ),
     )
 
 

@@ -35,7 +35,8 @@ from carnet.sim.phases.gates import SeatPool, allocate_seats
 from carnet.sim.phases.lists import ListState, redlisted_grades
 from carnet.sim.phases.record import Recorder, count_seats, ledger_table
 from carnet.sim.phases.warm_lists import warm_up
-from carnet.sim.population import data_points_per_day, synthesise
+from carnet.sim.policies import Learner, start_law
+from carnet.sim.population import PANEL, data_points_per_day, synthesise
 from carnet.sim.timeline import Timeline
 
 Progress = Callable[[int, int], None]
@@ -65,16 +66,23 @@ def make_shard(s: Scenario, rules: Compiled, first: int, n: int) -> Shard:
         redlisted=redlisted_grades(s),
         prices=None if rules.gates is None else rules.gates.price,
         n_adaptive=0 if rules.attention is None else rules.attention.n,
+        thresholds=rules.gates is not None and bool(rules.gates.policy.thresholds_recorded.any()),
     )  # fmt: skip
     shard = Shard(
         parameters=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size,
         list_rules=rules.lists, gate_rules=rules.gates, lending=rules.lending, listings=listings,
+        learner=None if rules.gates is None else Learner.start(rules.gates.policy, s, first, n),
     )  # fmt: skip
     if rules.attention is not None:
         shard.attention_rules = rules.attention
         shard.attention = AttentionState(
             rules.attention, group_counts(state, t, s.run.block_size), t.n_sources
         )
+    warm_points = bl is not None and bl.warm_up_days > 0 and bl.points != 0
+    if start_law(s) is not None or warm_points:
+        # Drawn start points, or a warm list's points on day 0: the panel's are kept for its
+        # table, so that points are start points plus the ledger.
+        shard.panel_start = state.points[(state.flags & PANEL) > 0].copy()
     cs, ct = rules.companies, rules.company_parameters
     if cs is not None and ct is not None:
         staff = build_staff(s, first, n)
@@ -142,6 +150,8 @@ def shard_output(sh: Shard, timeline: Timeline) -> ShardOutput:
     """The output of a shard that has run (its data collected each day of each epoch)."""
     s_block = sh.block_size
     panel = panel_columns(sh.state)
+    if sh.panel_start is not None:
+        panel["start_points"] = sh.panel_start
     out = ShardOutput(
         first=sh.state.first_citizen,
         recorder=sh.recorder.aggregates(),
@@ -327,6 +337,7 @@ class Simulation:
                 ("recoveries", sh.listings.recoveries.snapshot()),
                 ("exits", sh.listings.exits.snapshot()),
                 ("loans", sh.loans.snapshot()),
+                *([("learner", sh.learner.snapshot())] if sh.learner is not None else []),
                 *company_arrays(sh),
                 *([("attention", sh.attention.snapshot())] if sh.attention is not None else []),
             ]
@@ -366,6 +377,8 @@ class Simulation:
             sh.loans = DueQueue.restore(section("loans"))
             if sh.attention is not None and sh.attention_rules is not None:
                 sh.attention.restore(sh.attention_rules, section("attention"))
+            if sh.learner is not None:
+                sh.learner.restore(section("learner"))
             co = sh.companies
             if co is not None:
                 co.state.restore(section("companies/state"))

@@ -66,6 +66,11 @@ HOUSEHOLDS = Stream(
     "synthesis of households, by block: how many adults each has, and its school-age children "
     "(population.synthesise)",
 )
+START_POINTS = Stream(
+    "population/points",
+    "each citizen's start points, by block, one uniform each, only where a group has a law of "
+    "start points (population.synthesise)",
+)
 COMPANIES = Stream(
     "companies",
     "synthesis of each company, by block of companies: the same draws as population, sectors "
@@ -137,7 +142,7 @@ COMPANY_BLACKLIST = Stream(
 
 #: Every stream with a fixed name, and every pattern, in the order declared above.
 STREAMS = (
-    POPULATION, HOUSEHOLDS, COMPANIES, STAFF, LIST_DISTRESS, LIST_LAWSUIT,
+    POPULATION, HOUSEHOLDS, START_POINTS, COMPANIES, STAFF, LIST_DISTRESS, LIST_LAWSUIT,
     DISTRESS_AFTER_DEFAULT, DISTRESS_AFTER_REFUSAL, LOAN_REPAY, COMPANY_BLACKLIST, WARM_UP,
 )  # fmt: skip
 PATTERNS = (BEHAVE, OBSERVE, COMPANY_BEHAVE, COMPANY_OBSERVE, GATE)
@@ -147,6 +152,8 @@ def used_by(s: Scenario) -> list[Stream]:
     """Every stream that a run of ``s`` may draw from, in a fixed order."""
     behaviours = [b.name for b in s.behaviours]
     out = [POPULATION, HOUSEHOLDS]
+    if any(g.start is not None for g in s.population.groups):
+        out.append(START_POINTS)
     out += [BEHAVE(name) for name in behaviours] + [OBSERVE(name) for name in behaviours]
     blacklist = s.lists.blacklist is not None
     if blacklist:

@@ -2,10 +2,12 @@
 
 Applications arrive as events at each gate's rate (per adult, or per school-age child, whose parent
 applies). A gate's rule is data: blacklisted applicants refused, a worst grade admitted, the redlist
-required, a price by grade. Gates with seats per region take applications once a year, on their
-allocation day, and give the seats region by region to the best parent grades first, then by
-lottery; that allocation spans shards, so the simulation runs it after every shard has stepped
-(:meth:`carnet.sim.simulation.Simulation.advance`).
+required, a price by grade; or, once the blacklisted are refused, a policy of
+:mod:`carnet.sim.policies` (a threshold on points, a lottery, thresholds chosen or learned), whose
+refusals are counted as ``refused_grade``. Gates with seats per region take applications once a
+year, on their allocation day, and give the seats region by region to the best parent grades
+first, then by lottery; that allocation spans shards, so the simulation runs it after every shard
+has stepped (:meth:`carnet.sim.simulation.Simulation.advance`).
 Every application gets exactly one decision, counted by gate × outcome × group × grade.
 """
 
@@ -23,6 +25,7 @@ from carnet.sim.jit import AHEAD, kernel, prefetch
 from carnet.sim.parameters import POINTS_OFFSET, Lookups, Parameters
 from carnet.sim.phases.events import candidates
 from carnet.sim.phases.lists import redlisted_grades
+from carnet.sim.policies import GRADE, LEARNED, LOTTERY, Learner, PolicyRules
 from carnet.sim.population import DISTRESSED, JOINT, LISTED, MAX_CHILDREN, PANEL, WRONGFUL, State
 from carnet.sim.records import Records
 from carnet.sim.rng import stream_key, uniform
@@ -54,6 +57,7 @@ class GateRules:
     redlisted: npt.NDArray[np.bool_]  # [grade]
     income_up: F64  # chance that approval lifts the income quintile
     distress_refused: F64  # chance that refusal throws the applicant into distress
+    policy: PolicyRules  # how each gate decides once the blacklisted are refused
 
     @classmethod
     def build(cls, s: Scenario, t: Parameters) -> GateRules | None:
@@ -95,6 +99,7 @@ class GateRules:
             distress_refused=np.array(
                 [g.distress_if_refused if s.lists.blacklist else 0.0 for g in s.gates]
             ),
+            policy=PolicyRules.build(s, t),
         )
 
 
@@ -111,6 +116,33 @@ def _judge(
     if grade > worst or (require_red and not red):
         return REFUSED_GRADE
     return APPROVED
+
+
+@kernel(inline=True)
+def _judge_policy(
+    kind: int,
+    flags: np.uint8,
+    grade: int,
+    points: int,
+    threshold: int,
+    tie: float,
+    probability: float,
+    v: float,
+    refuse_listed: bool,
+    worst: int,
+    require_red: bool,
+    red: bool,
+) -> int:  # pragma: no cover - compiled
+    """A gate's decision by its policy; ``v`` is the application's own uniform (see policies)."""
+    if kind == GRADE:
+        return _judge(flags, grade, refuse_listed, worst, require_red, red)
+    if refuse_listed and flags & (LISTED | JOINT):
+        return REFUSED_BLACKLISTED
+    if kind == LOTTERY:
+        return APPROVED if v < probability else REFUSED_GRADE
+    if points > threshold or (points == threshold and v < tie):
+        return APPROVED
+    return REFUSED_GRADE
 
 
 @kernel(inline=True)
@@ -132,6 +164,28 @@ def _wrongly_refused(
     if flags & WRONGFUL:  # listed with a company for a violation it did not commit
         flags &= ~(JOINT | WRONGFUL)
     return _judge(flags, true_grade, refuse_listed, worst, require_red, true_red) == APPROVED
+
+
+@kernel(inline=True)
+def _wrongly_refused_by_policy(
+    outcome: int,
+    kind: int,
+    flags: np.uint8,
+    true_points: int,
+    threshold: int,
+    tie: float,
+    probability: float,
+    v: float,
+    refuse_listed: bool,
+) -> bool:  # pragma: no cover - compiled
+    """The same for a gate with a policy: its decision on the true points, with the same ``v``."""
+    if outcome in (APPROVED, REFUSED_CAPACITY):
+        return False
+    if flags & WRONGFUL:
+        flags &= ~(JOINT | WRONGFUL)
+    decided = _judge_policy(kind, flags, 0, true_points, threshold, tie, probability, v,
+                            refuse_listed, 0, False, False)  # fmt: skip
+    return decided == APPROVED
 
 
 @kernel(inline=True)
@@ -180,13 +234,20 @@ class GateTables(NamedTuple):
     income_up: F64
     distress_refused: F64
     share: F64
+    policy_kind: I64
+    policy_threshold: I64  # [gate, group]
+    policy_tie: F64  # [gate, group]
+    policy_probability: F64  # [gate, group]
+    once_bit: I64
 
     @classmethod
     def of(cls, r: GateRules) -> GateTables:
         """The tables of ``r``."""
+        p = r.policy
         return cls(
             r.keys, r.accept, r.child, r.refuse_listed, r.require_red, r.worst_grade, r.redlisted,
-            r.income_up, r.distress_refused, r.share,
+            r.income_up, r.distress_refused, r.share, p.kind, p.threshold, p.tie, p.probability,
+            p.once_bit,
         )  # fmt: skip
 
 
@@ -214,8 +275,18 @@ def _decide(
     counts: I64,
     wrong_counts: I64,
     out: Decisions,
+    learned: I64,
+    first_block: int,
+    block_size: int,
 ) -> tuple[int, int, int]:  # pragma: no cover - compiled
     points, profile, flags = state.points, state.profile, state.flags
+    kind, once_bit = tables.policy_kind[gate], tables.once_bit[gate]
+    thresholds, ties, chances = (
+        tables.policy_threshold,
+        tables.policy_tie,
+        tables.policy_probability,
+    )
+    applied = state.applied
     children, wrongful = state.children, state.wrongful
     grade_of_points, income_of_profile = look.grade_of_points, look.income_of_profile
     redlisted, accept = tables.redlisted, tables.accept
@@ -242,16 +313,37 @@ def _decide(
             p *= children[c] / MAX_CHILDREN  # the parent applies for each child
         if u[j, 0] >= p:
             continue
+        if once_bit >= 0:  # one application per person: later ones are not made
+            bit = np.uint8(1 << once_bit)
+            if applied[c] & bit:
+                continue
+            applied[c] |= bit
         grade = int(grade_of_points[points[c] + POINTS_OFFSET])
         f = flags[c]
-        outcome = _judge(f, grade, listed_out, worst, red_only, redlisted[grade])
         g = look.group_of_profile[profile[c]]
+        v, threshold = 0.0, 0
+        if kind == GRADE:
+            outcome = _judge(f, grade, listed_out, worst, red_only, redlisted[grade])
+        else:
+            v = u[j, 0] / p  # uniform on [0, 1) again, given that the application is made
+            threshold = int(thresholds[gate, g])
+            if kind == LEARNED:
+                threshold = int(learned[(state.first_citizen + c) // block_size - first_block, g])
+            outcome = _judge_policy(kind, f, grade, int(points[c]), threshold, ties[gate, g],
+                                    chances[gate, g], v, listed_out, worst, red_only,
+                                    redlisted[grade])  # fmt: skip
         counts[gate, outcome, g, grade] += 1
         wrong = False
         if outcome != APPROVED:
-            true_grade = int(grade_of_points[_true_points(points[c], wrongful[c]) + POINTS_OFFSET])
-            wrong = _wrongly_refused(outcome, f, true_grade, redlisted[true_grade], listed_out,
-                                     worst, red_only)  # fmt: skip
+            true_points = _true_points(points[c], wrongful[c])
+            true_grade = int(grade_of_points[true_points + POINTS_OFFSET])
+            if kind == GRADE:
+                wrong = _wrongly_refused(outcome, f, true_grade, redlisted[true_grade],
+                                         listed_out, worst, red_only)  # fmt: skip
+            else:
+                wrong = _wrongly_refused_by_policy(outcome, kind, f, true_points, threshold,
+                                                   ties[gate, g], chances[gate, g], v,
+                                                   listed_out)  # fmt: skip
         if wrong:
             wrong_counts[gate, outcome, g, grade] += 1
         if flags[c] & PANEL:
@@ -379,14 +471,29 @@ def gate_phase(
     counts: I64,
     wrong_counts: I64,
     loan_gate: int = -1,
+    learner: Learner | None = None,
+    thresholds: I64 | None = None,
 ) -> GateDay:
     """Decide today's applications at every gate; pool seat applications on allocation days.
 
     ``counts`` ([gate, outcome, group, grade]) receives every decision, and ``wrong_counts`` the
-    refusals that would have been approvals had only true records counted.
+    refusals that would have been approvals had only true records counted. ``thresholds``
+    ([gate, group], when a gate decides by a threshold) receives the thresholds in force: a
+    learned gate's summed over this shard's blocks, a fixed one's only in the shard of citizen 0,
+    so that shards add up to the threshold (and, learned, to the sum over every block).
     """
     out = GateDay()
     look, tables = t.lookups(), GateTables.of(rules)
+    policy = rules.policy
+    n_groups = t.n_groups
+    learned = learner.threshold if learner is not None else np.zeros((0, n_groups), np.int64)
+    first_block = learner.first_block if learner is not None else 0
+    if thresholds is not None:
+        for i in np.flatnonzero(policy.thresholds_recorded):
+            if policy.kind[i] == LEARNED:
+                thresholds[i] = learned.sum(axis=0)
+            elif state.first_citizen == 0:
+                thresholds[i] = policy.threshold[i]
     for gate in range(len(rules.names)):
         if rules.seats[gate] >= 0:
             if day % 365 == rules.allocation_day[gate]:
@@ -416,6 +523,9 @@ def gate_phase(
             counts,
             wrong_counts,
             decided,
+            learned,
+            first_block,
+            block_size,
         )
         out.add(gate, citizen[:n], outcome[:n], grade[:n], wrong[:n])
         out.distressed.append(distressed[:n_distressed])

@@ -1,7 +1,8 @@
 """Loans: granted at a gate, repaid or defaulted when their term ends.
 
 The chance of repayment is a function of the borrower's points when the loan was granted (a
-logistic curve, or a table by grade), so the score-gated lending experiments of the literature can
+logistic curve, a table by grade, or a table by points interpolated linearly, for every group or
+per group), so the score-gated lending experiments of the literature can
 be re-run: who is refused, who repays, what the lender earns. Profit is counted exactly, in basis
 points of one loan's principal: a repaid loan earns the interest (times the gate's price for the
 borrower's grade), a default loses the principal.
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from carnet.scenario.schema import Scenario
 from carnet.sim.jit import kernel
 from carnet.sim.parameters import POINTS_OFFSET, Lookups, Parameters
+from carnet.sim.policies import repay_curve
 from carnet.sim.population import DISTRESSED, State
 from carnet.sim.records import RecordColumns, Records
 from carnet.sim.rng import side_uniform, stream_key
@@ -39,6 +41,10 @@ class LendingRules(NamedTuple):
     intercept: float
     slope: float
     by_grade: npt.NDArray[np.float64]  # repayment by grade; NaN: use the logistic curve
+    # With a repayment table or a group's own model: repayment by [group, points - floor]
+    # (empty otherwise, and the two lines above decide).
+    by_points: npt.NDArray[np.float64]
+    floor: int
     interest_bp: npt.NDArray[np.int64]  # [grade] interest earned on a repaid loan
     points_repaid: int
     points_default: int
@@ -62,6 +68,12 @@ class LendingRules(NamedTuple):
             intercept=lend.repay_intercept,
             slope=lend.repay_per_point,
             by_grade=np.array([lend.repay_by_grade.get(g, np.nan) for g in grades]),
+            by_points=(
+                repay_curve(s, t)
+                if lend.repay_table is not None or lend.repay_by_group
+                else np.empty((0, 0))
+            ),
+            floor=s.rules.floor,
             interest_bp=np.array(
                 [round(lend.interest * price.get(g, 1.0) * BASIS) for g in grades], np.int64
             ),
@@ -74,9 +86,19 @@ class LendingRules(NamedTuple):
         )
 
     def repay_probability(
-        self, points: npt.NDArray[np.int64], t: Parameters
+        self,
+        points: npt.NDArray[np.int64],
+        t: Parameters,
+        group: npt.NDArray[np.int64] | None = None,
     ) -> npt.NDArray[np.float64]:
-        """Chance of repayment for borrowers with these points when the loan was granted."""
+        """Chance of repayment for borrowers with these points when the loan was granted.
+
+        ``group`` (each borrower's) is read only with a table of repayment by points.
+        """
+        if self.by_points.size:
+            assert group is not None
+            by_points: npt.NDArray[np.float64] = self.by_points[group, points - self.floor]
+            return by_points
         table = self.by_grade[t.grade_of_points[points + POINTS_OFFSET]]
         logistic = 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * (points - 1000))))
         return np.where(np.isnan(table), logistic, table)
@@ -159,8 +181,14 @@ def settle_loans(
     n = len(citizen)
     rows = Records(n)
     troubled = np.empty(n, np.int64)
+    group = (
+        t.group_of_profile[state.profile[citizen]].astype(np.int64)
+        if rules.by_points.size
+        else None
+    )
     n_troubled = _settle(
-        citizen, rank_among_equals(citizen), points_then, rules.repay_probability(points_then, t),
+        citizen, rank_among_equals(citizen), points_then,
+        rules.repay_probability(points_then, t, group),
         day, seed_key(seed), state, rules, t.lookups(), counts, rows.columns(), troubled,
     )  # fmt: skip
     rows.behaviour[:] = rules.behaviour

@@ -167,6 +167,7 @@ class Recorder:
         prices: npt.NDArray[np.float64] | None = None,
         list_counts: int = len(LIST_COUNTS),
         n_adaptive: int = 0,
+        thresholds: bool = False,
     ) -> None:
         G, K = t.n_groups, t.n_behaviours
         self.block_size = block_size
@@ -196,6 +197,9 @@ class Recorder:
         self.gates_wrongful = np.zeros_like(self.gates)
         self.redlisted = np.zeros(t.n_grades, np.bool_) if redlisted is None else redlisted
         self.prices = np.ones((n_gates, t.n_grades)) if prices is None else prices
+        # The thresholds in force at gates that decide by one, by [day, gate, group] (see
+        # gates.gate_phase); only when such a gate exists.
+        self.thresholds = np.zeros((days, n_gates, G), np.int64) if thresholds else None
         self._ledger: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
         self._decisions: dict[int, list[dict[str, npt.NDArray[np.generic]]]] = {}
         # [day, group, adaptive source]: empty, and neither snapshot nor output, unless some
@@ -204,8 +208,12 @@ class Recorder:
         self.attention = np.zeros(watched, np.int64)
         self.audit_found = np.zeros(watched, np.int64)
         self.audit_exposure = np.zeros(watched, np.int64)
-        if n_adaptive:
-            self._ARRAYS = Recorder._ARRAYS + ATTENTION_ARRAYS
+        # What a snapshot and the result carry: the arrays every run has, and those it needs.
+        self._arrays = (
+            self._ARRAYS
+            + (("thresholds",) if thresholds else ())
+            + (ATTENTION_ARRAYS if n_adaptive else ())
+        )
 
     _ARRAYS: tuple[str, ...] = (
         "citizens", "_grades_now", "_points_now", "grades", "points_sum",
@@ -215,7 +223,7 @@ class Recorder:
 
     def snapshot(self) -> dict[str, npt.NDArray[Any]]:
         """Aggregates so far and the ledger rows of parts not yet cut, as flat arrays."""
-        out = {name: getattr(self, name) for name in self._ARRAYS}
+        out = {name: getattr(self, name) for name in self._arrays}
         for kind, store in (("ledger", self._ledger), ("decisions", self._decisions)):
             for part, days in store.items():
                 out.update({f"{kind}/{part}/{c}": col for c, col in _joined(days).items()})
@@ -223,7 +231,7 @@ class Recorder:
 
     def restore(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
         """Continue from a :meth:`snapshot`."""
-        for name in self._ARRAYS:
+        for name in self._arrays:
             getattr(self, name)[...] = arrays[name]
         self._ledger = {}
         self._decisions = {}
@@ -282,7 +290,7 @@ class Recorder:
 
     def aggregates(self) -> dict[str, npt.NDArray[Any]]:
         """The exact aggregates (no ledger rows): all the result needs from this recorder."""
-        return {name: getattr(self, name) for name in self._ARRAYS}
+        return {name: getattr(self, name) for name in self._arrays}
 
     def ledger_part(self, part: int) -> dict[str, npt.NDArray[np.generic]] | None:
         """Columns of one ledger part, rows ordered by (block, day, order of the day).
