@@ -174,3 +174,17 @@ def test_carnet_validate_names_a_change_that_needs_new_state(tmp_path: Any) -> N
     out = run_script("validate", str(path))
     assert out.code == 2, out
     assert "timeline.0" in out.stderr and "until_self" in out.stderr
+
+
+def test_an_optional_value_may_be_set_on_a_day() -> None:
+    doc = reform(**{"gates.ticket.min_grade": "A", "sources.camera.platform": "app"})
+    doc["gates"] = [{"name": "ticket", "applications_per_year": 30.0}]  # no lowest grade at first
+    doc["platforms"] = [{"name": "app", "compliance": 0.0}]
+    result = carnet.simulate(doc)
+    d = result.decisions
+    assert set(d.filter(pc.less(d["day"], DAY))["outcome"].to_pylist()) == {"approved"}
+    assert "refused_grade" in d.filter(pc.greater_equal(d["day"], DAY))["outcome"].to_pylist()
+    m = result.metrics
+    withheld = np.asarray(m["withheld_red_light"])
+    day = np.asarray(m["day"])
+    assert withheld[day < DAY].sum() == 0 < withheld[day >= DAY].sum()

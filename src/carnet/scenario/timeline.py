@@ -10,7 +10,8 @@ that is wrong and why:
 - the day lies within the run;
 - the path is a path of :mod:`carnet.scenario.paths` that leads to a value of the scenario;
 - it changes neither what the society was drawn from, nor the run's settings, nor a name (random
-  streams and outputs are keyed by names), nor whether a section is there at all;
+  streams and outputs are keyed by names), nor whether a section is there at all (an optional
+  value, such as a gate's lowest grade or a source's platform, may be set or unset);
 - a list keeps its length (its items are what the run's arrays are shaped by);
 - the scenario in force after the day's changes is valid, as a file would be (bounds, shares,
   names that exist): its problems are reported at the change that caused them.
@@ -177,7 +178,9 @@ def _locate(
         return None
     if old is ABSENT:
         return located  # a new key of a mapping (a multiplier by group, say)
-    if (old is None) != (value is None):
+    # A section comes or goes (a mapping where there was none, or none where there was one);
+    # an optional value (a lowest grade, a platform) may be set or unset.
+    if (old is None and isinstance(value, dict)) or (isinstance(old, BaseModel) and value is None):
         what = "add" if old is None else "remove"
         errors.append(
             (
