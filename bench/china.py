@@ -15,6 +15,14 @@ preset, 20 and 40 million), and extrapolates to the full size: time by citizen-d
 the largest size run, memory by the straight line through the two peaks (fixed cost + bytes per
 citizen). Extrapolated figures are labelled as such. Exits 0 only if a full-size run was measured
 within both targets.
+
+    python bench/china.py --variant mechanisms  # issue 15: the feedback loops switched on
+
+``--variant mechanisms`` runs the preset with the mechanisms of the research literature on
+(:data:`MECHANISMS`, given to `carnet run` as `--set` values): adaptive surveillance on the
+traffic cameras and the social networks, contagion of sanctions through neighbours and
+housemates, the social networks run by a platform that is banned on a date, and a timeline of a
+rollout and a reform.
 """
 
 from __future__ import annotations
@@ -31,6 +39,26 @@ from pathlib import Path
 WALL_TARGET_S = 600.0  # under 10 minutes
 MEMORY_TARGET = 20e9  # under 20 GB
 DEFAULT_SIZES = (20_000_000, 40_000_000)
+
+#: The `--set` values of ``--variant mechanisms``: each a PATH=VALUE of `carnet run --set`.
+MECHANISMS = (
+    # Surveillance that follows its findings: the cameras re-allocate each month from everything
+    # they found (a Pólya urn, with a tenth spent at random and a 5% audit arm), the social
+    # networks from the last half-year.
+    "sources.traffic_cameras.attention={period_days: 30, prior: 100.0, exploration: 0.1, "
+    "audit_share: 0.05}",
+    "sources.social_networks.attention={period_days: 30, window_days: 180, prior: 50.0}",
+    # A platform runs the social networks and shares 90% of what it sees, until it is banned and
+    # its users move to a compliant one.
+    "platforms=[{name: weibo, compliance: 0.9, successor: wechat}, {name: wechat}]",
+    "sources.social_networks.platform=weibo",
+    # A timeline: the cameras roll out (detection doubled on day 90), a reform raises the traffic
+    # penalty (day 180), and the platform is banned (day 270).
+    "timeline=[{day: 90, set: {behaviours.traffic_violation.observed_by.traffic_cameras.detect: "
+    "0.9}}, {day: 180, set: {rules.points.traffic_violation.points: -10}}, "
+    "{day: 270, set: {platforms.weibo.banned: true}}]",
+)
+VARIANTS: dict[str, tuple[str, ...]] = {"preset": (), "mechanisms": MECHANISMS}
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -83,7 +111,9 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def carnet_run(population: int, days: int, threads: int | None) -> Measured:
+def carnet_run(
+    population: int, days: int, threads: int | None, sets: tuple[str, ...] = ()
+) -> Measured:
     """Run the CLI in a fresh process and weigh it while it runs.
 
     A run too large for one process runs as shards in worker processes: the peak is that of the
@@ -96,6 +126,8 @@ def carnet_run(population: int, days: int, threads: int | None) -> Measured:
         ]  # fmt: skip
         if threads:
             command += ["--threads", str(threads)]
+        for assignment in sets:
+            command += ["--set", assignment]
         start = time.perf_counter()
         log = Path(tmp) / "output.txt"
         with open(log, "wb") as sink:
@@ -118,20 +150,26 @@ def main() -> int:
     parser.add_argument("--population", type=int, action="append", help="sizes to run")
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--threads", type=int, default=None, help="default: every core")
+    parser.add_argument("--variant", choices=list(VARIANTS), default="preset")
     args = parser.parse_args()
+    sets = VARIANTS[args.variant]
 
     from run import load, machine
 
     import carnet
     from carnet.errors import RunError
     from carnet.runs.memory import available_bytes, predict_bytes, shards_to_fit
+    from carnet.scenario.paths import parse_assignments
 
     full = carnet.load_scenario("china").population.size
     print(f"machine: {machine()}; {load()}")
-    print(f"carnet {carnet.__version__}: china preset, {args.days} days, every phase on")
+    print(f"carnet {carnet.__version__}: china preset, {args.days} days, every phase on"
+          + (f", variant {args.variant}: " + "; ".join(sets) if sets else ""))  # fmt: skip
     print(f"targets (issue 5, goal 1): wall < {WALL_TARGET_S / 60:.0f} min, "
           f"peak memory < {MEMORY_TARGET / 1e9:.0f} GB at {full:,} citizens")  # fmt: skip
     s = carnet.load_scenario("china", days=args.days)
+    if sets:
+        s = carnet.set(s, parse_assignments(sets))
     free = available_bytes()
     print(f"predicted at full size in one process: {predict_bytes(s) / 2**30:.1f} GiB with "
           f"checkpoints, {predict_bytes(s, checkpoints=False) / 2**30:.1f} GiB without; "
@@ -146,11 +184,11 @@ def main() -> int:
               f"about {fit.per_shard / 2**30:.1f} GiB each (predicted)")  # fmt: skip
 
     # Fill numba's cache first, so that no timed run compiles kernels (the CLI loads them).
-    carnet_run(100_000, 2, args.threads)
+    carnet_run(100_000, 2, args.threads, sets)
     sizes = args.population or [full]
     runs = []
     for size in sizes:
-        run = carnet_run(size, args.days, args.threads)
+        run = carnet_run(size, args.days, args.threads, sets)
         print("  " + run.line())
         if run.exit_code:
             print("    " + run.output.strip().replace("\n", "\n    "))
@@ -169,7 +207,7 @@ def main() -> int:
     if not args.population:
         print("the full size did not run here; measuring smaller sizes to extrapolate")
         for size in DEFAULT_SIZES:
-            run = carnet_run(size, args.days, args.threads)
+            run = carnet_run(size, args.days, args.threads, sets)
             print("  " + run.line())
             if run.exit_code:
                 print("    " + run.output.strip().replace("\n", "\n    "))

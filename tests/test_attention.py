@@ -370,3 +370,22 @@ def test_attention_is_a_section_like_the_others() -> None:
     from carnet.scenario.schema import Section
 
     assert Attention.model_config == Section.model_config
+
+
+def test_companies_beside_an_adaptive_source_are_watched_at_a_fixed_rate() -> None:
+    """The companies' metrics have no attention columns; the citizens' have them, as named."""
+    from helpers import with_companies
+
+    from carnet.sim.output_names import company_metric_columns, metric_columns
+
+    doc = with_companies()
+    doc["sources"][0]["attention"] = {"period_days": 10, "prior": 5.0}
+    doc["run"]["days"] = 40
+    result = carnet.simulate(doc)
+    assert "attention_camera" in result.metrics.column_names
+    assert [n for n, _ in metric_columns(result.scenario)] == result.metrics.column_names
+    assert result.company_metrics is not None
+    assert [n for n, _ in company_metric_columns(result.scenario)] == (
+        result.company_metrics.column_names
+    )
+    assert not any(c.startswith("attention_") for c in result.company_metrics.column_names)

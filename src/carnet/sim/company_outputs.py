@@ -79,7 +79,7 @@ def company_outputs(
         column = np.concatenate([p[name] for p in panels]) if panels else np.empty(0, np.int64)
         population = population.append_column(name, pa.array(column, pa.int64()))
     no_data = np.zeros((1, ct.n_groups, len(s.sources)), np.int64)  # counted on citizens
-    metrics = metrics_table(cs, recorders, no_data)
+    metrics = metrics_table(cs, recorders, no_data, adapts=False)
     metrics = metrics.drop_columns(
         [c for c in metrics.column_names if c.startswith(("data_", "state_data_"))]
     )

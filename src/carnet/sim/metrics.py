@@ -43,8 +43,12 @@ def metrics_table(
     recorders: Sequence[Any],
     data_per_day: npt.NDArray[np.int64],
     state_data_per_day: npt.NDArray[np.int64] | None = None,
+    *,
+    adapts: bool = True,
 ) -> pa.Table:
     """One row per (day, group) with every aggregate as a column.
+
+    ``adapts`` is False for the companies, whose acts adaptive sources watch at a fixed rate.
 
     Columns: ``day``, ``group``, ``citizens``, ``points_sum``, ``points_mean``, ``grade_<G>``
     (citizens in each grade at the end of the day), ``acts_<b>_<outcome>`` (acts truly done by
@@ -138,7 +142,7 @@ def metrics_table(
             "jointly_listed_wrongfully": (JOINT_WRONGFUL, JOINT_WRONGFUL_RELEASED),
         }.items():
             columns[name] = flat(np.cumsum(joint[:, :, into] - joint[:, :, out], axis=0))
-    adaptive = [src.name for src in s.sources if src.attention is not None]
+    adaptive = [src.name for src in s.sources if src.attention is not None and adapts]
     if adaptive:
         watched = {name: total(name) for name in ATTENTION_ARRAYS}
         for a, src_name in enumerate(adaptive):
