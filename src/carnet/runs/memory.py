@@ -45,6 +45,7 @@ PLAN_SHARE = 0.75
 # the days add per citizen on average (measured: 9-10 bytes in all).
 STATE_BYTES = 10
 MEMORY_BYTES = 4  # deterrence memory of the punished and their households (2 x uint16), when on
+PRESSURE_BYTES = 8  # contagion's pressure, float64 per block of citizens (not per citizen)
 EARNED_BYTES = 2  # per capped rule (int16)
 WRONGFUL_BYTES = 2  # the wrongful balance of each citizen (int16), kept when there are gates
 # Per act of a day, in buffers that grow to 1.25 times the largest day: the act (citizen int64,
@@ -446,7 +447,7 @@ def flows(s: Scenario, rules: Compiled, *, members: float, shards: int) -> Flows
         onset = float(shares @ lr.onset_accept) * lr.onset_rate
         lists = blacklist_course(
             days, onset, lr.distress_days, lr.lawsuit_rate * lr.p_list,
-            _listing_pmf(lr.term_days, lr.exit_rate), members / shards,
+            _listing_pmf(int(lr.term_by_group.max()), lr.exit_rate), members / shards,
         )  # fmt: skip
         onset_rate, lawsuit_rate = lr.onset_rate, lr.lawsuit_rate
     gate_cells = 0.0
@@ -620,6 +621,8 @@ def _population(
         "state": members * per_member, "buffers": buffers, "pending": queue, "lists": lists,
         "loans": loans, "aggregates": shards * written,
     }  # fmt: skip
+    if t.contagion:  # one float64 per block of each shard (a shard's last block may be partial)
+        held["pressure"] = (members / s.run.block_size + shards) * PRESSURE_BYTES
 
     # A day's events (the last day, the busiest): its changes and restorations due, and the
     # blacklist's draws or the gates' candidates and decisions, whichever holds more. The gates'

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from carnet.scenario.contagion import Contagion, Incentives, check_responses
 from carnet.scenario.pathsyntax import format_path
 
 #: Points are stored as int16: every bound and start value must fit in it.
@@ -184,6 +185,11 @@ class Rules(Section):
     points: dict[Name, Rule] = Field(
         min_length=1, description="a rule for every behaviour: `name: points` or a mapping"
     )
+    lifetime_by_group: dict[Name, Annotated[float, Field(gt=0.0, le=100.0)]] = Field(
+        default_factory=dict,
+        description="every rule's lifetime times this for the group's records, rounded, at "
+        "least 1 day; records that never expire still never do (default 1)",
+    )
 
     @field_validator("points", mode="before")
     @classmethod
@@ -230,6 +236,12 @@ class Responses(Section):
         le=10.0,
         description="lawful acts fall by this times the chance of being seen doing them (to 0)",
     )
+    contagion: Contagion | None = Field(
+        None, description="sanctions spread to neighbours, housemates, co-workers (none: off)"
+    )
+    incentives: Incentives | None = Field(
+        None, description="rewards raise positive acts; gates' stakes deter (none: off)"
+    )
 
 
 class Blacklist(Section):
@@ -254,6 +266,9 @@ class Blacklist(Section):
         0.5, description="probability that a lost lawsuit (an unpaid judgment) is listed"
     )
     term_days: int = Field(730, ge=1, le=36500, description="days a listing lasts at most")
+    term_days_by_group: dict[Name, Annotated[int, Field(ge=1, le=36500)]] = Field(
+        default_factory=dict, description="term_days for the group's listings (default term_days)"
+    )
     exit_per_year: float = Field(
         0.0, ge=0.0, le=365.0, description="hazard of leaving early: repayment or credit repair"
     )
@@ -576,6 +591,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     for j, src in enumerate(s.sources):
         known(src.by_group, groups, ("sources", j, "by_group"), "group")
     known(s.rules.points, behaviours, ("rules", "points"), "behaviour")
+    known(s.rules.lifetime_by_group, groups, ("rules", "lifetime_by_group"), "group")
     for name, rule in s.rules.points.items():
         if rule.yearly_cap is not None and rule.points <= 0:
             errors.append(
@@ -616,6 +632,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     bl = s.lists.blacklist
     if bl is not None:
         known(bl.distress_by_group, groups, ("lists", "blacklist", "distress_by_group"), "group")
+        known(bl.term_days_by_group, groups, ("lists", "blacklist", "term_days_by_group"), "group")
     if s.lists.redlist is not None:
         for i, red in enumerate(s.lists.redlist.grades):
             if red not in grade_names:
@@ -685,7 +702,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     p = s.run.panel
     if p.sample > p.full_up_to and p.full_up_to > 0:
         errors.append(("run.panel.sample", f"must not exceed full_up_to ({p.full_up_to})"))
-    return errors + _check_companies(s)
+    return errors + check_responses(s) + _check_companies(s)
 
 
 def company_view(s: Scenario) -> Scenario:

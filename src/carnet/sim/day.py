@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from carnet.sim.employers import Staff
 from carnet.sim.parameters import Parameters
-from carnet.sim.phases.behave import Acts, behave
+from carnet.sim.phases.behave import NO_PRESSURE, Acts, behave
 from carnet.sim.phases.company_lists import CompanyListings, CompanyListRules, company_list_phase
+from carnet.sim.phases.contagion import spread
 from carnet.sim.phases.events import DueQueue
 from carnet.sim.phases.expiry import ExpiryQueue
 from carnet.sim.phases.gates import GateDay, GateRules, gate_phase, update_wrongful_balance
@@ -46,6 +48,7 @@ class Shard:
     companies: Shard | None = None  # the shard's companies, scored like citizens
     company_lists: CompanyListRules | None = None
     company_listings: CompanyListings = field(default_factory=CompanyListings)
+    pressure: npt.NDArray[np.float64] = field(default_factory=lambda: NO_PRESSURE)  # contagion's
 
 
 def step(shard: Shard, day: int) -> None:
@@ -56,7 +59,7 @@ def step(shard: Shard, day: int) -> None:
     stepped (:meth:`carnet.sim.simulation.Simulation.advance`).
     """
     state, t, rec, staff = shard.state, shard.parameters, shard.recorder, shard.staff
-    acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts, staff)
+    acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts, staff, shard.pressure)
     observations = observe(state, t, shard.seed, shard.block_size, day, acts, shard.observations)
     shard.observations = observations
     changes = score(
@@ -117,6 +120,7 @@ def step(shard: Shard, day: int) -> None:
                     np.full(len(citizen), day + shard.lending.term_days), citizen, points
                 )
     respond(state, t, day, changes, shard.block_size, staff)
+    spread(shard.pressure, t, changes, shard.block_size)
     rec.record(state, t, day, observations, changes)
     if shard.gate_rules is not None:
         rec.record_gates(state, day, shard.today)

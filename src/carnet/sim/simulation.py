@@ -28,6 +28,7 @@ from carnet.sim.metrics import decisions_table, ledger_names
 from carnet.sim.panel import panel_columns
 from carnet.sim.phases.company_lists import COUNTS as COMPANY_COUNTS
 from carnet.sim.phases.company_lists import CompanyListings
+from carnet.sim.phases.contagion import pressures
 from carnet.sim.phases.events import DueQueue
 from carnet.sim.phases.expiry import ExpiryQueue
 from carnet.sim.phases.gates import SeatPool, allocate_seats
@@ -61,6 +62,7 @@ def make_shard(s: Scenario, rules: Compiled, first: int, n: int) -> Shard:
     shard = Shard(
         parameters=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size,
         list_rules=rules.lists, gate_rules=rules.gates, lending=rules.lending,
+        pressure=pressures(t, n, s.run.block_size),
     )  # fmt: skip
     cs, ct = rules.companies, rules.company_parameters
     if cs is not None and ct is not None:
@@ -301,6 +303,7 @@ class Simulation:
                 ("exits", sh.listings.exits.snapshot()),
                 ("loans", sh.loans.snapshot()),
                 *company_arrays(sh),
+                *([("contagion", {"pressure": sh.pressure})] if len(sh.pressure) else []),
             ]
             for part, arrays in sections:
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
@@ -346,6 +349,8 @@ class Simulation:
                     DueQueue.restore(section("companies/releases")),
                 )
                 sh.staff.until[...] = section("companies/staff")["until"]
+            if len(sh.pressure):
+                sh.pressure[...] = section("contagion")["pressure"]
         self.pending_seats = seats_from_arrays(arrays)
         self.day = int(arrays["day"])
         self.parts = list(parts)

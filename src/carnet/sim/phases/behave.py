@@ -23,6 +23,7 @@ from carnet.sim.rng import poisson, stream_key, uniform
 from carnet.sim.streams import seed_key
 
 BATCH = 64  # candidate acts drawn before they are judged
+NO_PRESSURE = np.zeros(0)  # contagion off: no block pressure
 
 
 class BehaveTables(NamedTuple):
@@ -44,6 +45,22 @@ class BehaveTables(NamedTuple):
     chilling: float
     chance_seen: npt.NDArray[np.float64]  # [behaviour, group, exposure]
     group_of_profile: npt.NDArray[np.uint8]
+    # Contagion: the block's pressure raises negative acts (read only where ``contagion``).
+    contagion: bool
+    spread_neighbours: float
+    spread_household: float
+    spread_coworkers: float
+    spread_max: float
+    # Incentives: rewards by awareness (only where ``rewards_vary``), stakes at the gates.
+    rewards_vary: bool
+    reward_varies: npt.NDArray[np.bool_]
+    reward_aware: npt.NDArray[np.float64]
+    reward_unaware: npt.NDArray[np.float64]
+    stakes: bool
+    stake_factor: npt.NDArray[np.float64]  # [grade now, grade after]
+    rule_points: npt.NDArray[np.int32]
+    floor: int
+    ceiling: int
 
     @classmethod
     def of(cls, t: Parameters) -> BehaveTables:
@@ -52,7 +69,10 @@ class BehaveTables(NamedTuple):
             t.behave_keys, t.rate_max, t.accept, t.accept_varies, t.negative, t.lawful,
             t.deter_aware, t.deter_unaware, t.aware_only, t.grade_of_points, t.punished,
             t.household_deterred, t.coworkers_deterred, t.chilling, t.chance_seen,
-            t.group_of_profile,
+            t.group_of_profile, t.contagion, t.spread_neighbours, t.spread_household,
+            t.spread_coworkers, t.spread_max, bool(t.reward_varies.any()), t.reward_varies,
+            t.reward_aware, t.reward_unaware, t.stakes, t.stake_factor, t.rule_points, t.floor,
+            t.ceiling,
         )  # fmt: skip
 
 
@@ -61,6 +81,7 @@ def _behave(
     state: State,
     tables: BehaveTables,
     staff: Staff,
+    pressure: npt.NDArray[np.float64],
     seed: np.uint64,
     day: int,
     block_size: int,
@@ -78,10 +99,17 @@ def _behave(
     for lo in range(0, n, block_size):
         length = min(block_size, n - lo)
         block = (state.first_citizen + lo) // block_size
+        # The neighbourhood's multiplier, once per block (pressure is kept per block of the shard).
+        near = 1.0
+        if tables.contagion:
+            near += tables.spread_neighbours * pressure[lo // block_size] / length
         for k in range(len(tables.keys)):
             rate = tables.rate_max[k]
             if rate <= 0.0:
                 continue
+            # What only some mechanisms read, once per behaviour rather than per candidate.
+            rewards_vary = tables.rewards_vary and tables.reward_varies[k]
+            delta = tables.rule_points[k] if tables.stakes else 0
             stream = stream_key(seed, tables.keys[k], day, block)
             stream, remaining = poisson(stream, rate * length)
             while remaining:
@@ -102,8 +130,14 @@ def _behave(
                     p = tables.accept[state.profile[c] if tables.accept_varies[k] else 0, k]
                     if tables.negative[k]:
                         if not tables.aware_only or state.flags[c] & AWARE:
-                            grade = tables.grade_of_points[state.points[c] + POINTS_OFFSET]
+                            points = int(state.points[c])
+                            grade = tables.grade_of_points[points + POINTS_OFFSET]
                             p *= tables.deter_aware[grade]
+                            if tables.stakes:
+                                # What the act's points would do to the grade, if recorded.
+                                after = min(max(points + delta, tables.floor), tables.ceiling)
+                                below = tables.grade_of_points[after + POINTS_OFFSET]
+                                p *= tables.stake_factor[grade, below]
                             # Recently punished, or a housemate or co-worker of the punished.
                             if len(state.until_self):
                                 if day < state.until_self[c]:
@@ -118,6 +152,14 @@ def _behave(
                                         p *= tables.coworkers_deterred
                         else:
                             p *= tables.deter_unaware
+                        if tables.contagion:
+                            p *= _spread(c, day, near, state, tables, staff, block_size)
+                    elif rewards_vary:
+                        p *= (
+                            tables.reward_aware[k]
+                            if state.flags[c] & AWARE
+                            else tables.reward_unaware[k]
+                        )
                     elif (
                         tables.lawful[k]
                         and tables.chilling > 0.0
@@ -133,6 +175,25 @@ def _behave(
                             out_behaviour[count] = k
                         count += 1
     return count
+
+
+@kernel()
+def _spread(
+    c: int, day: int, near: float, state: State, tables: BehaveTables, staff: Staff, block_size: int
+) -> float:  # pragma: no cover - compiled
+    """Contagion's acceptance factor for a negative act of ``c``: its multiplier over the clip.
+
+    Not inlined: it runs only where contagion is on, and keeps its reads off the common path.
+    """
+    m = near
+    if tables.spread_household != 1.0 and day < state.until_household[c]:
+        m *= tables.spread_household
+    if tables.spread_coworkers != 1.0 and len(staff.until) and not day < state.until_self[c]:
+        # A co-worker's sanction (one's own is one's own deterrence, ``punished``).
+        e = employer_of(c, block_size, staff.blocks, staff.start, staff.per_block)
+        if e >= 0 and day < staff.until[e]:
+            m *= tables.spread_coworkers
+    return min(m, tables.spread_max) / tables.spread_max
 
 
 class Acts:
@@ -152,18 +213,22 @@ def behave(
     day: int,
     acts: Acts,
     staff: Staff | None = None,
+    pressure: npt.NDArray[np.float64] | None = None,
 ) -> Acts:
     """Fill ``acts`` with today's acts of the shard; grow the buffer if it overflows.
 
-    ``staff`` links citizens to their employers, for the deterrence of co-workers.
+    ``staff`` links citizens to their employers, for the deterrence of co-workers; ``pressure``
+    is contagion's, per block of the shard (:mod:`carnet.sim.phases.contagion`).
     """
-    deter = staff is not None and t.coworkers_deterred != 1.0
+    deter = staff is not None and t.coworker_ties
     staff = staff if deter and staff is not None else Staff.none()
     tables = BehaveTables.of(t)
+    pressure = pressure if pressure is not None else NO_PRESSURE
     while True:
         n = _behave(
-            state, tables, staff, seed_key(seed), day, block_size, acts.citizen, acts.behaviour
-        )
+            state, tables, staff, pressure, seed_key(seed), day, block_size, acts.citizen,
+            acts.behaviour,
+        )  # fmt: skip
         if n <= len(acts.citizen):
             acts.n = n
             return acts

@@ -1,0 +1,127 @@
+"""Responses that spread and answer: contagion of sanctions, rewards and what a grade costs.
+
+Two optional sections of ``responses`` (declared here, the fields only named in
+:mod:`carnet.scenario.schema`), and the checks that relate them to the rest of a scenario:
+
+- :class:`Contagion`: a citizen's rate of negative acts rises with the sanctions (and, if asked,
+  the listings) of their neighbourhood, household and co-workers, and the effect decays. After
+  Lum, Swarup, Eubank & Hawdon (2014), where imprisonment spreads through social ties and small
+  differences in sentence length grow into large, persistent gaps between groups. The derivation
+  of its stationary law is in docs/contagion.md.
+- :class:`Incentives`: positive acts rise with their reward, and negative acts are deterred by
+  what falling a grade would cost at the gates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from carnet.scenario.schema import Scenario
+
+
+class _Section(BaseModel):
+    """As :class:`carnet.scenario.schema.Section` (unknown keys, NaN and infinities are errors)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+class Contagion(_Section):
+    """Sanctions spread: ties of the sanctioned (and of the listed) offend more, for a while.
+
+    Each block of citizens (``run.block_size`` citizens laid out region by region: the
+    neighbourhood) keeps a pressure that every negative sanction of one of its citizens raises by
+    1 (every new blacklisting too, with ``listings``) and that falls by exp(-1/memory_days) a day.
+    A citizen's negative acts are multiplied by (1 + neighbours x pressure / citizens of the block)
+    x household (while a housemate's sanction is within ``responses.memory_days``) x coworkers
+    (the same for a co-worker's), clipped at ``max_multiplier``. It lands on everyone, aware of the
+    system or not: it is a social effect, not a response to the system. Off by default.
+    """
+
+    neighbours: float = Field(
+        0.0,
+        ge=0.0,
+        le=1e6,
+        description="rise of the rate of negative acts per unit of the block's pressure per "
+        "citizen (0: none)",
+    )
+    memory_days: float = Field(
+        90.0,
+        gt=0.0,
+        le=36500.0,
+        description="decay time of the block's pressure: it falls by exp(-1/memory_days) a day",
+    )
+    household: float = Field(
+        1.0,
+        ge=1.0,
+        le=100.0,
+        description="multiplier on negative acts while a housemate's sanction is within "
+        "responses.memory_days (1: none)",
+    )
+    coworkers: float = Field(
+        1.0,
+        ge=1.0,
+        le=100.0,
+        description="the same for a co-worker's sanction (needs `companies`; 1: none)",
+    )
+    listings: bool = Field(
+        False, description="new blacklistings raise the block's pressure too, as sanctions do"
+    )
+    max_multiplier: float = Field(
+        4.0,
+        ge=1.0,
+        le=100.0,
+        description="the multiplier is clipped here; candidate acts are drawn at this many times "
+        "the base rate, so a high clip costs draws",
+    )
+
+
+class Incentives(_Section):
+    """Behaviour answers the system's rewards and what a fall of grade would cost at its gates.
+
+    Both land only on citizens aware of the system (unless ``responses.aware_only`` is false), and
+    both are off by default.
+    """
+
+    reward_elasticity: float = Field(
+        0.0,
+        ge=0.0,
+        le=100.0,
+        description="a positive act's rate is multiplied by 1 + reward_elasticity x points / "
+        "reward_reference (its rule's points), clipped to 0 .. reward_max (0: off)",
+    )
+    reward_reference: float = Field(
+        10.0, gt=0.0, le=10000.0, description="points of reward that count as one unit"
+    )
+    reward_max: float = Field(
+        3.0,
+        ge=1.0,
+        le=100.0,
+        description="largest reward multiplier; positive candidates are drawn at this many times "
+        "their base rate while rewards move behaviour",
+    )
+    gate_stakes: float = Field(
+        0.0,
+        ge=0.0,
+        le=1000.0,
+        description="a negative act that would drop the citizen's grade is multiplied by "
+        "1 / (1 + gate_stakes x applications per year that the lower grade would lose at the "
+        "adults' gates) (0: off)",
+    )
+
+
+def check_responses(s: Scenario) -> list[tuple[str, str]]:
+    """What relates contagion and incentives to the rest of ``s``, as ``(path, message)`` pairs."""
+    errors: list[tuple[str, str]] = []
+    c = s.responses.contagion
+    if c is not None and c.coworkers != 1.0 and s.companies is None:
+        errors.append(("responses.contagion.coworkers", "co-workers need a `companies` section"))
+    i = s.responses.incentives
+    if i is not None and i.gate_stakes > 0.0 and not s.gates:
+        # Also what the companies' view reports for companies.responses: they apply at no gate.
+        errors.append(("responses.incentives.gate_stakes", "no gates to weigh: `gates` is empty"))
+    if s.companies is not None and s.companies.responses.contagion is not None:
+        errors.append(("companies.responses.contagion", "contagion applies to citizens only"))
+    return errors
