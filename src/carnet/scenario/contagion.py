@@ -14,21 +14,12 @@ Two optional sections of ``responses`` (declared here, the fields only named in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pydantic import Field
 
-from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from carnet.scenario.schema import Scenario
+from carnet.scenario.section import Section
 
 
-class _Section(BaseModel):
-    """As :class:`carnet.scenario.schema.Section` (unknown keys, NaN and infinities are errors)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
-
-
-class Contagion(_Section):
+class Contagion(Section):
     """Sanctions spread: ties of the sanctioned (and of the listed) offend more, for a while.
 
     Each block of citizens (``run.block_size`` citizens laid out region by region: the
@@ -78,7 +69,7 @@ class Contagion(_Section):
     )
 
 
-class Incentives(_Section):
+class Incentives(Section):
     """Behaviour answers the system's rewards and what a fall of grade would cost at its gates.
 
     Both land only on citizens aware of the system (unless ``responses.aware_only`` is false), and
@@ -112,16 +103,25 @@ class Incentives(_Section):
     )
 
 
-def check_responses(s: Scenario) -> list[tuple[str, str]]:
-    """What relates contagion and incentives to the rest of ``s``, as ``(path, message)`` pairs."""
+def check_responses(
+    contagion: Contagion | None,
+    incentives: Incentives | None,
+    *,
+    companies: bool,
+    gates: bool,
+    company_contagion: Contagion | None = None,
+) -> list[tuple[str, str]]:
+    """What relates contagion and incentives to the rest of a scenario, as ``(path, message)``.
+
+    ``companies``, ``gates``: whether the scenario has them; ``company_contagion``: the
+    companies' ``responses.contagion``. Called by :func:`carnet.scenario.schema.cross_check`.
+    """
     errors: list[tuple[str, str]] = []
-    c = s.responses.contagion
-    if c is not None and c.coworkers != 1.0 and s.companies is None:
+    if contagion is not None and contagion.coworkers != 1.0 and not companies:
         errors.append(("responses.contagion.coworkers", "co-workers need a `companies` section"))
-    i = s.responses.incentives
-    if i is not None and i.gate_stakes > 0.0 and not s.gates:
+    if incentives is not None and incentives.gate_stakes > 0.0 and not gates:
         # Also what the companies' view reports for companies.responses: they apply at no gate.
         errors.append(("responses.incentives.gate_stakes", "no gates to weigh: `gates` is empty"))
-    if s.companies is not None and s.companies.responses.contagion is not None:
+    if company_contagion is not None:
         errors.append(("companies.responses.contagion", "contagion applies to citizens only"))
     return errors

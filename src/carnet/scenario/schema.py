@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from carnet.scenario.contagion import Contagion, Incentives, check_responses
 from carnet.scenario.pathsyntax import format_path
+from carnet.scenario.section import Section as Section  # re-exported: every section's base
 
 #: Points are stored as int16: every bound and start value must fit in it.
 POINTS_MIN, POINTS_MAX = -32768, 32767
@@ -36,12 +37,6 @@ Points = Annotated[int, Field(ge=POINTS_MIN, le=POINTS_MAX)]
 
 SENSITIVITIES = ("medical", "location", "financial", "speech", "identity", "social")
 Sensitivity = Literal["medical", "location", "financial", "speech", "identity", "social"]
-
-
-class Section(BaseModel):
-    """Base of every scenario section: unknown keys, wrong types, NaN and infinities are errors."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
 
 class Exposure(Section):
@@ -702,7 +697,12 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     p = s.run.panel
     if p.sample > p.full_up_to and p.full_up_to > 0:
         errors.append(("run.panel.sample", f"must not exceed full_up_to ({p.full_up_to})"))
-    return errors + check_responses(s) + _check_companies(s)
+    errors += check_responses(
+        s.responses.contagion, s.responses.incentives, companies=s.companies is not None,
+        gates=bool(s.gates),
+        company_contagion=s.companies.responses.contagion if s.companies is not None else None,
+    )  # fmt: skip
+    return errors + _check_companies(s)
 
 
 def company_view(s: Scenario) -> Scenario:
