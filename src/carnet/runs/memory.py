@@ -45,7 +45,7 @@ PLAN_SHARE = 0.75
 # the days add per citizen on average (measured: 9-10 bytes in all).
 STATE_BYTES = 10
 MEMORY_BYTES = 4  # deterrence memory of the punished and their households (2 x uint16), when on
-PRESSURE_BYTES = 8  # contagion's pressure, float64 per block of citizens (not per citizen)
+PRESSURE_BYTES = 8  # contagion's pressure, int64 per block of citizens (not per citizen)
 EARNED_BYTES = 2  # per capped rule (int16)
 WRONGFUL_BYTES = 2  # the wrongful balance of each citizen (int16), kept when there are gates
 # Per act of a day, in buffers that grow to 1.25 times the largest day: the act (citizen int64,
@@ -621,7 +621,7 @@ def _population(
         "state": members * per_member, "buffers": buffers, "pending": queue, "lists": lists,
         "loans": loans, "aggregates": shards * written,
     }  # fmt: skip
-    if t.contagion:  # one float64 per block of each shard (a shard's last block may be partial)
+    if t.contagion:  # one int64 per block of each shard (a shard's last block may be partial)
         held["pressure"] = (members / s.run.block_size + shards) * PRESSURE_BYTES
 
     # A day's events (the last day, the busiest): its changes and restorations due, and the

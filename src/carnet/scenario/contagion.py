@@ -4,10 +4,12 @@ Two optional sections of ``responses`` (declared here, the fields only named in
 :mod:`carnet.scenario.schema`), and the checks that relate them to the rest of a scenario:
 
 - :class:`Contagion`: a citizen's rate of negative acts rises with the sanctions (and, if asked,
-  the listings) of their neighbourhood, household and co-workers, and the effect decays. After
-  Lum, Swarup, Eubank & Hawdon (2014), where imprisonment spreads through social ties and small
-  differences in sentence length grow into large, persistent gaps between groups. The derivation
-  of its stationary law is in docs/contagion.md.
+  the listings) of their neighbourhood, household and co-workers, for as long as those last.
+  After Lum, Swarup, Eubank & Hawdon (2014), where imprisonment spreads through social ties while
+  it lasts, so that small differences in sentence length grow into large, persistent gaps between
+  groups: here a record's lifetime (``rules.lifetime_by_group``) and a listing's term
+  (``lists.blacklist.term_days_by_group``) are the sentence. The derivation of its stationary
+  law is in docs/contagion.md.
 - :class:`Incentives`: positive acts rise with their reward, and negative acts are deterred by
   what falling a grade would cost at the gates.
 """
@@ -20,15 +22,17 @@ from carnet.scenario.section import Section
 
 
 class Contagion(Section):
-    """Sanctions spread: ties of the sanctioned (and of the listed) offend more, for a while.
+    """Sanctions spread: ties of the sanctioned (and of the listed) offend more while it lasts.
 
     Each block of citizens (``run.block_size`` citizens laid out region by region: the
-    neighbourhood) keeps a pressure that every negative sanction of one of its citizens raises by
-    1 (every new blacklisting too, with ``listings``) and that falls by exp(-1/memory_days) a day.
-    A citizen's negative acts are multiplied by (1 + neighbours x pressure / citizens of the block)
-    x household (while a housemate's sanction is within ``responses.memory_days``) x coworkers
-    (the same for a co-worker's), clipped at ``max_multiplier``. It lands on everyone, aware of the
-    system or not: it is a social effect, not a response to the system. Off by default.
+    neighbourhood) keeps a pressure: the number of its citizens' negative records that still count
+    (a sanction raises it by 1, its expiry or won appeal lowers it by 1), plus, with ``listings``,
+    the number of its citizens on the blacklist. A citizen's negative acts are multiplied by
+    (1 + neighbours x pressure / citizens of the block) x household (while a housemate's sanction
+    is within ``responses.memory_days``) x coworkers (the same for a co-worker's), clipped at
+    ``max_multiplier``. Records that never expire never stop pressing: give the rules a lifetime.
+    It lands on everyone, aware of the system or not: it is a social effect, not a response to
+    the system. Off by default.
     """
 
     neighbours: float = Field(
@@ -37,12 +41,6 @@ class Contagion(Section):
         le=1e6,
         description="rise of the rate of negative acts per unit of the block's pressure per "
         "citizen (0: none)",
-    )
-    memory_days: float = Field(
-        90.0,
-        gt=0.0,
-        le=36500.0,
-        description="decay time of the block's pressure: it falls by exp(-1/memory_days) a day",
     )
     household: float = Field(
         1.0,
@@ -58,7 +56,7 @@ class Contagion(Section):
         description="the same for a co-worker's sanction (needs `companies`; 1: none)",
     )
     listings: bool = Field(
-        False, description="new blacklistings raise the block's pressure too, as sanctions do"
+        False, description="the block's blacklisted citizens press too, for as long as listed"
     )
     max_multiplier: float = Field(
         4.0,

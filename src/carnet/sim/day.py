@@ -48,7 +48,7 @@ class Shard:
     companies: Shard | None = None  # the shard's companies, scored like citizens
     company_lists: CompanyListRules | None = None
     company_listings: CompanyListings = field(default_factory=CompanyListings)
-    pressure: npt.NDArray[np.float64] = field(default_factory=lambda: NO_PRESSURE)  # contagion's
+    pressure: npt.NDArray[np.int64] = field(default_factory=lambda: NO_PRESSURE)  # contagion's
 
 
 def step(shard: Shard, day: int) -> None:

@@ -78,7 +78,7 @@ def contagion_fields(s: Scenario) -> dict[str, Any]:
     c = s.responses.contagion
     if c is None:
         return {"contagion": False, "spread_neighbours": 0.0, "spread_household": 1.0,
-                "spread_coworkers": 1.0, "spread_max": 1.0, "spread_decay": 1.0,
+                "spread_coworkers": 1.0, "spread_max": 1.0,
                 "spread_listings": False}  # fmt: skip
     return {
         "contagion": True,
@@ -86,6 +86,5 @@ def contagion_fields(s: Scenario) -> dict[str, Any]:
         "spread_household": c.household,
         "spread_coworkers": c.coworkers,
         "spread_max": c.max_multiplier,
-        "spread_decay": float(np.exp(-1.0 / c.memory_days)),
         "spread_listings": c.listings,
     }

@@ -118,7 +118,6 @@ class Parameters:
     spread_household: float  # multiplier while a housemate's sanction is remembered
     spread_coworkers: float  # the same for a co-worker's
     spread_max: float  # the clip; rate_max of negative behaviours includes it
-    spread_decay: float  # the pressure's factor per day
     spread_listings: bool  # new listings raise the pressure too
     coworker_ties: bool  # whether respond keeps, and behave reads, the co-workers' memory
     # incentives

@@ -23,7 +23,7 @@ from carnet.sim.rng import poisson, stream_key, uniform
 from carnet.sim.streams import seed_key
 
 BATCH = 64  # candidate acts drawn before they are judged
-NO_PRESSURE = np.zeros(0)  # contagion off: no block pressure
+NO_PRESSURE = np.zeros(0, np.int64)  # contagion off: no block pressure
 
 
 class BehaveTables(NamedTuple):
@@ -81,7 +81,7 @@ def _behave(
     state: State,
     tables: BehaveTables,
     staff: Staff,
-    pressure: npt.NDArray[np.float64],
+    pressure: npt.NDArray[np.int64],
     seed: np.uint64,
     day: int,
     block_size: int,
@@ -213,7 +213,7 @@ def behave(
     day: int,
     acts: Acts,
     staff: Staff | None = None,
-    pressure: npt.NDArray[np.float64] | None = None,
+    pressure: npt.NDArray[np.int64] | None = None,
 ) -> Acts:
     """Fill ``acts`` with today's acts of the shard; grow the buffer if it overflows.
 
