@@ -48,7 +48,7 @@ def stepped(doc: dict[str, Any], every: Callable[[int, npt.NDArray[np.int64]], N
 
 
 def test_the_pressure_is_the_count_of_live_records_and_listings() -> None:
-    """Exact: every day, each block's pressure = its live sanctions + its listed, from the ledger."""
+    """Exact: each day, each block's pressure = its live sanctions + its listed, from the ledger."""
     doc = contagious()
     seen: dict[int, npt.NDArray[np.int64]] = {}
     result = stepped(doc, lambda day, p: seen.__setitem__(day, p))
@@ -66,12 +66,14 @@ def test_the_pressure_is_the_count_of_live_records_and_listings() -> None:
             step = 1
         elif kind in ("expiry", "appeal_won") and behaviour in negative:
             step = -1
-        elif kind in ("listing", "delisting") and behaviour == "judgment_default":
+        elif kind in ("listing", "delisting"):  # judgments, and joint punishment
             step = 1 if kind == "listing" else -1
         if step:
             kinds.add(kind)
             live[day:, c // block] += step
     assert kinds == {"act", "expiry", "appeal_won", "listing", "delisting"}  # every path ran
+    joint = pc.equal(result.ledger["behaviour"], "company_blacklist")
+    assert pc.sum(joint).as_py() > 0
     for day, pressure in seen.items():
         assert np.array_equal(pressure, live[day]), day
     assert live.max() > 5
@@ -155,7 +157,7 @@ def test_housemates_of_the_sanctioned_offend_at_the_household_multiplier() -> No
 
 
 def test_the_points_of_a_sanction_change_no_act() -> None:
-    """Common random numbers: a harsher rule, the same sanctions, the same pressure, the same acts."""
+    """Common random numbers: harsher points, the same sanctions, pressure and acts."""
     doc = spitting(3000, 150, neighbours=3.0, household=1.5)
     doc["responses"]["memory_days"] = 10
     mild = carnet.simulate(doc).ledger
@@ -166,7 +168,7 @@ def test_the_points_of_a_sanction_change_no_act() -> None:
     assert not mild.equals(harsh)
 
 
-# --- sentence lengths by group ---------------------------------------------------------------------
+# --- sentence lengths by group --------------------------------------------------------------------
 
 
 def two_groups(doc: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +265,7 @@ def test_contagion_widens_the_gap_that_longer_sentences_open() -> None:
     assert on.mean() - off.mean() > 10 * se  # the gap widens by many standard errors
 
 
-# --- validation ------------------------------------------------------------------------------------
+# --- validation -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

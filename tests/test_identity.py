@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from helpers import (
     assert_same_run,
+    contagious,
     crashy,
     deterred,
     lending,
@@ -84,6 +85,8 @@ SOCIETIES = {
     "lists-gates": Society(lists_and_gates),  # lists, gates, school seats allocated on day 100
     "lending": Society(loans),  # loans repaid or defaulted on, distress, lawsuits
     "responses": Society(responses),  # the punished's households hold back
+    # contagion through blocks, housemates and listings; terms, lifetimes, rewards, stakes
+    "contagion": Society(contagious),
     "sharded": Society(sharded_society),  # all of it, school seats across shards, for Dask
 }
 
@@ -147,6 +150,10 @@ CASES: list[tuple[str, Shards | Stopped | Dask]] = [
     ("lending", Stopped((77,), resumed_from=77)),
     ("responses", Shards(3, 2)),
     ("responses", Stopped((50,), resumed_from=48)),
+    ("contagion", Shards(4, 2)),
+    ("contagion", Shards(12, 2, daily=True)),
+    ("contagion", Stopped((40, 41), resumed_from=36, shards=3, threads=2)),
+    ("contagion", Dask(3)),
     ("sharded", Dask(3)),
     ("sharded", Dask(3, stopped=True)),
 ]
