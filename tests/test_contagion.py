@@ -113,7 +113,7 @@ def test_the_stationary_rate_is_the_mean_field_law() -> None:
 
 def test_a_clipped_multiplier_caps_the_rate() -> None:
     """With a huge strength and records that never expire, every block runs at the clip."""
-    doc = spitting(40 * 256, 200, neighbours=1e5, max_multiplier=3.0)
+    doc = spitting(40 * 256, 200, neighbours=100.0, max_multiplier=3.0)
     doc["rules"]["lifetime_days"] = None
     m = carnet.simulate(doc).metrics
     late = m.filter(pc.greater_equal(m["day"], 20))  # a sanction in every block long before
@@ -284,7 +284,7 @@ def test_contagion_widens_the_gap_that_longer_sentences_open() -> None:
         (lambda d: d["rules"].update(lifetime_by_group={"x": 2.0}),
          "rules.lifetime_by_group.x", "unknown group 'x'; known: ['everyone']"),
         (lambda d: d["rules"].update(lifetime_by_group={"everyone": 0.0}),
-         "rules.lifetime_by_group.everyone", "must be > 0.0, got 0.0"),
+         "rules.lifetime_by_group.everyone", "must be >= 0.01, got 0.0"),
         (lambda d: d.update(lists={"blacklist": {"term_days_by_group": {"x": 5}}}),
          "lists.blacklist.term_days_by_group.x", "unknown group 'x'; known: ['everyone']"),
         (lambda d: d.update(lists={"blacklist": {"term_days_by_group": {"everyone": 0}}}),

@@ -161,7 +161,7 @@ def test_stakes_multiply_deterrence_by_grade() -> None:
         (lambda d: d.update(responses={"incentives": {"reward_elasticity": -1.0}}),
          "responses.incentives.reward_elasticity", "must be >= 0.0, got -1.0"),
         (lambda d: d.update(responses={"incentives": {"reward_reference": 0.0}}),
-         "responses.incentives.reward_reference", "must be > 0.0, got 0.0"),
+         "responses.incentives.reward_reference", "must be >= 1.0, got 0.0"),
         (lambda d: d.update(responses={"incentives": {"reward_max": 0.5}}),
          "responses.incentives.reward_max", "must be >= 1.0, got 0.5"),
     ],

@@ -38,9 +38,9 @@ class Contagion(Section):
     neighbours: float = Field(
         0.0,
         ge=0.0,
-        le=1e6,
-        description="rise of the rate of negative acts per unit of the block's pressure per "
-        "citizen (0: none)",
+        le=100.0,
+        description="rise of the rate of negative acts per live negative record (or listing) "
+        "per citizen of the block (0: none)",
     )
     household: float = Field(
         1.0,
@@ -82,7 +82,7 @@ class Incentives(Section):
         "reward_reference (its rule's points), clipped to 0 .. reward_max (0: off)",
     )
     reward_reference: float = Field(
-        10.0, gt=0.0, le=10000.0, description="points of reward that count as one unit"
+        10.0, ge=1.0, le=10000.0, description="points of reward that count as one unit"
     )
     reward_max: float = Field(
         3.0,

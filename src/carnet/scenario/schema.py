@@ -180,7 +180,7 @@ class Rules(Section):
     points: dict[Name, Rule] = Field(
         min_length=1, description="a rule for every behaviour: `name: points` or a mapping"
     )
-    lifetime_by_group: dict[Name, Annotated[float, Field(gt=0.0, le=100.0)]] = Field(
+    lifetime_by_group: dict[Name, Annotated[float, Field(ge=0.01, le=100.0)]] = Field(
         default_factory=dict,
         description="every rule's lifetime times this for the group's records, rounded, at "
         "least 1 day; records that never expire still never do (default 1)",
