@@ -45,13 +45,32 @@ class BehaveTables(NamedTuple):
     chilling: float
     chance_seen: npt.NDArray[np.float64]  # [behaviour, group, exposure]
     group_of_profile: npt.NDArray[np.uint8]
-    # Contagion: the block's pressure raises negative acts (read only where ``contagion``).
+
+    @classmethod
+    def of(cls, t: Parameters) -> BehaveTables:
+        """The tables of ``t``."""
+        return cls(
+            t.behave_keys, t.rate_max, t.accept, t.accept_varies, t.negative, t.lawful,
+            t.deter_aware, t.deter_unaware, t.aware_only, t.grade_of_points, t.punished,
+            t.household_deterred, t.coworkers_deterred, t.chilling, t.chance_seen,
+            t.group_of_profile,
+        )  # fmt: skip
+
+
+class ResponseTables(NamedTuple):
+    """What only contagion, rewards by awareness and the gates' stakes add to behave's tables.
+
+    A kernel of its own reads them (:func:`_responsive`), so that with all three off behave runs
+    the kernel it ran before, at its cost: the same loop, the same tables to type at the call.
+    """
+
+    # Contagion: the block's pressure raises negative acts.
     contagion: bool
     spread_neighbours: float
     spread_household: float
     spread_coworkers: float
     spread_max: float
-    # Incentives: rewards by awareness (only where ``rewards_vary``), stakes at the gates.
+    # Rewards by awareness (only where ``rewards_vary``), stakes at the gates.
     rewards_vary: bool
     reward_varies: npt.NDArray[np.bool_]
     reward_aware: npt.NDArray[np.float64]
@@ -63,16 +82,15 @@ class BehaveTables(NamedTuple):
     ceiling: int
 
     @classmethod
-    def of(cls, t: Parameters) -> BehaveTables:
-        """The tables of ``t``."""
+    def of(cls, t: Parameters) -> ResponseTables | None:
+        """The tables of ``t``, or None where none of the three is on."""
+        rewards_vary = bool(t.reward_varies.any())
+        if not (t.contagion or rewards_vary or t.stakes):
+            return None
         return cls(
-            t.behave_keys, t.rate_max, t.accept, t.accept_varies, t.negative, t.lawful,
-            t.deter_aware, t.deter_unaware, t.aware_only, t.grade_of_points, t.punished,
-            t.household_deterred, t.coworkers_deterred, t.chilling, t.chance_seen,
-            t.group_of_profile, t.contagion, t.spread_neighbours, t.spread_household,
-            t.spread_coworkers, t.spread_max, bool(t.reward_varies.any()), t.reward_varies,
-            t.reward_aware, t.reward_unaware, t.stakes, t.stake_factor, t.rule_points, t.floor,
-            t.ceiling,
+            t.contagion, t.spread_neighbours, t.spread_household, t.spread_coworkers,
+            t.spread_max, rewards_vary, t.reward_varies, t.reward_aware, t.reward_unaware,
+            t.stakes, t.stake_factor, t.rule_points, t.floor, t.ceiling,
         )  # fmt: skip
 
 
@@ -81,7 +99,6 @@ def _behave(
     state: State,
     tables: BehaveTables,
     staff: Staff,
-    pressure: npt.NDArray[np.int64],
     seed: np.uint64,
     day: int,
     block_size: int,
@@ -99,17 +116,99 @@ def _behave(
     for lo in range(0, n, block_size):
         length = min(block_size, n - lo)
         block = (state.first_citizen + lo) // block_size
+        for k in range(len(tables.keys)):
+            rate = tables.rate_max[k]
+            if rate <= 0.0:
+                continue
+            stream = stream_key(seed, tables.keys[k], day, block)
+            stream, remaining = poisson(stream, rate * length)
+            while remaining:
+                m = min(remaining, BATCH)
+                remaining -= m
+                for i in range(m):
+                    # Where, then whether: the acceptance uniform is always drawn, so that
+                    # streams stay aligned between scenarios whose multipliers differ
+                    # (common random numbers).
+                    stream, u = uniform(stream)
+                    stream, v = uniform(stream)
+                    at[i] = lo + int(u * length)
+                    draw[i] = v
+                for i in range(m):
+                    c, u = at[i], draw[i]
+                    # Only what the act's acceptance depends on is read: each array read is a
+                    # cache miss at national scale.
+                    p = tables.accept[state.profile[c] if tables.accept_varies[k] else 0, k]
+                    if tables.negative[k]:
+                        if not tables.aware_only or state.flags[c] & AWARE:
+                            grade = tables.grade_of_points[state.points[c] + POINTS_OFFSET]
+                            p *= tables.deter_aware[grade]
+                            # Recently punished, or a housemate or co-worker of the punished.
+                            if len(state.until_self):
+                                if day < state.until_self[c]:
+                                    p *= tables.punished
+                                elif day < state.until_household[c]:
+                                    p *= tables.household_deterred
+                                elif len(staff.until):
+                                    e = employer_of(
+                                        c, block_size, staff.blocks, staff.start, staff.per_block
+                                    )
+                                    if e >= 0 and day < staff.until[e]:
+                                        p *= tables.coworkers_deterred
+                        else:
+                            p *= tables.deter_unaware
+                    elif (
+                        tables.lawful[k]
+                        and tables.chilling > 0.0
+                        and (not tables.aware_only or state.flags[c] & AWARE)
+                    ):
+                        g = tables.group_of_profile[state.profile[c]]
+                        p *= max(
+                            0.0, 1.0 - tables.chilling * tables.chance_seen[k, g, state.exposure[c]]
+                        )
+                    if u < p:
+                        if count < capacity:
+                            out_citizen[count] = c
+                            out_behaviour[count] = k
+                        count += 1
+    return count
+
+
+@kernel()
+def _responsive(
+    state: State,
+    tables: BehaveTables,
+    more: ResponseTables,
+    staff: Staff,
+    pressure: npt.NDArray[np.int64],
+    seed: np.uint64,
+    day: int,
+    block_size: int,
+    out_citizen: npt.NDArray[np.int64],
+    out_behaviour: npt.NDArray[np.int16],
+) -> int:  # pragma: no cover - compiled
+    """:func:`_behave` with contagion, rewards by awareness and the gates' stakes."""
+    n = len(state.points)
+    capacity = len(out_citizen)
+    count = 0
+    # Candidates are drawn a batch at a time, then judged: the judging loop, free of logarithms
+    # and hashing, is short enough for the processor to have many of its cache misses (on the
+    # citizens' arrays, far larger than the caches at national scale) in flight at once.
+    at = np.empty(BATCH, np.int64)
+    draw = np.empty(BATCH)
+    for lo in range(0, n, block_size):
+        length = min(block_size, n - lo)
+        block = (state.first_citizen + lo) // block_size
         # The neighbourhood's multiplier, once per block (pressure is kept per block of the shard).
         near = 1.0
-        if tables.contagion:
-            near += tables.spread_neighbours * pressure[lo // block_size] / length
+        if more.contagion:
+            near += more.spread_neighbours * pressure[lo // block_size] / length
         for k in range(len(tables.keys)):
             rate = tables.rate_max[k]
             if rate <= 0.0:
                 continue
             # What only some mechanisms read, once per behaviour rather than per candidate.
-            rewards_vary = tables.rewards_vary and tables.reward_varies[k]
-            delta = tables.rule_points[k] if tables.stakes else 0
+            rewards_vary = more.rewards_vary and more.reward_varies[k]
+            delta = more.rule_points[k] if more.stakes else 0
             stream = stream_key(seed, tables.keys[k], day, block)
             stream, remaining = poisson(stream, rate * length)
             while remaining:
@@ -133,11 +232,11 @@ def _behave(
                             points = int(state.points[c])
                             grade = tables.grade_of_points[points + POINTS_OFFSET]
                             p *= tables.deter_aware[grade]
-                            if tables.stakes:
+                            if more.stakes:
                                 # What the act's points would do to the grade, if recorded.
-                                after = min(max(points + delta, tables.floor), tables.ceiling)
+                                after = min(max(points + delta, more.floor), more.ceiling)
                                 below = tables.grade_of_points[after + POINTS_OFFSET]
-                                p *= tables.stake_factor[grade, below]
+                                p *= more.stake_factor[grade, below]
                             # Recently punished, or a housemate or co-worker of the punished.
                             if len(state.until_self):
                                 if day < state.until_self[c]:
@@ -152,13 +251,28 @@ def _behave(
                                         p *= tables.coworkers_deterred
                         else:
                             p *= tables.deter_unaware
-                        if tables.contagion:
-                            p *= _spread(c, day, near, state, tables, staff, block_size)
+                        if more.contagion:
+                            # Ties: the block's pressure, a housemate's or co-worker's sanction
+                            # (one's own is one's own deterrence, ``punished``); over the clip.
+                            tie = near
+                            if more.spread_household != 1.0 and day < state.until_household[c]:
+                                tie *= more.spread_household
+                            if (
+                                more.spread_coworkers != 1.0
+                                and len(staff.until)
+                                and not day < state.until_self[c]
+                            ):
+                                e = employer_of(
+                                    c, block_size, staff.blocks, staff.start, staff.per_block
+                                )
+                                if e >= 0 and day < staff.until[e]:
+                                    tie *= more.spread_coworkers
+                            p *= min(tie, more.spread_max) / more.spread_max
                     elif rewards_vary:
                         p *= (
-                            tables.reward_aware[k]
+                            more.reward_aware[k]
                             if state.flags[c] & AWARE
-                            else tables.reward_unaware[k]
+                            else more.reward_unaware[k]
                         )
                     elif (
                         tables.lawful[k]
@@ -175,25 +289,6 @@ def _behave(
                             out_behaviour[count] = k
                         count += 1
     return count
-
-
-@kernel()
-def _spread(
-    c: int, day: int, near: float, state: State, tables: BehaveTables, staff: Staff, block_size: int
-) -> float:  # pragma: no cover - compiled
-    """Contagion's acceptance factor for a negative act of ``c``: its multiplier over the clip.
-
-    Not inlined: it runs only where contagion is on, and keeps its reads off the common path.
-    """
-    m = near
-    if tables.spread_household != 1.0 and day < state.until_household[c]:
-        m *= tables.spread_household
-    if tables.spread_coworkers != 1.0 and len(staff.until) and not day < state.until_self[c]:
-        # A co-worker's sanction (one's own is one's own deterrence, ``punished``).
-        e = employer_of(c, block_size, staff.blocks, staff.start, staff.per_block)
-        if e >= 0 and day < staff.until[e]:
-            m *= tables.spread_coworkers
-    return min(m, tables.spread_max) / tables.spread_max
 
 
 class Acts:
@@ -223,12 +318,19 @@ def behave(
     deter = staff is not None and t.coworker_ties
     staff = staff if deter and staff is not None else Staff.none()
     tables = BehaveTables.of(t)
+    more = ResponseTables.of(t)
     pressure = pressure if pressure is not None else NO_PRESSURE
     while True:
-        n = _behave(
-            state, tables, staff, pressure, seed_key(seed), day, block_size, acts.citizen,
-            acts.behaviour,
-        )  # fmt: skip
+        if more is None:
+            n = _behave(
+                state, tables, staff, seed_key(seed), day, block_size, acts.citizen,
+                acts.behaviour,
+            )  # fmt: skip
+        else:
+            n = _responsive(
+                state, tables, more, staff, pressure, seed_key(seed), day, block_size,
+                acts.citizen, acts.behaviour,
+            )  # fmt: skip
         if n <= len(acts.citizen):
             acts.n = n
             return acts
