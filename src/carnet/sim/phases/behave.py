@@ -320,6 +320,10 @@ def behave(
     tables = BehaveTables.of(t)
     more = ResponseTables.of(t)
     pressure = pressure if pressure is not None else NO_PRESSURE
+    if more is not None and more.contagion and len(pressure) * block_size < state.size:
+        # The kernel reads one pressure per block, unchecked: a shard made without contagion
+        # (contagion.pressures) has none to read.
+        raise ValueError("contagion needs the shard's block pressures (contagion.pressures)")
     while True:
         if more is None:
             n = _behave(
