@@ -232,6 +232,31 @@ def sharded_society(size: int = 12_000, days: int = 150) -> dict[str, Any]:
     return doc
 
 
+def contagious() -> dict[str, Any]:
+    """Contagion through blocks, housemates, co-workers and listings; terms and lifetimes by group.
+
+    Two groups (one half unaware), appeals, a blacklist whose terms and records' lifetimes differ
+    by group, employers with joint punishment, rewards that move behaviour and gates whose stakes
+    deter.
+    """
+    doc = with_lists(term_days=15, term_days_by_group={"b": 25}, exit_per_year=2.0)
+    doc["population"]["size"] = 3000  # 12 blocks of 256, the last partial
+    doc["population"]["groups"] = [{"name": "a", "share": 0.6},
+                                   {"name": "b", "share": 0.4, "awareness": 0.5}]  # fmt: skip
+    doc["rules"].update(lifetime_days=12, lifetime_by_group={"b": 2.0})
+    doc["appeals"] = {"probability": 0.2, "decision_days": 5, "success_if_deserved": 0.3}
+    doc["companies"] = with_companies()["companies"]
+    doc["companies"]["behaviours"][0]["rate_per_year"] = 6.0
+    doc["sources"].append({"name": "tax_office", "sensitivity": "financial"})
+    doc["responses"] = {
+        "deterrence": {"B": 0.8}, "household": 0.9, "coworkers": 0.95, "memory_days": 8,
+        "contagion": {"neighbours": 3.0, "household": 1.5, "coworkers": 1.3, "listings": True},
+        "incentives": {"reward_elasticity": 0.8, "gate_stakes": 0.05},
+    }  # fmt: skip
+    doc["run"].update(days=90, block_size=256, checkpoint_days=6, ledger_part_days=20)
+    return doc
+
+
 def write_yaml(doc: dict[str, Any], path: Any) -> Any:
     """Write a scenario mapping as a YAML file and return its path."""
     import yaml

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from helpers import (
     assert_same_run,
+    contagious,
     crashy,
     deterred,
     lending,
@@ -141,6 +142,8 @@ SOCIETIES = {
     "responses": Society(responses),  # the punished's households hold back
     # learned thresholds per block, a lottery taken once, thresholds per group, start points
     "policies": Society(policies),
+    # contagion through blocks, housemates and listings; terms, lifetimes, rewards, stakes
+    "contagion": Society(contagious),
     "sharded": Society(sharded_society),  # all of it, school seats across shards, for Dask
     "timeline": Society(reforms),  # the same with values changed on three days
     "attention": Society(attention),  # adaptive sources, misattribution by group and region
@@ -216,6 +219,10 @@ CASES: list[tuple[str, Shards | Stopped | Dask]] = [
     ("attention", Stopped((50,), resumed_from=48, shards=3, threads=2)),  # mid-period, mid-window
     ("attention", Dask(3)),
     ("policies", Dask(3)),
+    ("contagion", Shards(4, 2)),
+    ("contagion", Shards(12, 2, daily=True)),
+    ("contagion", Stopped((40, 41), resumed_from=36, shards=3, threads=2)),
+    ("contagion", Dask(3)),
     ("sharded", Dask(3)),
     ("sharded", Dask(3, stopped=True)),
     ("timeline", Shards(4, 2, daily=True)),

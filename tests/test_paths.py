@@ -207,7 +207,8 @@ MINIMAL_BEHAVIOURS = ("red_light, late_payment, drunk_driving, bribery, voluntee
     [
         ({"rules.pionts.x": 1},
          ("rules.pionts.x",
-          "rules has no 'pionts'; its keys: floor, ceiling, lifetime_days, points")),
+          "rules has no 'pionts'; its keys: floor, ceiling, lifetime_days, points, "
+          "lifetime_by_group")),
         ({"nope": 1},
          ("nope", "the scenario has no 'nope'; its keys: name, description, population, "
                   "behaviours, sources, rules, grades, lists, appeals, denunciations, lending, "
@@ -223,7 +224,7 @@ MINIMAL_BEHAVIOURS = ("red_light, late_payment, drunk_driving, bribery, voluntee
         ({"gates.0.name": "x"}, ("gates.0.name", "gates has no item 0; it is empty")),
         ({"rules.0": 1},
          ("rules.0", "rules has no item 0: it is a section; its keys: floor, ceiling, "
-                     "lifetime_days, points")),
+                     "lifetime_days, points, lifetime_by_group")),
         ({"rules.points.0.points": 1},
          ("rules.points.0.points", f"rules.points has no item 0: it is a mapping; its keys: "
                                    f"{MINIMAL_BEHAVIOURS}")),
@@ -458,10 +459,22 @@ def test_knobs_are_paths() -> None:
     assert len(found) > 50
     for knob in found:
         assert knob.key == format_path(knob.path) and parse_path(knob.key) == knob.path
+        section = format_path(knob.path[:2])
+        if section in knobs.ABSENT and get(s, section) is None:
+            # An optional section that is off: its knob shows the default, and turns it on.
+            on = carnet.set(s, {section: {}})
+            assert get(on, knob.key) == knob.value
+            assert knobs.edit(s, {knob.path: knob.value}) == on
+            continue
         try:
             value = get(s, knob.key)
-        except ScenarioError:  # a grade the mapping lacks: the engine reads the default
-            assert knob.path[:2] == ("responses", "deterrence") and knob.value == 1.0
+        except ScenarioError:  # a key the mapping lacks: the engine reads the default
+            default = {
+                ("responses", "deterrence"): 1.0,
+                ("rules", "lifetime_by_group"): 1.0,
+                ("blacklist", "term_days_by_group"): get(s, "lists.blacklist.term_days"),
+            }
+            assert knob.value == default[knob.path[-3:-1]]
         else:
             assert value == knob.value
         assert knobs.edit(s, {knob.path: knob.value}) == carnet.set(s, {knob.key: knob.value})

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from helpers import base_scenario
@@ -141,3 +142,49 @@ def test_a_warm_lists_points_are_the_start_of_the_ledger() -> None:
     np.testing.assert_array_equal(start + np.array(list(moved.values())), pop["points"].to_numpy())
     _, at_zero = audit.points_on(result, 0)
     np.testing.assert_array_equal(at_zero, start)
+
+
+def test_a_warm_lists_listed_press_on_their_blocks_and_serve_their_groups_terms() -> None:
+    """With contagion through listings, a warm list's listed press from day 0 and stop when they
+    leave (the pressure is each block's listed, exactly); each group's listing lasts its term."""
+    from carnet.sim.population import LISTED
+    from carnet.sim.simulation import started
+
+    doc = listed(warm_up_days=200)
+    doc["population"]["size"] = 8000
+    doc["population"]["groups"] = [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5}]
+    doc["lists"]["blacklist"].update(exit_per_year=0.0, term_days=30, term_days_by_group={"b": 90})
+    for b in doc["behaviours"]:
+        b["rate_per_year"] = 0.0  # no records: the pressure is the listed alone
+    doc["responses"] = {"contagion": {"neighbours": 1.0, "listings": True, "max_multiplier": 3.0}}
+    doc["run"]["days"] = 60
+    scenario = carnet.load_scenario(doc)
+    with started(scenario, threads=1) as sim:
+        (shard,) = sim.shards
+        listed_day0 = int(((shard.state.flags & LISTED) > 0).sum())
+        assert listed_day0 > 100 and shard.pressure.sum() == listed_day0
+        while not sim.done:
+            sim.advance(1)
+            on_list = (shard.state.flags & LISTED) > 0
+            by_block = np.bincount(np.flatnonzero(on_list) // 1024, minlength=len(shard.pressure))
+            np.testing.assert_array_equal(shard.pressure, by_block)
+    # Terms by group, exactly (no early exits): a listing of the run ends its group's term after
+    # it began; one of the warm stock (no listing row before it) within that term of day 0.
+    result = carnet.simulate(doc)
+    ledger = result.ledger.filter(
+        pc.is_in(result.ledger["kind"].cast("string"), pa.array(["listing", "delisting"]))
+    )
+    group = dict(zip(result.population["citizen"].to_pylist(),
+                     result.population["group"].to_pylist(), strict=True))  # fmt: skip
+    term = {"a": 30, "b": 90}
+    began: dict[int, int] = {}
+    warm_exits = {"a": [], "b": []}
+    for r in sorted(ledger.to_pylist(), key=lambda r: (r["day"], r["kind"] == "listing")):
+        c, g = r["citizen"], group[r["citizen"]]
+        if r["kind"] == "listing":
+            began[c] = r["day"]
+        elif c in began:
+            assert r["day"] - began.pop(c) == term[g]
+        else:
+            warm_exits[g].append(r["day"])
+    assert max(warm_exits["a"]) < 30 and 30 <= max(warm_exits["b"]) < 90

@@ -28,6 +28,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from carnet.scenario import paths
+from carnet.scenario.contagion import Contagion, Incentives
 from carnet.scenario.paths import format_path
 from carnet.scenario.schema import GradeName, Scenario
 
@@ -38,8 +39,8 @@ Kind = Literal["slider", "number", "toggle", "select"]
 #: The knobs, by section of the lab's panel: path patterns into a scenario, and how to label
 #: each value found (``{0}``, ``{1}``: the names of the items that the wildcards went through).
 #: A pattern is a path of :mod:`carnet.scenario.paths` (plain keys only) where ``*`` goes
-#: through every item of a list or every key of a mapping, and ``{grades}`` through every grade
-#: of the scenario, whether the mapping has it or not.
+#: through every item of a list or every key of a mapping, and ``{grades}`` (``{groups}``) through
+#: every grade (population group) of the scenario, whether the mapping has it or not.
 SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Society and run",
@@ -104,10 +105,37 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("responses.chilling", "chilling of lawful acts"),
         ),
     ),
+    (
+        "Contagion and sentence lengths",
+        (
+            ("responses.contagion.neighbours", "contagion from the neighbourhood"),
+            ("responses.contagion.household", "contagion from housemates"),
+            ("responses.contagion.coworkers", "contagion from co-workers"),
+            ("responses.contagion.max_multiplier", "contagion's largest multiplier"),
+            ("rules.lifetime_by_group.{groups}", "{0}: record lifetime x"),
+            ("lists.blacklist.term_days_by_group.{groups}", "{0}: days listed"),
+        ),
+    ),
+    (
+        "Rewards and stakes",
+        (
+            ("responses.incentives.reward_elasticity", "rewards raise positive acts"),
+            ("responses.incentives.reward_reference", "points of one unit of reward"),
+            ("responses.incentives.gate_stakes", "weight of the gates a fall closes"),
+        ),
+    ),
 )
 
 #: What the engine reads for a key that a mapping lacks (the schema's default is an empty one).
-MISSING: dict[str, object] = {"responses.deterrence": 1.0}
+MISSING: dict[str, object] = {"responses.deterrence": 1.0, "rules.lifetime_by_group": 1.0}
+#: The same where the engine reads a field beside the mapping: (the mapping's path, the field's).
+MISSING_FROM: dict[str, str] = {"lists.blacklist.term_days_by_group": "term_days"}
+#: Optional sections whose knobs show their defaults while the section is off (None); setting one
+#: of their knobs turns the section on, its other fields at their defaults (:func:`edit`).
+ABSENT: dict[str, type[BaseModel]] = {
+    "responses.contagion": Contagion,
+    "responses.incentives": Incentives,
+}
 
 #: Widest numeric range drawn as a slider; wider ones get a number box.
 SLIDER_SPAN = {"int": 400, "float": 100.0}
@@ -264,11 +292,23 @@ def expand(pattern: str, doc: Mapping[str, Any]) -> list[tuple[Path, list[str], 
     A value that a mapping lacks is reported as :data:`MISSING` says the engine reads it.
     """
     grades = [g["name"] for g in doc.get("grades", [])]
+    groups = [g["name"] for g in doc.get("population", {}).get("groups", [])]
     found: list[tuple[Path, list[str], Any]] = [((), [], doc)]
     for part in pattern.split("."):
         nxt: list[tuple[Path, list[str], Any]] = []
         for path, names, value in found:
-            if part == "*" and isinstance(value, list):
+            if value is None and format_path(path) in ABSENT:  # off: its defaults
+                value = ABSENT[format_path(path)]().model_dump(mode="python")
+            if part == "{groups}" and isinstance(value, Mapping):
+                where = format_path(path)
+                missing = MISSING.get(where)
+                if where in MISSING_FROM:
+                    owner: Any = doc
+                    for p in path[:-1]:
+                        owner = owner[p]
+                    missing = owner[MISSING_FROM[where]]
+                nxt += [((*path, g), [*names, g], value.get(g, missing)) for g in groups]
+            elif part == "*" and isinstance(value, list):
                 nxt += [((*path, i), [*names, _item_name(v, i)], v) for i, v in enumerate(value)]
             elif part == "*" and isinstance(value, Mapping):
                 nxt += [((*path, k), [*names, str(k)], v) for k, v in value.items()]
@@ -366,6 +406,11 @@ def edit(scenario: Scenario, values: Mapping[Path, Any]) -> Scenario:
         ScenarioError: listing every problem with its path, as ``carnet validate`` does, e.g. a
             grade band above the one before it (``grades.2.min_points``).
     """
+    keys = [format_path(p) if isinstance(p, tuple) else str(p) for p in values]
+    off: dict[str, Any] = {a: {} for a in ABSENT if paths.get(scenario, a) is None and
+           any(k.startswith(a + ".") for k in keys)}  # fmt: skip
+    if off:  # turned on first, at its defaults; then the values, at the paths they were given
+        scenario = paths.set(scenario, off)
     return paths.set(scenario, values)
 
 

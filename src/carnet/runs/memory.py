@@ -46,6 +46,7 @@ PLAN_SHARE = 0.75
 # the days add per citizen on average (measured: 9-10 bytes in all).
 STATE_BYTES = 10
 MEMORY_BYTES = 4  # deterrence memory of the punished and their households (2 x uint16), when on
+PRESSURE_BYTES = 8  # contagion's pressure, int64 per block of citizens (not per citizen)
 EARNED_BYTES = 2  # per capped rule (int16)
 WRONGFUL_BYTES = 2  # the wrongful balance of each citizen (int16), kept when there are gates
 # Adaptive attention, per (adaptive source, block, group): allocation, initial allocation,
@@ -467,7 +468,7 @@ def flows(s: Scenario, rules: Compiled, *, members: float, shards: int) -> Flows
         bl = s.lists.blacklist
         lists = blacklist_course(
             days + (warm := bl.warm_up_days if bl is not None else 0), onset, lr.distress_days,
-            lr.lawsuit_rate * lr.p_list, _listing_pmf(lr.term_days, lr.exit_rate),
+            lr.lawsuit_rate * lr.p_list, _listing_pmf(int(lr.term_by_group.max()), lr.exit_rate),
             members / shards, warm,
         )  # fmt: skip
         onset_rate, lawsuit_rate = lr.onset_rate, lr.lawsuit_rate
@@ -689,6 +690,8 @@ def _population(
         held["attention"] = _attention(s, members)
     if _learner_bytes(s, shards):
         held["learner"] = int(_learner_bytes(s, shards))
+    if t.contagion:  # one int64 per block of each shard (a shard's last block may be partial)
+        held["pressure"] = (members / s.run.block_size + shards) * PRESSURE_BYTES
 
     # A day's events (the last day, the busiest): its changes and restorations due, and the
     # blacklist's draws or the gates' candidates and decisions, whichever holds more. The gates'

@@ -28,6 +28,7 @@ from carnet.scenario.base import (
     Sensitivity,
     Share,
 )
+from carnet.scenario.contagion import Contagion, Incentives, check_responses
 from carnet.scenario.pathsyntax import format_path
 from carnet.scenario.policies import Policy, RepayCurve, RepayModel, StartPoints
 
@@ -225,6 +226,11 @@ class Rules(Section):
     points: dict[Name, Rule] = Field(
         min_length=1, description="a rule for every behaviour: `name: points` or a mapping"
     )
+    lifetime_by_group: dict[Name, Annotated[float, Field(ge=0.01, le=100.0)]] = Field(
+        default_factory=dict,
+        description="every rule's lifetime times this for the group's records, rounded, at "
+        "least 1 day; records that never expire still never do (default 1)",
+    )
 
     @field_validator("points", mode="before")
     @classmethod
@@ -271,6 +277,12 @@ class Responses(Section):
         le=10.0,
         description="lawful acts fall by this times the chance of being seen doing them (to 0)",
     )
+    contagion: Contagion | None = Field(
+        None, description="sanctions spread to neighbours, housemates, co-workers (none: off)"
+    )
+    incentives: Incentives | None = Field(
+        None, description="rewards raise positive acts; gates' stakes deter (none: off)"
+    )
 
 
 class Blacklist(Section):
@@ -295,6 +307,9 @@ class Blacklist(Section):
         0.5, description="probability that a lost lawsuit (an unpaid judgment) is listed"
     )
     term_days: int = Field(730, ge=1, le=36500, description="days a listing lasts at most")
+    term_days_by_group: dict[Name, Annotated[int, Field(ge=1, le=36500)]] = Field(
+        default_factory=dict, description="term_days for the group's listings (default term_days)"
+    )
     exit_per_year: float = Field(
         0.0, ge=0.0, le=365.0, description="hazard of leaving early: repayment or credit repair"
     )
@@ -663,6 +678,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     errors += _check_platforms(s)
     errors += check_attention(s.sources, groups)
     known(s.rules.points, behaviours, ("rules", "points"), "behaviour")
+    known(s.rules.lifetime_by_group, groups, ("rules", "lifetime_by_group"), "group")
     for name, rule in s.rules.points.items():
         if rule.yearly_cap is not None and rule.points <= 0:
             errors.append(
@@ -703,6 +719,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     bl = s.lists.blacklist
     if bl is not None:
         known(bl.distress_by_group, groups, ("lists", "blacklist", "distress_by_group"), "group")
+        known(bl.term_days_by_group, groups, ("lists", "blacklist", "term_days_by_group"), "group")
     if s.lists.redlist is not None:
         for i, red in enumerate(s.lists.redlist.grades):
             if red not in grade_names:
@@ -772,6 +789,11 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     p = s.run.panel
     if p.sample > p.full_up_to and p.full_up_to > 0:
         errors.append(("run.panel.sample", f"must not exceed full_up_to ({p.full_up_to})"))
+    errors += check_responses(
+        s.responses.contagion, s.responses.incentives, companies=s.companies is not None,
+        gates=bool(s.gates),
+        company_contagion=s.companies.responses.contagion if s.companies is not None else None,
+    )  # fmt: skip
     return errors + _check_companies(s)
 
 

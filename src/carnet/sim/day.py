@@ -10,8 +10,9 @@ import numpy.typing as npt
 from carnet.sim.employers import Staff
 from carnet.sim.parameters import Parameters
 from carnet.sim.phases.attention import AttentionRules, AttentionState
-from carnet.sim.phases.behave import Acts, behave
+from carnet.sim.phases.behave import NO_PRESSURE, Acts, behave
 from carnet.sim.phases.company_lists import CompanyListings, CompanyListRules, company_list_phase
+from carnet.sim.phases.contagion import spread
 from carnet.sim.phases.events import DueQueue
 from carnet.sim.phases.expiry import ExpiryQueue
 from carnet.sim.phases.gates import GateDay, GateRules, gate_phase, update_wrongful_balance
@@ -54,6 +55,7 @@ class Shard:
     attention: AttentionState | None = None
     learner: Learner | None = None  # the blocks' lenders, with a learned policy
     panel_start: npt.NDArray[np.int16] | None = None  # the panel's start points, if drawn
+    pressure: npt.NDArray[np.int64] = field(default_factory=lambda: NO_PRESSURE)  # contagion's
 
 
 def step(shard: Shard, day: int) -> None:
@@ -68,7 +70,7 @@ def step(shard: Shard, day: int) -> None:
     stepped (:meth:`carnet.sim.simulation.Simulation.advance`).
     """
     state, t, rec, staff = shard.state, shard.parameters, shard.recorder, shard.staff
-    acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts, staff)
+    acts = behave(state, t, shard.seed, shard.block_size, day, shard.acts, staff, shard.pressure)
     watching = shard.attention
     watch = watching.watch() if watching is not None else None
     observations = observe(
@@ -148,6 +150,7 @@ def step(shard: Shard, day: int) -> None:
                     np.full(len(citizen), day + shard.lending.term_days), citizen, points
                 )
     respond(state, t, day, changes, shard.block_size, staff)
+    spread(shard.pressure, t, changes, shard.block_size)
     if watching is not None and shard.attention_rules is not None:
         # Today's allocation is recorded before the period's end sets the next one.
         rec.record_attention(shard.attention_rules, watching, day)

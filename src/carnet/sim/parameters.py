@@ -15,6 +15,12 @@ import numpy.typing as npt
 
 from carnet.scenario.schema import POINTS_MAX, POINTS_MIN, Scenario, Source
 from carnet.sim.beta import quantised_beta_cdf
+from carnet.sim.incentives import (
+    contagion_fields,
+    lifetimes_by_group,
+    reward_multipliers,
+    stake_factors,
+)
 from carnet.sim.streams import BEHAVE, COMPANY_BEHAVE, COMPANY_OBSERVE, OBSERVE
 
 POINTS_OFFSET = -POINTS_MIN  # grade_of_points is indexed by points + POINTS_OFFSET
@@ -111,6 +117,23 @@ class Parameters:
     den_household: bool
     den_coworker: bool
     den_width: int
+    # contagion (carnet.scenario.contagion.Contagion; contagion False: off, the rest unread)
+    contagion: bool
+    spread_neighbours: float  # rise per unit of block pressure per citizen of the block
+    spread_household: float  # multiplier while a housemate's sanction is remembered
+    spread_coworkers: float  # the same for a co-worker's
+    spread_max: float  # the clip; rate_max of negative behaviours includes it
+    spread_listings: bool  # new listings raise the pressure too
+    coworker_ties: bool  # whether respond keeps, and behave reads, the co-workers' memory
+    # incentives
+    reward_varies: B  # [behaviour] acceptance depends on awareness through the reward
+    reward_aware: F64  # [behaviour] acceptance factor from the reward, aware citizens
+    reward_unaware: F64  # [behaviour] the same, citizens who do not respond
+    stakes: bool  # negative acts weigh what a fall of grade costs at the gates
+    stake_factor: F64  # [grade now, grade after]
+    # record lifetimes by group ([group, behaviour]; read only where lifetime_varies)
+    lifetime_varies: bool
+    rule_lifetime_by_group: I32
 
     @property
     def n_profiles(self) -> int:
@@ -182,6 +205,29 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
     negative = np.array([b.kind == "negative" for b in s.behaviours])
     rate = np.array([b.rate_per_year for b in s.behaviours]) / 365.0
     rate_max = rate * max_mult * np.where(negative, resp_max, 1.0)
+    aware_only = s.responses.aware_only and any(g.awareness < 1.0 for g in pop.groups)
+    spread = contagion_fields(s)
+    if spread["contagion"]:
+        # Candidates at the clip, whatever the pressure: the draws stay those of a scenario
+        # with other rules (common random numbers), and acceptance carries the multiplier.
+        rate_max = rate_max * np.where(negative, spread["spread_max"], 1.0)
+    # Rewards: candidates at the largest multiplier, so that the points of a rule change only
+    # acceptance, never the draws. Where everyone responds, the factor folds into acceptance.
+    incentives = s.responses.incentives
+    reward = reward_multipliers(s)
+    rewarded = np.array([b.kind == "positive" for b in s.behaviours])
+    reward_varies = np.zeros(K, dtype=np.bool_)
+    reward_aware, reward_unaware = np.ones(K), np.ones(K)
+    if incentives is not None and incentives.reward_elasticity > 0.0:
+        top = incentives.reward_max
+        rate_max = rate_max * np.where(rewarded, top, 1.0)
+        if aware_only:
+            reward_varies = rewarded.copy()
+            reward_aware = np.where(rewarded, reward / top, 1.0)
+            reward_unaware = np.where(rewarded, 1.0 / top, 1.0)
+        else:
+            accept = accept * np.where(rewarded, reward / top, 1.0)[None, :]
+    stakes = incentives is not None and incentives.gate_stakes > 0.0
 
     points = np.arange(POINTS_MIN, POINTS_MAX + 1)
     grade_of_points = np.full(points.size, len(grades) - 1, dtype=np.uint8)
@@ -208,6 +254,9 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
     def life(r: object) -> int:
         days = getattr(r, "lifetime_days", None) or default_life
         return NO_LIMIT if days is None else int(days)
+
+    lifetime = np.array([life(r) for r in rule], dtype=np.int32)
+    lifetime_varies = bool(s.rules.lifetime_by_group)
 
     names = [b.name for b in s.behaviours]
     exposure_ab = np.array(
@@ -258,6 +307,7 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
         memory_days=(
             NO_LIMIT
             if s.responses.punished == s.responses.household == s.responses.coworkers == 1.0
+            and spread["spread_household"] == spread["spread_coworkers"] == 1.0
             else s.responses.memory_days
         ),
         chilling=s.responses.chilling,
@@ -266,7 +316,7 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
         deter_unaware=1.0 / resp_max,
         # Where everyone is aware, "only the aware respond" is "everyone responds", and behave
         # need not read who is: fewer of the citizens' arrays visited per act.
-        aware_only=s.responses.aware_only and any(g.awareness < 1.0 for g in pop.groups),
+        aware_only=aware_only,
         grade_of_points=grade_of_points,
         observe_keys=(COMPANY_OBSERVE if companies else OBSERVE).ids(names),
         obs_source=obs_source,
@@ -289,11 +339,22 @@ def compile_parameters(s: Scenario, *, companies: bool = False) -> Parameters:
         rule_points=np.array([r.points for r in rule], dtype=np.int32),
         rule_cap=cap,
         rule_cap_slot=cap_slot,
-        rule_lifetime=np.array([life(r) for r in rule], dtype=np.int32),
+        rule_lifetime=lifetime,
         floor=s.rules.floor,
         ceiling=s.rules.ceiling,
         **_appeals(s, g_p.ravel(), i_p.ravel()),
         **_denunciations(s),
+        **spread,
+        coworker_ties=s.responses.coworkers != 1.0 or spread["spread_coworkers"] != 1.0,
+        reward_varies=reward_varies,
+        reward_aware=reward_aware,
+        reward_unaware=reward_unaware,
+        stakes=stakes,
+        stake_factor=stake_factors(s),
+        lifetime_varies=lifetime_varies,
+        rule_lifetime_by_group=(
+            lifetimes_by_group(s, lifetime) if lifetime_varies else np.empty((0, K), np.int32)
+        ),
     )
 
 

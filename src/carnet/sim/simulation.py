@@ -29,6 +29,7 @@ from carnet.sim.panel import panel_columns
 from carnet.sim.phases.attention import AttentionState, group_counts
 from carnet.sim.phases.company_lists import COUNTS as COMPANY_COUNTS
 from carnet.sim.phases.company_lists import CompanyListings
+from carnet.sim.phases.contagion import pressures
 from carnet.sim.phases.events import DueQueue
 from carnet.sim.phases.expiry import ExpiryQueue
 from carnet.sim.phases.gates import SeatPool, allocate_seats
@@ -72,7 +73,12 @@ def make_shard(s: Scenario, rules: Compiled, first: int, n: int) -> Shard:
         parameters=t, state=state, recorder=recorder, seed=s.run.seed, block_size=s.run.block_size,
         list_rules=rules.lists, gate_rules=rules.gates, lending=rules.lending, listings=listings,
         learner=None if rules.gates is None else Learner.start(rules.gates.policy, s, first, n),
+        pressure=pressures(t, n, s.run.block_size),
     )  # fmt: skip
+    if t.contagion and t.spread_listings and len(listings.exits.snapshot()["citizen"]):
+        # A warm list's listed press on their blocks from day 0, as if listed in the run.
+        listed = listings.exits.snapshot()["citizen"]
+        shard.pressure += np.bincount(listed // s.run.block_size, minlength=len(shard.pressure))
     if rules.attention is not None:
         shard.attention_rules = rules.attention
         shard.attention = AttentionState(
@@ -340,6 +346,7 @@ class Simulation:
                 *([("learner", sh.learner.snapshot())] if sh.learner is not None else []),
                 *company_arrays(sh),
                 *([("attention", sh.attention.snapshot())] if sh.attention is not None else []),
+                *([("contagion", {"pressure": sh.pressure})] if len(sh.pressure) else []),
             ]
             for part, arrays in sections:
                 out.update({f"shard{i}/{part}/{k}": v for k, v in arrays.items()})
@@ -389,6 +396,8 @@ class Simulation:
                     DueQueue.restore(section("companies/releases")),
                 )
                 sh.staff.until[...] = section("companies/staff")["until"]
+            if len(sh.pressure):
+                sh.pressure[...] = section("contagion")["pressure"]
         self.pending_seats = seats_from_arrays(arrays)
         self.day = int(arrays["day"])
         self.parts = list(parts)

@@ -23,6 +23,7 @@ from carnet.sim.rng import poisson, stream_key, uniform
 from carnet.sim.streams import seed_key
 
 BATCH = 64  # candidate acts drawn before they are judged
+NO_PRESSURE = np.zeros(0, np.int64)  # contagion off: no block pressure
 
 
 class BehaveTables(NamedTuple):
@@ -53,6 +54,43 @@ class BehaveTables(NamedTuple):
             t.deter_aware, t.deter_unaware, t.aware_only, t.grade_of_points, t.punished,
             t.household_deterred, t.coworkers_deterred, t.chilling, t.chance_seen,
             t.group_of_profile,
+        )  # fmt: skip
+
+
+class ResponseTables(NamedTuple):
+    """What only contagion, rewards by awareness and the gates' stakes add to behave's tables.
+
+    A kernel of its own reads them (:func:`_responsive`), so that with all three off behave runs
+    the kernel it ran before, at its cost: the same loop, the same tables to type at the call.
+    """
+
+    # Contagion: the block's pressure raises negative acts.
+    contagion: bool
+    spread_neighbours: float
+    spread_household: float
+    spread_coworkers: float
+    spread_max: float
+    # Rewards by awareness (only where ``rewards_vary``), stakes at the gates.
+    rewards_vary: bool
+    reward_varies: npt.NDArray[np.bool_]
+    reward_aware: npt.NDArray[np.float64]
+    reward_unaware: npt.NDArray[np.float64]
+    stakes: bool
+    stake_factor: npt.NDArray[np.float64]  # [grade now, grade after]
+    rule_points: npt.NDArray[np.int32]
+    floor: int
+    ceiling: int
+
+    @classmethod
+    def of(cls, t: Parameters) -> ResponseTables | None:
+        """The tables of ``t``, or None where none of the three is on."""
+        rewards_vary = bool(t.reward_varies.any())
+        if not (t.contagion or rewards_vary or t.stakes):
+            return None
+        return cls(
+            t.contagion, t.spread_neighbours, t.spread_household, t.spread_coworkers,
+            t.spread_max, rewards_vary, t.reward_varies, t.reward_aware, t.reward_unaware,
+            t.stakes, t.stake_factor, t.rule_points, t.floor, t.ceiling,
         )  # fmt: skip
 
 
@@ -135,6 +173,124 @@ def _behave(
     return count
 
 
+@kernel()
+def _responsive(
+    state: State,
+    tables: BehaveTables,
+    more: ResponseTables,
+    staff: Staff,
+    pressure: npt.NDArray[np.int64],
+    seed: np.uint64,
+    day: int,
+    block_size: int,
+    out_citizen: npt.NDArray[np.int64],
+    out_behaviour: npt.NDArray[np.int16],
+) -> int:  # pragma: no cover - compiled
+    """:func:`_behave` with contagion, rewards by awareness and the gates' stakes."""
+    n = len(state.points)
+    capacity = len(out_citizen)
+    count = 0
+    # Candidates are drawn a batch at a time, then judged: the judging loop, free of logarithms
+    # and hashing, is short enough for the processor to have many of its cache misses (on the
+    # citizens' arrays, far larger than the caches at national scale) in flight at once.
+    at = np.empty(BATCH, np.int64)
+    draw = np.empty(BATCH)
+    for lo in range(0, n, block_size):
+        length = min(block_size, n - lo)
+        block = (state.first_citizen + lo) // block_size
+        # The neighbourhood's multiplier, once per block (pressure is kept per block of the shard).
+        near = 1.0
+        if more.contagion:
+            near += more.spread_neighbours * pressure[lo // block_size] / length
+        for k in range(len(tables.keys)):
+            rate = tables.rate_max[k]
+            if rate <= 0.0:
+                continue
+            # What only some mechanisms read, once per behaviour rather than per candidate.
+            rewards_vary = more.rewards_vary and more.reward_varies[k]
+            delta = more.rule_points[k] if more.stakes else 0
+            stream = stream_key(seed, tables.keys[k], day, block)
+            stream, remaining = poisson(stream, rate * length)
+            while remaining:
+                m = min(remaining, BATCH)
+                remaining -= m
+                for i in range(m):
+                    # Where, then whether: the acceptance uniform is always drawn, so that
+                    # streams stay aligned between scenarios whose multipliers differ
+                    # (common random numbers).
+                    stream, u = uniform(stream)
+                    stream, v = uniform(stream)
+                    at[i] = lo + int(u * length)
+                    draw[i] = v
+                for i in range(m):
+                    c, u = at[i], draw[i]
+                    # Only what the act's acceptance depends on is read: each array read is a
+                    # cache miss at national scale.
+                    p = tables.accept[state.profile[c] if tables.accept_varies[k] else 0, k]
+                    if tables.negative[k]:
+                        if not tables.aware_only or state.flags[c] & AWARE:
+                            points = int(state.points[c])
+                            grade = tables.grade_of_points[points + POINTS_OFFSET]
+                            p *= tables.deter_aware[grade]
+                            if more.stakes:
+                                # What the act's points would do to the grade, if recorded.
+                                after = min(max(points + delta, more.floor), more.ceiling)
+                                below = tables.grade_of_points[after + POINTS_OFFSET]
+                                p *= more.stake_factor[grade, below]
+                            # Recently punished, or a housemate or co-worker of the punished.
+                            if len(state.until_self):
+                                if day < state.until_self[c]:
+                                    p *= tables.punished
+                                elif day < state.until_household[c]:
+                                    p *= tables.household_deterred
+                                elif len(staff.until):
+                                    e = employer_of(
+                                        c, block_size, staff.blocks, staff.start, staff.per_block
+                                    )
+                                    if e >= 0 and day < staff.until[e]:
+                                        p *= tables.coworkers_deterred
+                        else:
+                            p *= tables.deter_unaware
+                        if more.contagion:
+                            # Ties: the block's pressure, a housemate's or co-worker's sanction
+                            # (one's own is one's own deterrence, ``punished``); over the clip.
+                            tie = near
+                            if more.spread_household != 1.0 and day < state.until_household[c]:
+                                tie *= more.spread_household
+                            if (
+                                more.spread_coworkers != 1.0
+                                and len(staff.until)
+                                and not day < state.until_self[c]
+                            ):
+                                e = employer_of(
+                                    c, block_size, staff.blocks, staff.start, staff.per_block
+                                )
+                                if e >= 0 and day < staff.until[e]:
+                                    tie *= more.spread_coworkers
+                            p *= min(tie, more.spread_max) / more.spread_max
+                    elif rewards_vary:
+                        p *= (
+                            more.reward_aware[k]
+                            if state.flags[c] & AWARE
+                            else more.reward_unaware[k]
+                        )
+                    elif (
+                        tables.lawful[k]
+                        and tables.chilling > 0.0
+                        and (not tables.aware_only or state.flags[c] & AWARE)
+                    ):
+                        g = tables.group_of_profile[state.profile[c]]
+                        p *= max(
+                            0.0, 1.0 - tables.chilling * tables.chance_seen[k, g, state.exposure[c]]
+                        )
+                    if u < p:
+                        if count < capacity:
+                            out_citizen[count] = c
+                            out_behaviour[count] = k
+                        count += 1
+    return count
+
+
 class Acts:
     """Today's acts in a reusable buffer: local citizen index and behaviour, block by block."""
 
@@ -152,18 +308,33 @@ def behave(
     day: int,
     acts: Acts,
     staff: Staff | None = None,
+    pressure: npt.NDArray[np.int64] | None = None,
 ) -> Acts:
     """Fill ``acts`` with today's acts of the shard; grow the buffer if it overflows.
 
-    ``staff`` links citizens to their employers, for the deterrence of co-workers.
+    ``staff`` links citizens to their employers, for the deterrence of co-workers; ``pressure``
+    is contagion's, per block of the shard (:mod:`carnet.sim.phases.contagion`).
     """
-    deter = staff is not None and t.coworkers_deterred != 1.0
+    deter = staff is not None and t.coworker_ties
     staff = staff if deter and staff is not None else Staff.none()
     tables = BehaveTables.of(t)
+    more = ResponseTables.of(t)
+    pressure = pressure if pressure is not None else NO_PRESSURE
+    if more is not None and more.contagion and len(pressure) * block_size < state.size:
+        # The kernel reads one pressure per block, unchecked: a shard made without contagion
+        # (contagion.pressures) has none to read.
+        raise ValueError("contagion needs the shard's block pressures (contagion.pressures)")
     while True:
-        n = _behave(
-            state, tables, staff, seed_key(seed), day, block_size, acts.citizen, acts.behaviour
-        )
+        if more is None:
+            n = _behave(
+                state, tables, staff, seed_key(seed), day, block_size, acts.citizen,
+                acts.behaviour,
+            )  # fmt: skip
+        else:
+            n = _responsive(
+                state, tables, more, staff, pressure, seed_key(seed), day, block_size,
+                acts.citizen, acts.behaviour,
+            )  # fmt: skip
         if n <= len(acts.citizen):
             acts.n = n
             return acts

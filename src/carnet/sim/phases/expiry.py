@@ -141,8 +141,12 @@ class ExpiryQueue:
         day: int,
         appeal_days: int,
         flags: npt.NDArray[np.uint8],
+        group: npt.NDArray[np.uint8] | None = None,
     ) -> None:
         """Schedule what today's act changes lead to: appeal decisions, then expiries.
+
+        ``lifetime`` is by behaviour, or with ``group`` (each change's citizen's group) by
+        [group, behaviour].
 
         A won appeal brings the record's restoration forward to the decision day; a lost one
         leaves a note in the ledger on that day and the record expires as it would have.
@@ -155,7 +159,10 @@ class ExpiryQueue:
         if (lifetime < 0).all() and not changes.appeal[:n].any():
             return  # no record ever expires, and nobody appealed: nothing to schedule
         amount = changes.after[:n].astype(np.int32) - changes.before[:n]
-        life = lifetime[changes.behaviour[:n]].astype(np.int64)
+        behaviour = changes.behaviour[:n]
+        life = (lifetime[behaviour] if group is None else lifetime[group, behaviour]).astype(
+            np.int64
+        )
         act = (changes.kind[:n] == ACT) & (amount != 0)
         appeal = changes.appeal[:n]
         decided_first = (life < 0) | (life > appeal_days)

@@ -51,6 +51,7 @@ class ListRules(NamedTuple):
     p_list: float
     p_publish: float
     term_days: int
+    term_by_group: npt.NDArray[np.int64]  # [group] days a listing lasts at most
     exit_rate: float  # per day
     points: int
     income_down: float
@@ -76,6 +77,9 @@ class ListRules(NamedTuple):
             p_list=bl.listing_probability,
             p_publish=bl.publish_probability,
             term_days=bl.term_days,
+            term_by_group=np.array(
+                [bl.term_days_by_group.get(g, bl.term_days) for g in groups], np.int64
+            ),
             exit_rate=bl.exit_per_year / 365.0,
             points=bl.points,
             income_down=bl.income_down_on_listing,
@@ -171,7 +175,7 @@ def _begin(
         if suit_u[j, 1] < rules.p_publish:
             flags[c] |= PUBLISHED
             counts[g, PUBLISHED_IN] += 1
-        days = rules.term_days
+        days = rules.term_by_group[g]
         if rules.exit_rate > 0.0:
             days = min(days, 1 + int(-np.log1p(-suit_u[j, 2]) / rules.exit_rate))
         before = int(points[c])

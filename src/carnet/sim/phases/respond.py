@@ -57,6 +57,6 @@ def respond(
     """Remember today's sanctions: the punished, their households and co-workers hold back."""
     if t.memory_days < 0 or changes.n == 0:
         return
-    deter = staff is not None and t.coworkers_deterred != 1.0
+    deter = staff is not None and t.coworker_ties
     staff = staff if deter and staff is not None else Staff.none()
     _remember(changes.columns(), changes.n, day + 1 + t.memory_days, state, staff, block_size)

@@ -268,5 +268,9 @@ def score(
         out.columns(),
     )  # fmt: skip
     changes = out.head(n)
-    queue.push(changes, t.rule_lifetime, day, t.appeal_days, state.flags)
+    if t.lifetime_varies:  # each record's lifetime by its citizen's group
+        group = t.group_of_profile[state.profile[changes.citizen[: changes.n]]]
+        queue.push(changes, t.rule_lifetime_by_group, day, t.appeal_days, state.flags, group)
+    else:
+        queue.push(changes, t.rule_lifetime, day, t.appeal_days, state.flags)
     return changes

@@ -121,7 +121,7 @@ def _warm_up(
                     continue
                 if u_income < rules.income_down and look.income_of_profile[profile[c]] > 0:
                     profile[c] -= 1
-                term = rules.term_days
+                term = int(rules.term_by_group[look.group_of_profile[profile[c]]])
                 if rules.exit_rate > 0.0:
                     term = min(term, 1 + int(-np.log1p(-u_exit) / rules.exit_rate))
                 listed_until = suit_day + term
