@@ -257,6 +257,40 @@ def contagious() -> dict[str, Any]:
     return doc
 
 
+def everything() -> dict[str, Any]:
+    """Every mechanism at once: contagion, rewards and stakes, terms by group, a warm list, start
+    points, a learned lender, a lottery taken once, adaptive attention, misattribution by group
+    and region, a platform banned on a date, and a timeline; with companies and appeals."""
+    doc = contagious()
+    doc["population"]["groups"][0]["start"] = {"kind": "normal", "mean": 1000.0, "sd": 30.0}
+    doc["population"]["groups"][1]["start"] = {"kind": "table", "points": [950, 1000],
+                                               "shares": [0.3, 0.7]}  # fmt: skip
+    doc["rules"].update(floor=0, ceiling=2000)
+    doc["lists"]["blacklist"]["warm_up_days"] = 60
+    loan = next(g for g in doc["gates"] if g["name"] == "loan")
+    loan.pop("min_grade")
+    loan["policy"] = {"kind": "learned", "threshold": 990, "refit_days": 7, "bin_points": 5}
+    doc["lending"] = {"gate": "loan", "term_days": 10, "repay_by_grade": {},
+                      "repay_intercept": 1.0, "repay_per_point": 0.01}  # fmt: skip
+    flight = next(g for g in doc["gates"] if g["name"] == "flight")
+    flight["policy"] = {"kind": "lottery", "probability": 0.7, "once": True}
+    doc["sources"][0].update(
+        misattribution=0.05, misattribution_by_group={"b": 3.0}, misattributed_to="group",
+        attention={"period_days": 5, "window_days": 15, "prior": 4.0, "audit_share": 0.1},
+    )  # fmt: skip
+    doc["sources"][1].update(platform="app", misattribution=0.02, misattributed_to="region")
+    doc["platforms"] = [{"name": "app", "compliance": 0.6, "successor": "other"},
+                        {"name": "other", "compliance": 0.9}]  # fmt: skip
+    doc["timeline"] = [
+        {"day": 20, "set": {"rules.points.red_light.points": -25,
+                            "responses.contagion.neighbours": 5.0}},
+        {"day": 41, "set": {"platforms.app.banned": True,
+                            "sources.camera.attention.exploration": 0.3}},
+        {"day": 63, "set": {"gates.flight.policy.probability": 0.2}},
+    ]  # fmt: skip
+    return doc
+
+
 def write_yaml(doc: dict[str, Any], path: Any) -> Any:
     """Write a scenario mapping as a YAML file and return its path."""
     import yaml

@@ -25,6 +25,7 @@ from helpers import (
     contagious,
     crashy,
     deterred,
+    everything,
     lending,
     mixed_society,
     need,
@@ -146,6 +147,7 @@ SOCIETIES = {
     "contagion": Society(contagious),
     "sharded": Society(sharded_society),  # all of it, school seats across shards, for Dask
     "timeline": Society(reforms),  # the same with values changed on three days
+    "everything": Society(everything),  # every mechanism of issue 15 at once
     "attention": Society(attention),  # adaptive sources, misattribution by group and region
 }
 
@@ -228,6 +230,10 @@ CASES: list[tuple[str, Shards | Stopped | Dask]] = [
     ("timeline", Shards(4, 2, daily=True)),
     ("timeline", Stopped((40,), resumed_from=40, shards=3, threads=2)),  # after two changes
     ("timeline", Dask(3, stopped=True)),
+    ("everything", Shards(5, 2)),
+    ("everything", Shards(12, 3, daily=True)),
+    ("everything", Stopped((23, 44), resumed_from=42, shards=3, threads=2)),
+    ("everything", Dask(4, stopped=True)),
 ]
 
 
