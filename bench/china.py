@@ -20,9 +20,9 @@ within both targets.
 
 ``--variant mechanisms`` runs the preset with the mechanisms of the research literature on
 (:data:`MECHANISMS`, given to `carnet run` as `--set` values): adaptive surveillance on the
-traffic cameras and the social networks, contagion of sanctions through neighbours and
-housemates, the social networks run by a platform that is banned on a date, and a timeline of a
-rollout and a reform.
+traffic cameras and the social networks, contagion of sanctions through neighbours,
+housemates and the listed, the social networks run by a platform that is banned on a date,
+and a timeline of a rollout and a reform.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ MECHANISMS = (
     "sources.traffic_cameras.attention={period_days: 30, prior: 100.0, exploration: 0.1, "
     "audit_share: 0.05}",
     "sources.social_networks.attention={period_days: 30, window_days: 180, prior: 50.0}",
+    # Sanctions that spread: a neighbourhood's live negative records and listed citizens raise
+    # its negative acts (0.5 x their share), a sanctioned housemate by 1.2, at most 2-fold.
+    "responses.contagion={neighbours: 0.5, household: 1.2, listings: true, max_multiplier: 2.0}",
     # A platform runs the social networks and shares 90% of what it sees, until it is banned and
     # its users move to a compliant one.
     "platforms=[{name: weibo, compliance: 0.9, successor: wechat}, {name: wechat}]",
