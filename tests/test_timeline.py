@@ -188,3 +188,26 @@ def test_an_optional_value_may_be_set_on_a_day() -> None:
     withheld = np.asarray(m["withheld_red_light"])
     day = np.asarray(m["day"])
     assert withheld[day < DAY].sum() == 0 < withheld[day >= DAY].sum()
+
+
+def test_what_sizes_a_mechanisms_state_cannot_change_but_its_values_can() -> None:
+    """An adaptive source's window and a learned lender's bins size what the run keeps: refused
+    at the change. Its exploration is a value: it takes effect on its day."""
+    from helpers import everything
+
+    for change in ({"sources.camera.attention.window_days": 45},
+                   {"gates.loan.policy.bin_points": 10}):  # fmt: skip
+        doc = everything()
+        doc["timeline"] = [{"day": 30, "set": change}]
+        with pytest.raises(ScenarioError) as caught:
+            carnet.simulate(doc)
+        (path, message), *_ = caught.value.problems
+        assert path == "timeline.0" and "day 30" in message
+    plain, explored = everything(), everything()
+    plain["timeline"] = []
+    explored["timeline"] = [{"day": 30, "set": {"sources.camera.attention.exploration": 0.9}}]
+    a, b = (carnet.simulate(d).metrics for d in (plain, explored))
+    before, after = pc.field("day") < 30, pc.field("day") >= 36  # the next re-allocation on
+    assert a.filter(before).equals(b.filter(before))
+    column = "attention_camera"
+    assert a.filter(after)[column] != b.filter(after)[column]

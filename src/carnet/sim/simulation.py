@@ -411,6 +411,8 @@ def use(sh: Shard, rules: Compiled) -> None:
         return
     sh.parameters = rules.parameters
     sh.list_rules, sh.gate_rules, sh.lending = rules.lists, rules.gates, rules.lending
+    if rules.attention is not None:
+        sh.attention_rules = rules.attention
     if rules.gates is not None:
         sh.recorder.prices = rules.gates.price
     co = sh.companies

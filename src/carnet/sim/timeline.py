@@ -103,9 +103,24 @@ def shape_of(s: Scenario, rules: Compiled) -> dict[str, Any]:
     walk(rules, "rules")
     state = synthesise(s, rules.parameters, 0, 1)
     walk(state._replace(first_citizen=0), "state")
+    # Numbers that size or index state kept over the run: an adaptive source's period and window
+    # (its ring of periods' findings), a learned lender's bins of points (its counts), and
+    # which gates decide by which policy.
+    if rules.attention is not None:
+        shape["attention.period_days"] = tuple(rules.attention.period.tolist())
+        shape["attention.window_days"] = tuple(rules.attention.periods.tolist())
+    if rules.gates is not None:
+        policy = rules.gates.policy
+        shape["gates.policy.kind"] = tuple(policy.kind.tolist())
+        if policy.learned_gate >= 0:
+            shape["gates.policy.bin_points"] = policy.bin_points
+            shape["rules.floor, rules.ceiling (a learned lender's bins)"] = (
+                rules.parameters.floor, rules.parameters.ceiling,
+            )  # fmt: skip
     return shape
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     names = sorted(set(a) | set(b))
-    return [n.split(".", 1)[-1] for n in names if a.get(n, "?") != b.get(n, "?")]
+    return [n.split(".", 1)[-1] if n.startswith(("rules.", "state.")) else n
+            for n in names if a.get(n, "?") != b.get(n, "?")]  # fmt: skip
