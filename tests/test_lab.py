@@ -60,6 +60,8 @@ def richest(s: carnet.Scenario) -> dict[str, Any]:
     doc = s.model_dump(mode="python")
     doc["platforms"] = [{"name": "app", "compliance": 0.5, "banned": False}]
     doc["sources"][0]["platform"] = "app"
+    doc["population"]["groups"][0]["start"] = {"kind": "normal", "mean": 1000.0, "sd": 50.0,
+                                               "points": [], "shares": []}  # fmt: skip
     # An adaptive source that errs more on a group.
     watching = Attention(window_days=60).model_dump(mode="python")
     doc["sources"][0].update(attention=watching, misattribution_by_group={"x": 2.0})

@@ -98,6 +98,8 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Awareness and deterrence",
         (
             ("population.groups.*.awareness", "{0}: aware of the system"),
+            ("population.groups.*.start.mean", "{0}: mean start points"),
+            ("population.groups.*.start.sd", "{0}: spread of start points"),
             ("responses.deterrence.{grades}", "deterrence in {0}"),
             ("responses.punished", "the punished"),
             ("responses.household", "their household"),
