@@ -53,3 +53,21 @@ def test_the_days_before_a_change_are_the_run_without_it() -> None:
     assert not a.decisions.filter(pc.field("day") >= 63).equals(
         b.decisions.filter(pc.field("day") >= 63)
     )
+
+
+def test_the_audit_and_the_report_read_a_run_with_everything_on(tmp_path: Any) -> None:
+    """The behaviour audit re-runs the scenario without responses: a timeline change of a
+    response (contagion's strength here) is dropped with them, not left dangling."""
+    from carnet.analysis.audit import audit_with_behaviour, responses_off
+    from carnet.analysis.report import report_html
+
+    result = carnet.simulate(everything())
+    off = responses_off(result.scenario)
+    assert off.responses.contagion is None
+    assert all(not p.startswith("responses.") for c in off.timeline for p in c.set)
+    assert len(off.timeline) == len(result.scenario.timeline)  # the others' changes stay
+    found = audit_with_behaviour(result)
+    assert found.sanctions.num_rows and found.privacy.num_rows
+    assert "to_state" in found.privacy.column_names
+    carnet.save_run(result, tmp_path / "run")
+    assert len(report_html(carnet.load_run(tmp_path / "run"))) > 10_000

@@ -32,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from carnet.result import Result, simulate
-from carnet.scenario.schema import Scenario
+from carnet.scenario.pathsyntax import parse_path
+from carnet.scenario.schema import Change, Scenario
 from carnet.sim.parameters import POINTS_OFFSET, compile_parameters
 from carnet.sim.simulation import Progress
 
@@ -75,10 +76,22 @@ def responses_off(s: Scenario) -> Scenario:
     from carnet.scenario.schema import Responses
 
     off = Responses(deterrence={}, punished=1.0, household=1.0, coworkers=1.0, chilling=0.0)
-    update: dict[str, object] = {"responses": off}
+    update: dict[str, object] = {"responses": off, "timeline": _without_responses(s.timeline)}
     if s.companies is not None:
         update["companies"] = s.companies.model_copy(update={"responses": off})
     return s.model_copy(update=update)
+
+
+def _without_responses(timeline: list[Change]) -> list[Change]:
+    """The timeline's changes but those of responses (off for the whole counterfactual run)."""
+    kept = []
+    for change in timeline:
+        values = {path: value for path, value in change.set.items()
+                  if parse_path(path)[:1] != ("responses",)
+                  and parse_path(path)[:2] != ("companies", "responses")}  # fmt: skip
+        if values:
+            kept.append(change.model_copy(update={"set": values}))
+    return kept
 
 
 def without_responses(
