@@ -76,17 +76,29 @@ def side_uniform(state: np.uint64, i: int) -> float:  # pragma: no cover - compi
 
 
 @kernel(inline=True)
-def _poisson_small(state: np.uint64, mean: float) -> tuple[np.uint64, int]:  # pragma: no cover
-    """Poisson(mean) by inversion, one uniform: for means below 10, where it is quickest."""
+def poisson_inverse(
+    state: np.uint64, mean: float, p0: float
+) -> tuple[np.uint64, int]:  # pragma: no cover - compiled
+    """Poisson(``mean``) by inversion, one uniform, ``p0 = exp(-mean)`` given.
+
+    For a caller that draws many variates of one small mean (most of them 0), the exponential
+    is taken once instead of per draw.
+    """
     state, u = uniform(state)
     k = 0
-    p = np.exp(-mean)
+    p = p0
     total = p
     while u >= total and p > 0.0:  # p underflows only in a tail far below 2**-53
         k += 1
         p *= mean / k
         total += p
     return state, k
+
+
+@kernel(inline=True)
+def _poisson_small(state: np.uint64, mean: float) -> tuple[np.uint64, int]:  # pragma: no cover
+    """Poisson(mean) by inversion, one uniform: for means below 10, where it is quickest."""
+    return poisson_inverse(state, mean, np.exp(-mean))
 
 
 @kernel()

@@ -28,26 +28,12 @@ from carnet.sim.parameters import Lookups, Parameters
 from carnet.sim.phases.events import DueQueue
 from carnet.sim.phases.lists import ListRules, ListState
 from carnet.sim.population import DISTRESSED, LISTED, PUBLISHED, State
-from carnet.sim.rng import stream_key, uniform
+from carnet.sim.rng import poisson_inverse, stream_key, uniform
 from carnet.sim.streams import WARM_UP, seed_key
 
 I64 = npt.NDArray[np.int64]
 MAX_ONSETS = 64  # onset candidates kept per citizen (far beyond any plausible rate)
 CHUNK = 1 << 20  # citizens warmed up at a time
-
-
-@kernel(inline=True)
-def _poisson(
-    stream: np.uint64, mean: float, p0: float
-) -> tuple[np.uint64, int]:  # pragma: no cover
-    """Poisson(``mean``) by inversion, ``p0 = exp(-mean)`` given: one uniform, most often 0."""
-    stream, u = uniform(stream)
-    k, p, cum = 0, p0, p0
-    while u >= cum and k < 100_000:
-        k += 1
-        p *= mean / k
-        cum += p
-    return stream, k
 
 
 @kernel()
@@ -78,7 +64,7 @@ def _warm_up(
         recover[at] = leave[at] = -1
         amount[at] = 0
         stream = stream_key(seed, key, 0, state.first_citizen + c)
-        stream, k = _poisson(stream, onsets, p0)
+        stream, k = poisson_inverse(stream, onsets, p0)
         if k == 0:
             continue
         k = min(k, MAX_ONSETS)
@@ -105,7 +91,7 @@ def _warm_up(
             # Lawsuits on the episode's days before day 0 (later ones are the run's to draw).
             last = min(distressed_until, days)
             span = last - d
-            stream, n_suits = _poisson(
+            stream, n_suits = poisson_inverse(
                 stream, rules.lawsuit_rate * span, np.exp(-rules.lawsuit_rate * span)
             )
             x = 0.0  # the lawsuits' times in the episode, drawn in order (sorted uniforms)
