@@ -75,7 +75,7 @@ def make_shard(s: Scenario, rules: Compiled, first: int, n: int) -> Shard:
         learner=None if rules.gates is None else Learner.start(rules.gates.policy, s, first, n),
         pressure=pressures(t, n, s.run.block_size),
     )  # fmt: skip
-    if t.contagion and t.spread_listings and len(listings.exits.snapshot()["citizen"]):
+    if t.contagion and t.spread_listings:
         # A warm list's listed press on their blocks from day 0, as if listed in the run.
         listed = listings.exits.snapshot()["citizen"]
         shard.pressure += np.bincount(listed // s.run.block_size, minlength=len(shard.pressure))
@@ -158,19 +158,24 @@ def shard_output(sh: Shard, timeline: Timeline) -> ShardOutput:
     panel = panel_columns(sh.state)
     if sh.panel_start is not None:
         panel["start_points"] = sh.panel_start
+    collected = np.array(
+        [data_points_per_day(sh.state, c.parameters, s_block) for c in timeline.compiled]
+    )
+    # What reaches the state is what is collected unless a platform keeps some: a pass over the
+    # shard's citizens only then.
+    shares = any((c.parameters.shared < 1.0).any() for c in timeline.compiled)
+    reached = collected
+    if shares:
+        reached = np.array(
+            [data_points_per_day(sh.state, c.parameters, s_block, reaching_state=True)
+             for c in timeline.compiled]
+        )  # fmt: skip
     out = ShardOutput(
         first=sh.state.first_citizen,
         recorder=sh.recorder.aggregates(),
         panel=panel,
-        data_per_day=np.array(
-            [data_points_per_day(sh.state, c.parameters, s_block) for c in timeline.compiled]
-        ),
-        state_data_per_day=np.array(
-            [
-                data_points_per_day(sh.state, c.parameters, s_block, reaching_state=True)
-                for c in timeline.compiled
-            ]
-        ),
+        data_per_day=collected,
+        state_data_per_day=reached,
     )
     if sh.companies is not None:
         panel["employer"] = employer_column(panel, sh.staff, sh.state.first_citizen, s_block)
