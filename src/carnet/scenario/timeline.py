@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from carnet.errors import validation_problems
+from carnet.errors import ScenarioError, validation_problems
 from carnet.scenario.pathsyntax import Path, format_path, parse_path
 from carnet.scenario.schema import Scenario, cross_check
 from carnet.scenario.walk import ABSENT, NotThereError, put, walk
@@ -79,6 +79,7 @@ def _epochs(s: Scenario) -> tuple[list[tuple[int, Scenario]], list[tuple[str, st
     errors: list[tuple[str, str]] = []
     order = sorted(range(len(s.timeline)), key=lambda i: s.timeline[i].day)
     days = sorted({c.day for c in s.timeline} | {0})
+    names = _names(base)  # what every epoch must still call its items
     for day in days:
         placed: list[tuple[Path, str]] = []  # what changed today, with positions, as reported
         for i in (i for i in order if s.timeline[i].day == day):
@@ -106,7 +107,7 @@ def _epochs(s: Scenario) -> tuple[list[tuple[int, Scenario]], list[tuple[str, st
         if wrong:
             errors += [_blame(tuple(_split(p)), m, placed, day) for p, m in wrong]
             return found, errors
-        renamed = [p for p, name in _names(current).items() if _names(base).get(p) != name]
+        renamed = [p for p, name in _names(current).items() if names.get(p) != name]
         if renamed:
             errors += [_blame(p, "names cannot change during a run: streams and outputs are "
                               "keyed by them", placed, day) for p in renamed]  # fmt: skip
@@ -136,7 +137,7 @@ def _names(node: Any, path: Path = ()) -> dict[Path, str]:
 def _split(path: str) -> Path:
     try:
         return parse_path(path)
-    except Exception:  # a cross-check path that is a label rather than a path
+    except ScenarioError:  # a cross-check path that is a label rather than a path
         return (path,)
 
 
@@ -157,7 +158,7 @@ def _locate(
     """The path ``key`` names in ``current``, with positions; None (and an error) if refused."""
     try:
         parts = parse_path(key, source=where)
-    except Exception as exc:  # ScenarioError: the text is not a path
+    except ScenarioError as exc:  # the text is not a path
         errors.append((where, f"not a path: {exc}"))
         return None
     if not parts:
