@@ -94,6 +94,29 @@ class ResponseTables(NamedTuple):
         )  # fmt: skip
 
 
+@kernel(inline=True)
+def _draw_batch(
+    stream: np.uint64,
+    m: int,
+    lo: int,
+    length: int,
+    at: npt.NDArray[np.int64],
+    draw: npt.NDArray[np.float64],
+) -> np.uint64:  # pragma: no cover - compiled
+    """Draw ``m`` candidates of a block: each one's citizen (``at``) and acceptance uniform.
+
+    Where, then whether: the acceptance uniform is always drawn, so that streams stay aligned
+    between scenarios whose multipliers differ (common random numbers). Both kernels of behave
+    draw through here, so that they draw alike.
+    """
+    for i in range(m):
+        stream, u = uniform(stream)
+        stream, v = uniform(stream)
+        at[i] = lo + int(u * length)
+        draw[i] = v
+    return stream
+
+
 @kernel()
 def _behave(
     state: State,
@@ -125,14 +148,7 @@ def _behave(
             while remaining:
                 m = min(remaining, BATCH)
                 remaining -= m
-                for i in range(m):
-                    # Where, then whether: the acceptance uniform is always drawn, so that
-                    # streams stay aligned between scenarios whose multipliers differ
-                    # (common random numbers).
-                    stream, u = uniform(stream)
-                    stream, v = uniform(stream)
-                    at[i] = lo + int(u * length)
-                    draw[i] = v
+                stream = _draw_batch(stream, m, lo, length, at, draw)
                 for i in range(m):
                     c, u = at[i], draw[i]
                     # Only what the act's acceptance depends on is read: each array read is a
@@ -214,14 +230,7 @@ def _responsive(
             while remaining:
                 m = min(remaining, BATCH)
                 remaining -= m
-                for i in range(m):
-                    # Where, then whether: the acceptance uniform is always drawn, so that
-                    # streams stay aligned between scenarios whose multipliers differ
-                    # (common random numbers).
-                    stream, u = uniform(stream)
-                    stream, v = uniform(stream)
-                    at[i] = lo + int(u * length)
-                    draw[i] = v
+                stream = _draw_batch(stream, m, lo, length, at, draw)
                 for i in range(m):
                     c, u = at[i], draw[i]
                     # Only what the act's acceptance depends on is read: each array read is a
