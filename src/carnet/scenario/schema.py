@@ -675,6 +675,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
             errors.append((_at("rules", "points", b.name), f"no rule for behaviour {b.name!r}"))
     for j, src in enumerate(s.sources):
         known(src.by_group, groups, ("sources", j, "by_group"), "group")
+    unique(s.platforms, "platforms")
     errors += _check_platforms(s)
     errors += check_attention(s.sources, groups)
     known(s.rules.points, behaviours, ("rules", "points"), "behaviour")
@@ -800,11 +801,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
 def _check_platforms(s: Scenario) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     names = [p.name for p in s.platforms]
-    seen: set[str] = set()
     for i, p in enumerate(s.platforms):
-        if p.name in seen:
-            errors.append((_at("platforms", i, "name"), f"duplicate name {p.name!r}"))
-        seen.add(p.name)
         if p.successor is not None:
             if p.successor not in names:
                 unknown = f"unknown platform {p.successor!r}; known: {sorted(names)}"
