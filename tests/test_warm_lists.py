@@ -188,3 +188,24 @@ def test_a_warm_lists_listed_press_on_their_blocks_and_serve_their_groups_terms(
         else:
             warm_exits[g].append(r["day"])
     assert max(warm_exits["a"]) < 30 and 30 <= max(warm_exits["b"]) < 90
+
+
+def test_the_warm_up_keeps_every_onset_however_many() -> None:
+    """At 100 onsets a year over 300 days a citizen has about 82 onset candidates, more than the
+    room first made for them: the warm-up still leaves the stocks the list phase leaves."""
+    days = 300
+
+    def busy(warm_up_days: int, run_days: int) -> dict[str, Any]:
+        doc = listed(warm_up_days)
+        doc["population"]["size"] = 8000
+        doc["lists"]["blacklist"].update(distress_per_year=100.0, distress_days=2.0,
+                                         lawsuits_per_year=20.0, term_days=30)  # fmt: skip
+        doc["run"]["days"] = run_days
+        return doc
+
+    last = carnet.simulate(busy(0, days + 1)).metrics.filter(pc.equal(pc.field("day"), days))
+    first = carnet.simulate(busy(days, 1)).metrics.filter(pc.equal(pc.field("day"), 0))
+    for stock_name in ("distressed", "blacklisted"):
+        a, b = (int(pc.sum(t[stock_name]).as_py()) for t in (last, first))
+        assert a > 300
+        assert abs(a - b) < Z * math.sqrt(a + b), (stock_name, a, b)

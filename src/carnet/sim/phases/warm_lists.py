@@ -32,7 +32,8 @@ from carnet.sim.rng import poisson_inverse, stream_key, uniform
 from carnet.sim.streams import WARM_UP, seed_key
 
 I64 = npt.NDArray[np.int64]
-MAX_ONSETS = 64  # onset candidates kept per citizen (far beyond any plausible rate)
+MAX_ONSETS = 64  # onset candidates a citizen has room for at first (more: room is made)
+INSERTION_SORT_UP_TO = 64  # onset candidates sorted by insertion; more by a merge sort
 CHUNK = 1 << 20  # citizens warmed up at a time
 
 
@@ -67,21 +68,30 @@ def _warm_up(
         stream, k = poisson_inverse(stream, onsets, p0)
         if k == 0:
             continue
-        k = min(k, MAX_ONSETS)
+        if k > len(onset_day):  # far beyond any calibrated rate: room for every candidate
+            onset_day = np.empty(k, np.int64)
+            onset_u = np.empty((k, 2))
         for i in range(k):
             stream, u = uniform(stream)
             onset_day[i] = int(u * days)
             stream, onset_u[i, 0] = uniform(stream)
             stream, onset_u[i, 1] = uniform(stream)
-        for i in range(1, k):  # into day order (insertion sort: k is tiny)
-            d, u0, u1 = onset_day[i], onset_u[i, 0], onset_u[i, 1]
-            j = i - 1
-            while j >= 0 and onset_day[j] > d:
-                onset_day[j + 1], onset_u[j + 1, 0], onset_u[j + 1, 1] = (
-                    onset_day[j], onset_u[j, 0], onset_u[j, 1]
-                )  # fmt: skip
-                j -= 1
-            onset_day[j + 1], onset_u[j + 1, 0], onset_u[j + 1, 1] = d, u0, u1
+        # Into day order, stably (same days keep their order of drawing): by insertion where k
+        # is tiny, as it nearly always is; by a merge sort beyond.
+        if k <= INSERTION_SORT_UP_TO:
+            for i in range(1, k):
+                d, u0, u1 = onset_day[i], onset_u[i, 0], onset_u[i, 1]
+                j = i - 1
+                while j >= 0 and onset_day[j] > d:
+                    onset_day[j + 1], onset_u[j + 1, 0], onset_u[j + 1, 1] = (
+                        onset_day[j], onset_u[j, 0], onset_u[j, 1]
+                    )  # fmt: skip
+                    j -= 1
+                onset_day[j + 1], onset_u[j + 1, 0], onset_u[j + 1, 1] = d, u0, u1
+        else:
+            order = np.argsort(onset_day[:k], kind="mergesort")
+            onset_day[:k] = onset_day[:k][order]
+            onset_u[:k] = onset_u[:k][order]
         distressed_until = listed_until = -1  # the day the distress, the listing, ends
         for i in range(k):
             d = onset_day[i]
