@@ -147,6 +147,7 @@ def run_cells(
 ) -> pa.Table:
     """Run every cell not done yet in ``folder`` on Dask; return the figures of all ``cells``.
 
+    Cells with the same values and seed are one cell, run once (progress counts them once).
     The table has a row per (cell, figure): ``cell`` (its key), ``seed``, ``figure`` (a figure's
     name, or ``NAME@DAY`` for a trajectory's day) and ``value``, cells in the order given.
     """
@@ -155,10 +156,11 @@ def run_cells(
     from carnet.runs.dask import client_for
 
     (folder / CELLS).mkdir(parents=True, exist_ok=True)
-    todo = [c for c in cells if not _cell_path(folder, c).is_file()]
-    done = len(cells) - len(todo)
+    unique = list({c.key: c for c in cells}.values())
+    todo = [c for c in unique if not _cell_path(folder, c).is_file()]
+    done = len(unique) - len(todo)
     if progress is not None:
-        progress(done, len(cells))
+        progress(done, len(unique))
     if todo:
         doc_text = json.dumps(base.model_dump(mode="json"), sort_keys=True)
         count = workers or os.cpu_count() or 1
@@ -172,14 +174,15 @@ def run_cells(
             for future in as_completed(futures):  # type: ignore[no-untyped-call]
                 done += sizes[future.key]
                 if progress is not None:
-                    progress(done, len(cells))
+                    progress(done, len(unique))
             client.gather(futures)
     return read_cells(folder, cells)
 
 
 def read_cells(folder: Path, cells: Sequence[Cell]) -> pa.Table:
-    """The figures of ``cells`` that are done, in their order."""
-    tables = [pq.read_table(p) for c in cells if (p := _cell_path(folder, c)).is_file()]
+    """The figures of ``cells`` that are done, in their order (a cell twice given, once)."""
+    keys = dict.fromkeys(c.key for c in cells)
+    tables = [pq.read_table(p) for k in keys if (p := folder / CELLS / f"{k}.parquet").is_file()]
     if not tables:
         return _table(Cell({}, 0), {}, {})
     return pa.concat_tables(tables)
@@ -187,11 +190,13 @@ def read_cells(folder: Path, cells: Sequence[Cell]) -> pa.Table:
 
 def matrix(table: pa.Table, cells: Sequence[Cell], names: Sequence[str]) -> npt.NDArray[np.float64]:
     """The figures ``names`` of ``cells`` as a (cells, names) array (NaN where missing)."""
-    row = {c.key: i for i, c in enumerate(cells)}
+    rows: dict[str, list[int]] = {}  # two cells may be one: whole numbers rounded alike
+    for i, c in enumerate(cells):
+        rows.setdefault(c.key, []).append(i)
     column = {n: j for j, n in enumerate(names)}
     out = np.full((len(cells), len(names)), np.nan)
     keys, found, values = (table[c].to_pylist() for c in ("cell", "figure", "value"))
     for key, name, value in zip(keys, found, values, strict=True):
-        if key in row and name in column:
-            out[row[key], column[name]] = value
+        if key in rows and name in column:
+            out[rows[key], column[name]] = value
     return out

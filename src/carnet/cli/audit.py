@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import pyarrow as pa
 import typer
 
-from carnet.cli.common import EXIT_INPUT, console, fail, reported
+from carnet.cli.common import EXIT_INPUT, console, fail, progress_bar, reported
 from carnet.scenario.schema import Scenario
 
 #: What each audit table shows on the terminal: its rows (a filter on key columns, or none)
@@ -89,19 +89,6 @@ def _save(tables: dict[str, pa.Table], folder: Path, scenario: Scenario | None =
         atomic_write(folder / "scenario.yaml", to_yaml(scenario).encode("utf-8"))
 
 
-def _progress(label: str, total: int, quiet: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    bar = Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console(stderr=True),
-        disable=quiet,
-    )
-    return bar, bar.add_task(label, total=total)
-
-
 def run_replicates(
     scenario: Scenario, n: int, out: Path | None, threads: int | None, quiet: bool
 ) -> None:
@@ -109,7 +96,7 @@ def run_replicates(
     from carnet.analysis.replicates import replicate, summarise
 
     target = out or Path("runs") / f"{scenario.name}-seed{scenario.run.seed}-x{n}"
-    bar, task = _progress(f"{scenario.name}: {n} seeds", n, quiet)
+    bar, task = progress_bar(f"{scenario.name}: {n} seeds", n, quiet)
     with bar, reported(f"running {n} replicates of {scenario.name}"):
         audits = replicate(
             scenario, n, threads=threads, progress=lambda d, t: bar.update(task, completed=d)
@@ -188,7 +175,7 @@ def compare(
             "A and B must have the same population size and days to be compared; "
             "use --population and --days"
         )
-    bar, task = _progress(f"{sa.name} vs {sb.name}", replicates, False)
+    bar, task = progress_bar(f"{sa.name} vs {sb.name}", replicates, False)
     with bar, reported(f"comparing {sa.name} and {sb.name}"):
         tables = compare_runs(
             sa, sb, replicates, threads=threads,
@@ -226,7 +213,7 @@ def sweep(
         plan = Sweep(sweep_file)
     target = out or Path("sweeps") / sweep_file.stem
     cells = len(plan.cells())
-    bar, task = _progress(f"{sweep_file.name}: {cells} cells", cells, False)
+    bar, task = progress_bar(f"{sweep_file.name}: {cells} cells", cells, False)
     with bar, reported(f"running the sweep into {target}; run it again to resume"):
         table = run_sweep(
             plan, target, scheduler=scheduler, workers=workers,

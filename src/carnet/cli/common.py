@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -60,6 +60,20 @@ def reported(action: str, exit_code: int | None = None) -> Iterator[None]:
             "(a bug in carnet; please report it; CARNET_DEBUG=1 shows the traceback)",
             1,
         ) from None
+
+
+def progress_bar(label: str, total: int, quiet: bool) -> tuple[Any, Any]:
+    """A progress bar on stderr (hidden when ``quiet``) and its task: ``bar.update(task, ...)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console(stderr=True),
+        disable=quiet,
+    )
+    return bar, bar.add_task(label, total=total)
 
 
 def one_line(text: str, limit: int = 120) -> str:
