@@ -30,6 +30,8 @@ EXTRAS = {
     "dask": "pip install 'carnet[distributed]'",
     "streamlit": "pip install 'carnet[lab]'",
     "kaleido": "pip install 'carnet[png]'",
+    "SALib": "pip install 'carnet[evidence]'",
+    "optuna": "pip install 'carnet[evidence]'",
     "playwright": "pip install 'carnet[test]'",
     "playwright.sync_api": "pip install 'carnet[test]'",
 }

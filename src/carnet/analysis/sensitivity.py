@@ -304,7 +304,6 @@ def run_sensitivity(
     with its sample's values and seed), ``samples.parquet`` (the design), ``sensitivity.html``
     (a chart per output) and the spec and scenario it ran.
     """
-    from carnet.analysis.sensitivity_page import sensitivity_page
     from carnet.runs.directory import atomic_write, parquet_bytes
 
     out.mkdir(parents=True, exist_ok=True)
@@ -323,8 +322,21 @@ def run_sensitivity(
     atomic_write(out / TABLE, parquet_bytes(table))
     atomic_write(out / CELLS_TABLE, parquet_bytes(_cells_table(spec, values, cube, names)))
     atomic_write(out / SAMPLES_TABLE, parquet_bytes(_samples_table(spec, values)))
-    atomic_write(out / PAGE, sensitivity_page(spec, table, len(flat)).encode("utf-8"))
+    atomic_write(out / PAGE, _page(spec, table, len({c.key for c in flat})).encode("utf-8"))
     return table
+
+
+def _page(spec: SensitivitySpec, table: pa.Table, runs: int) -> str:
+    from carnet._version import __version__
+    from carnet.analysis.sensitivity_page import sensitivity_page
+
+    meta = (
+        f"{spec.method}, {spec.samples} samples, {len(spec.seeds)} seed(s): {runs} runs of "
+        f"{spec.base.name} ({spec.base.population.size:,} synthetic citizens, "
+        f"{spec.base.run.days} days); carnet {__version__}"
+    )
+    return sensitivity_page(table, spec.method, spec.parameters, f"Sensitivity: {spec.base.name}",
+                            meta, spec.path.read_text(encoding="utf-8"))  # fmt: skip
 
 
 def _names(found: pa.Table) -> list[str]:

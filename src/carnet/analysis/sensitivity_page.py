@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 import pyarrow as pa
 
+from carnet.analysis.experiment import Parameter
 from carnet.analysis.page import Section, page, table_html
-
-if TYPE_CHECKING:
-    from carnet.analysis.sensitivity import SensitivitySpec
 
 _ABOUT = {
     "sobol": "Sobol' indices with 95% bootstrap intervals. S1: the share of the figure's variance "
@@ -45,35 +43,29 @@ def _chart(rows: list[dict[str, float | str]], method: str, output: str) -> go.F
     return fig
 
 
-def sensitivity_page(spec: SensitivitySpec, table: pa.Table, runs: int) -> str:
-    """The self-contained HTML page of ``table`` (:func:`~carnet.analysis.sensitivity.indices`)."""
-    from carnet._version import __version__
+def sensitivity_page(
+    table: pa.Table, method: str, parameters: Sequence[Parameter], title: str, meta: str,
+    spec_text: str,
+) -> str:  # fmt: skip
+    """The self-contained HTML page of ``table`` (:func:`~carnet.analysis.sensitivity.indices`).
 
+    ``method`` is ``sobol`` or ``morris``; ``meta`` says what ran; ``spec_text`` ends the page.
+    """
     by_output: dict[str, list[dict[str, float | str]]] = {}
     for row in table.to_pylist():
         by_output.setdefault(row["output"], []).append(row)
     sections = []
     for i, (output, rows) in enumerate(by_output.items()):
         noise = rows[0]["noise_share"]
-        about = _ABOUT[spec.method]
+        about = _ABOUT[method]
         if isinstance(noise, float) and noise == noise:
             about += f" Seeds' noise: {noise:.1%} of this figure's variance across samples."
-        index = "S1" if spec.method == "sobol" else "mu_star"
-        content: go.Figure | str = _chart(rows, spec.method, output)
+        index = "S1" if method == "sobol" else "mu_star"
+        content: go.Figure | str = _chart(rows, method, output)
         if all(r[index] != r[index] for r in rows):  # NaN: the figure had no variance
             content = "<p>This figure did not vary across the samples: no indices.</p>"
         sections.append(Section(f"output-{i}", output, about, content))
-    params = [(p.path, p.low, p.high, "log" if p.log else "linear") for p in spec.parameters]
+    params = [(p.path, p.low, p.high, "log" if p.log else "linear") for p in parameters]
     sections.insert(0, Section("parameters", "Parameters varied", "Each range as sampled.",
                                table_html(("path", "low", "high", "scale"), params)))  # fmt: skip
-    meta = (
-        f"{spec.method}, {spec.samples} samples, {len(spec.seeds)} seed(s): {runs} runs of "
-        f"{spec.base.name} ({spec.base.population.size:,} synthetic citizens, "
-        f"{spec.base.run.days} days); carnet {__version__}"
-    )
-    return page(
-        f"Sensitivity: {spec.base.name}",
-        meta,
-        sections,
-        spec.path.read_text(encoding="utf-8"),
-    )
+    return page(title, meta, sections, spec_text)
