@@ -316,6 +316,17 @@ def gini(values: F64) -> float:
     return float((2.0 * np.arange(1, n + 1) - n - 1) @ x / (n * total))
 
 
+def _shifted_points(result: Result) -> F64:
+    """Every citizen's points at the end, shifted by the rules' floor (non-negative)."""
+    points: F64 = result.population["points"].to_numpy().astype(np.float64)
+    return points - result.scenario.rules.floor
+
+
+def gini_end(result: Result) -> float:
+    """Gini of every citizen's points at the end: the ``all`` row of :func:`inequality`."""
+    return gini(_shifted_points(result))
+
+
 def inequality(result: Result) -> pa.Table:
     """Gini of points by group, region and income quintile (over the panel), start and end.
 
@@ -323,7 +334,7 @@ def inequality(result: Result) -> pa.Table:
     """
     s, pop = result.scenario, result.population
     floor = s.rules.floor
-    points = pop["points"].to_numpy().astype(np.float64) - floor
+    points = _shifted_points(result)
     drawn = "start_points" in pop.column_names  # start points drawn per group
     starts = (pop["start_points"].to_numpy().astype(np.float64) - floor) if drawn else None
     start = float(s.population.start_points - floor)

@@ -33,6 +33,7 @@ variance over the seeds, divided by their number). Cells run on Dask as the swee
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,14 +218,18 @@ def _analyse(spec: SensitivitySpec, units: F64, y: F64) -> dict[str, F64]:
     if not np.all(np.isfinite(y)) or float(np.var(y)) == 0.0:
         # A figure that never changes (or the run lacks) has no variance to apportion.
         return {c: np.full(len(spec.parameters), np.nan) for c in COLUMNS[spec.method]}
-    if spec.method == "sobol":
-        from SALib.analyze import sobol
+    with warnings.catch_warnings():
+        # SALib warns when a figure is constant over some samples' subsets (a share that stays
+        # 0): its indices are then 0, which is what they are.
+        warnings.simplefilter("ignore", UserWarning)
+        if spec.method == "sobol":
+            from SALib.analyze import sobol
 
-        found = sobol.analyze(problem, y, calc_second_order=False, seed=spec.seed)
-    else:
-        from SALib.analyze import morris
+            found = sobol.analyze(problem, y, calc_second_order=False, seed=spec.seed)
+        else:
+            from SALib.analyze import morris
 
-        found = morris.analyze(problem, units, y, num_levels=spec.levels, seed=spec.seed)
+            found = morris.analyze(problem, units, y, num_levels=spec.levels, seed=spec.seed)
     return {c: np.asarray(found[c], np.float64) for c in COLUMNS[spec.method]}
 
 
