@@ -32,6 +32,8 @@ EXTRAS = {
     "kaleido": "pip install 'carnet[png]'",
     "playwright": "pip install 'carnet[test]'",
     "playwright.sync_api": "pip install 'carnet[test]'",
+    "optuna": "pip install 'carnet[evidence]'",
+    "duckdb": "pip install carnet (duckdb is a dependency)",
 }
 
 

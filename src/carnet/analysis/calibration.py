@@ -6,6 +6,7 @@ does (:mod:`carnet.analysis.experiment`), the ``targets`` to fit, and how hard t
     scenario: china
     population: 50000
     days: 4110
+    set: {lists.blacklist.warm_up_days: 0}   # values every trial holds (optional)
     start: 2013-10-01          # the date of day 0: targets may then give a date or a year
     scale: {population: 1400000000}   # carnet's counts x 1.4e9 / 50,000 (or a number)
     parameters:
@@ -73,7 +74,7 @@ from carnet.scenario.schema import Scenario
 F64 = npt.NDArray[np.float64]
 Progress = Callable[[int, int], None]
 
-KEYS = ("scenario", "population", "days", "start", "scale", "parameters", "targets", "trials",
+KEYS = ("scenario", "population", "days", "set", "start", "scale", "parameters", "targets", "trials",
         "replicates", "batch", "seed")  # fmt: skip
 TARGET_KEYS = ("figure", "day", "date", "year", "observed", "likelihood", "sigma", "n", "scale",
                "source")  # fmt: skip
@@ -368,6 +369,14 @@ def load_spec(path: Path) -> Spec:
     doc = parse_yaml(path.read_text(encoding="utf-8"), where)
     problems = _unknown_keys(doc, KEYS, "a calibration spec")
     base = base_scenario(doc, path)
+    fixed = doc.get("set", {})
+    if not isinstance(fixed, dict):
+        problems.append(("set", "a mapping of scenario paths to the values every trial holds"))
+    elif fixed:
+        try:
+            base = set_values(base, {str(k): v for k, v in fixed.items()}, source=where)
+        except ScenarioError as exc:
+            problems += [(f"set.{p}" if p else "set", m) for p, m in exc.problems]
     try:
         parameters = parse_parameters(base, doc.get("parameters"), where)
     except ScenarioError as exc:
