@@ -22,8 +22,8 @@ from helpers import base_scenario, need, offline_page, run_script, write_yaml
 import carnet
 from carnet.analysis import calibration, figures
 from carnet.errors import ScenarioError
-from carnet.scenario.paths import get
 from carnet.runs.faults import FAULT, LOG
+from carnet.scenario.paths import get
 
 need("optuna")
 need("distributed")
@@ -57,8 +57,10 @@ def spec_file(folder: Path, *, truth_size: int, size: int, days: int, **extra: A
             "lists.blacklist.lawsuits_per_year": [0.4, 2.5],
             "lists.blacklist.exit_per_year": {"low": 0.5, "high": 8.0, "log": True},
         },
-        "targets": [{"figure": f"total.{c}", "day": days - 1, "observed": v,
-                     "likelihood": "poisson"} for c, v in total.items()],  # fmt: skip
+        "targets": [
+            {"figure": f"total.{c}", "day": days - 1, "observed": v, "likelihood": "poisson"}
+            for c, v in total.items()
+        ],
         "trials": 40, "replicates": 2, "batch": 4, "seed": 1,
         **extra,
     }  # fmt: skip
@@ -156,7 +158,9 @@ def test_the_check_fit_page_draws_offline(calibrated: calibration.Outcome) -> No
 # --- killed and resumed --------------------------------------------------------------------------
 
 
-def calibrate_cli(spec: Path, out: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
+def calibrate_cli(
+    spec: Path, out: Path, fault: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in (FAULT, LOG, "CARNET_DEBUG")}
     if fault is not None:
         env[FAULT] = fault
@@ -219,7 +223,8 @@ def test_killed_and_resumed_gives_the_same_table(
     ({"targets": [{"figure": "daily.smiles", "day": 10, "observed": 3, "likelihood": "poisson"}]},
      "targets.0.figure", "no daily metric 'smiles'"),
     ({"targets": [{"figure": "daily.blacklisted", "date": "2014-01-01", "observed": 3,
-                   "likelihood": "normal", "sigma": 1}]}, "targets.0.date", "needs the spec's start"),
+                   "likelihood": "normal", "sigma": 1}]},
+     "targets.0.date", "needs the spec's start"),
     ({"targets": [{"figure": "daily.blacklisted", "day": 5000, "observed": 3,
                    "likelihood": "poisson"}]}, "targets.0.day", "outside the run's days"),
     ({"targets": [{"figure": "listings[blacklist,all]", "observed": 3, "likelihood": "binomial"}]},

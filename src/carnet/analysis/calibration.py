@@ -74,8 +74,8 @@ from carnet.scenario.schema import Scenario
 F64 = npt.NDArray[np.float64]
 Progress = Callable[[int, int], None]
 
-KEYS = ("scenario", "population", "days", "set", "start", "scale", "parameters", "targets", "trials",
-        "replicates", "batch", "seed")  # fmt: skip
+KEYS = ("scenario", "population", "days", "set", "start", "scale", "parameters", "targets",
+        "trials", "replicates", "batch", "seed")  # fmt: skip
 TARGET_KEYS = ("figure", "day", "date", "year", "observed", "likelihood", "sigma", "n", "scale",
                "source")  # fmt: skip
 LIKELIHOODS = ("normal", "poisson", "binomial")
@@ -309,8 +309,9 @@ def read_targets(path: Path) -> list[dict[str, Any]]:
     Lines starting with ``#`` are comments.
     """
     with path.open(newline="", encoding="utf-8") as f:
+        lines = (line for line in f if not line.startswith("#"))
         rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-                for row in csv.DictReader(line for line in f if not line.startswith("#"))]  # fmt: skip
+                for row in csv.DictReader(lines)]  # fmt: skip
     return [{k: v for k, v in row.items() if v != ""} for row in rows]
 
 
@@ -641,7 +642,7 @@ def quadratic(z: F64, logl: F64) -> tuple[F64, F64] | None:
     four times the interval's threshold (far from the top no likelihood is quadratic); None
     where they are fewer than twice the quadratic's coefficients, or the fit is not concave.
     """
-    n, d = z.shape
+    d = z.shape[1]
     pairs = [(i, j) for i in range(d) for j in range(i, d)]
     coefficients = 1 + d + len(pairs)
     take = np.flatnonzero(2 * (logl.max() - logl) <= 4 * CHI2_95)
@@ -656,8 +657,9 @@ def quadratic(z: F64, logl: F64) -> tuple[F64, F64] | None:
         h[i, j] = h[j, i] = 2 * b if i == j else b
     if not np.all(np.linalg.eigvalsh(h) < 0):
         return None
-    covariance = np.linalg.inv(-h)
-    return np.linalg.solve(-h, g), covariance
+    covariance = np.asarray(np.linalg.inv(-h), np.float64)
+    top = np.asarray(np.linalg.solve(-h, g), np.float64)
+    return top, covariance
 
 
 def intervals(

@@ -37,13 +37,14 @@ def _x(spec: Spec, days: Sequence[int]) -> list[Any]:
 
 def _observed(spec: Spec, targets: Sequence[Target], x: Sequence[Any]) -> go.Scatter:
     spans = [t.interval() for t in targets]
+    above = [hi - t.observed for t, (_, hi) in zip(targets, spans, strict=True)]
+    below = [t.observed - lo for t, (lo, _) in zip(targets, spans, strict=True)]
     return go.Scatter(
         x=list(x), y=[t.observed for t in targets], mode="markers", name="observed (95%)",
         marker={"color": OBSERVED, "size": 9, "symbol": "diamond"},
-        error_y={"type": "data", "symmetric": False,
-                 "array": [hi - t.observed for t, (_, hi) in zip(targets, spans, strict=True)],
-                 "arrayminus": [t.observed - lo for t, (lo, _) in zip(targets, spans, strict=True)]},
-        text=[t.source for t in targets], hovertemplate="%{y:.4g}<br>%{text}<extra>observed</extra>",
+        error_y={"type": "data", "symmetric": False, "array": above, "arrayminus": below},
+        text=[t.source for t in targets],
+        hovertemplate="%{y:.4g}<br>%{text}<extra>observed</extra>",
     )  # fmt: skip
 
 
@@ -52,9 +53,10 @@ def _trajectory(spec: Spec, figure: str, series: Sequence[Mapping[str, F64]]) ->
     best = series[0][figure]  # [replicate, day]
     x = _x(spec, range(best.shape[1]))
     chart = go.Figure()
-    chart.add_trace(go.Scatter(x=x + x[::-1], y=list(best.max(axis=0)) + list(best.min(axis=0))[::-1],
-                               fill="toself", fillcolor="rgba(31,119,180,0.2)", line={"width": 0},
-                               name="best trial: replicates' range", hoverinfo="skip"))  # fmt: skip
+    band = list(best.max(axis=0)) + list(best.min(axis=0))[::-1]
+    chart.add_trace(go.Scatter(x=x + x[::-1], y=band, fill="toself", line={"width": 0},
+                               fillcolor="rgba(31,119,180,0.2)", hoverinfo="skip",
+                               name="best trial: replicates' range"))  # fmt: skip
     for k, other in enumerate(series[1:], start=2):
         chart.add_trace(
             go.Scatter(
@@ -75,12 +77,13 @@ def _trajectory(spec: Spec, figure: str, series: Sequence[Mapping[str, F64]]) ->
 def _points(spec: Spec, targets: Sequence[tuple[int, Target]], fit: Fit, title: str) -> go.Figure:
     x = [f"{t.figure} {t.label}" for _, t in targets]
     mean = [float(fit.means[i]) for i, _ in targets]
+    pairs = list(zip(targets, mean, strict=True))
+    above = [float(fit.values[i].max()) - m for (i, _), m in pairs]
+    below = [m - float(fit.values[i].min()) for (i, _), m in pairs]
     chart = go.Figure(go.Scatter(
         x=x, y=mean, mode="markers", name="best trial (replicates' range)",
         marker={"color": BEST, "size": 9},
-        error_y={"type": "data", "symmetric": False,
-                 "array": [float(fit.values[i].max()) - m for (i, _), m in zip(targets, mean, strict=True)],
-                 "arrayminus": [m - float(fit.values[i].min()) for (i, _), m in zip(targets, mean, strict=True)]},
+        error_y={"type": "data", "symmetric": False, "array": above, "arrayminus": below},
     ))  # fmt: skip
     chart.add_trace(_observed(spec, [t for _, t in targets], x))
     chart.update_layout(title=title, height=400)
