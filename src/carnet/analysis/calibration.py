@@ -714,14 +714,14 @@ def write_outputs(spec: Spec, out: Path, trials: Sequence[Any]) -> Outcome:
 
     fits: dict[int, Fit] = {}
     rows: dict[str, list[Any]] = {k: [] for k in (
-        "trial", "target", "figure", "when", "day", "observed", "likelihood", "model", "low",
+        "trial", "target", "figure", "at", "day", "observed", "likelihood", "model", "low",
         "high", "log_likelihood")}  # fmt: skip
     for t in done:
         cells = spec.cells(_values(spec, t.params))
         fits[t.number] = f = fit(spec, cells, ensemble.read_cells(out, cells))
         for i, target in enumerate(spec.targets):
             for key, value in (("trial", t.number), ("target", i), ("figure", target.figure),
-                               ("when", target.label), ("day", target.day),
+                               ("at", target.label), ("day", target.day),
                                ("observed", target.observed), ("likelihood", target.likelihood),
                                ("model", float(f.means[i])), ("low", float(f.values[i].min())),
                                ("high", float(f.values[i].max())),
