@@ -764,7 +764,7 @@ def write_outputs(spec: Spec, out: Path, trials: Sequence[Any]) -> Outcome:
     atomic_write(out / CALIBRATED, to_yaml(calibrated).encode("utf-8"))
     top = [t.number for t in order[:3]]
     series = _series(spec, out, [_values(spec, order[i].params) for i in range(len(top))])
-    page = page_html(spec, table, parameters, {n: fits[n] for n in top}, series)
+    page = page_html(spec, table, parameters, {n: fits[n] for n in top}, series, CHI2_95)
     atomic_write(out / PAGE, page.encode("utf-8"))
     return Outcome(out, table, parameters, summary)
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import plotly.graph_objects as go
 import plotly.io as pio
 import pyarrow as pa
@@ -23,8 +24,11 @@ from plotly.offline import get_plotlyjs
 
 from carnet.analysis.report import _STYLE
 
-if TYPE_CHECKING:
-    from carnet.analysis.calibration import F64, Fit, Spec, Target
+# The calibration's types, by name only: carnet.analysis.calibration imports this module.
+Spec: TypeAlias = Any
+Fit: TypeAlias = Any
+Target: TypeAlias = Any
+F64 = npt.NDArray[np.float64]
 
 BEST, OTHERS, OBSERVED = "#1f77b4", "#9ecae1", "#d62728"
 
@@ -90,9 +94,7 @@ def _points(spec: Spec, targets: Sequence[tuple[int, Target]], fit: Fit, title: 
     return chart
 
 
-def _profile(trials: pa.Table, path: str) -> go.Figure:
-    from carnet.analysis.calibration import CHI2_95
-
+def _profile(trials: pa.Table, path: str, threshold: float) -> go.Figure:
     logl = np.asarray(trials["log_likelihood"].to_numpy(zero_copy_only=False), np.float64)
     values = np.asarray(trials[path].to_numpy(zero_copy_only=False), np.float64)
     ok = np.isfinite(logl)
@@ -100,9 +102,9 @@ def _profile(trials: pa.Table, path: str) -> go.Figure:
     chart = go.Figure(go.Scatter(x=values[ok], y=logl[ok], mode="markers", name="trials",
                                  text=[f"trial {n}" for n in np.asarray(trials["trial"])[ok]],
                                  marker={"color": BEST}))  # fmt: skip
-    chart.add_hline(y=best - CHI2_95 / 2, line={"dash": "dash", "color": OBSERVED},
+    chart.add_hline(y=best - threshold / 2, line={"dash": "dash", "color": OBSERVED},
                     annotation_text="profile interval: above this line")  # fmt: skip
-    low = max(best - 40 * CHI2_95, float(logl[ok].min()))
+    low = max(best - 40 * threshold, float(logl[ok].min()))
     chart.update_layout(title=f"log-likelihood of every trial against {path}", height=380,
                         xaxis_title=path, yaxis_title="log-likelihood",
                         yaxis={"range": [low - 1, best + 2]})  # fmt: skip
@@ -130,8 +132,12 @@ def page_html(
     parameters: pa.Table,
     fits: Mapping[int, Fit],
     series: Sequence[Mapping[str, F64]],
+    threshold: float,
 ) -> str:
-    """The check-fit page: ``fits`` of the best trials (best first), their trajectories."""
+    """The check-fit page: ``fits`` of the best trials (best first), their trajectories.
+
+    ``threshold``: the bound on 2 dlogL of the profile intervals, drawn on each profile.
+    """
     from carnet._version import __version__
 
     best_number, fit = next(iter(fits.items()))
@@ -146,7 +152,7 @@ def page_html(
     heads = [(i, t) for i, t in enumerate(spec.targets) if t.how == "headline"]
     if heads:
         sections.append(_div(_points(spec, heads, fit, "figures of the whole run"), "headline"))
-    profiles = [_div(_profile(trials, p.path), f"profile-{j}")
+    profiles = [_div(_profile(trials, p.path, threshold), f"profile-{j}")
                 for j, p in enumerate(spec.parameters)]  # fmt: skip
     rows = parameters.to_pylist()
     params = _table(
