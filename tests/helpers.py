@@ -34,6 +34,7 @@ EXTRAS = {
     "optuna": "pip install 'carnet[evidence]'",
     "playwright": "pip install 'carnet[test]'",
     "playwright.sync_api": "pip install 'carnet[test]'",
+    "duckdb": "pip install carnet (duckdb is a dependency)",
 }
 
 

@@ -151,6 +151,9 @@ CASES: dict[str, Callable[[], Doc]] = {
     "rongcheng-gated 200k": lambda: preset("rongcheng-gated", 200_000),
     # 27 M ledger rows of 10,000 citizens over ten years, cut every 30 days.
     "ledger: 10k citizens, 50x the acts, 10 y": lambda: ledger_heavy(10_000, 50, 3650, 30, None),
+    # A long run, beyond the ten years that were once the limit: twenty-five years of china's
+    # mechanisms on a small population (days' arrays, queues of lists and loans over decades).
+    "china 5k over 25 years": lambda: {**preset("china", 5_000), "run": {"days": 9125, "seed": 3}},
     # 14 M rows, half of them expiries, in one part: the cut holds 100 bytes a row at once.
     "ledger: expiring after 30 days, one part": lambda: ledger_heavy(5_000, 25, 3650, 3650, 30),
     # 2 M list events waiting, most of them due on days of their own (a queue slice each).

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from carnet.cli import audit as audit_commands
-from carnet.cli import evidence as evidence_commands
+from carnet.cli import calibrate as calibrate_commands
+from carnet.cli import sensitivity as sensitivity_commands
 from carnet.cli.common import (
     EXIT_INPUT,
     console,
@@ -795,7 +796,8 @@ def lab(
 app.command()(audit_commands.audit)
 app.command()(audit_commands.compare)
 app.command()(audit_commands.sweep)
-app.command()(evidence_commands.sensitivity)
+app.command()(sensitivity_commands.sensitivity)
+app.command()(calibrate_commands.calibrate)
 
 
 def main() -> None:

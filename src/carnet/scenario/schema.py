@@ -539,7 +539,9 @@ class Panel(Section):
 class Run(Section):
     """How long, with which seed, and how the ledger is cut."""
 
-    days: int = Field(365, ge=1, le=3650, description="days simulated")
+    # Up to a century: days are int32 everywhere, and the uint16 days until which a deterred
+    # citizen or company holds back (day + memory_days <= 40,150) stay below 65,535.
+    days: int = Field(365, ge=1, le=36500, description="days simulated")
     seed: int = Field(1, ge=0, le=2**63 - 1, description="seed of every random stream")
     panel: Panel = Field(default_factory=Panel)
     block_size: int = Field(

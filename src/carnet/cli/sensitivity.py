@@ -1,4 +1,4 @@
-"""The evidence commands: ``carnet sensitivity`` (and the others that test a model's numbers).
+"""``carnet sensitivity``: which parameters drive which figures.
 
 Thin: the analysis is :mod:`carnet.analysis.sensitivity`; this module parses, calls and prints
 the ranking.
