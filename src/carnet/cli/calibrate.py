@@ -40,12 +40,12 @@ def calibrate(
 
     from carnet.analysis.calibration import calibrate as run
     from carnet.analysis.calibration import load_spec
-    from carnet.cli.audit import _progress
+    from carnet.cli.common import progress_bar
 
     with reported(f"reading {spec_file}"):
         spec = load_spec(spec_file)
     target = out or Path("calibrations") / spec_file.stem
-    bar, task = _progress(f"{spec_file.name}: {spec.trials} trials", spec.trials, False)
+    bar, task = progress_bar(f"{spec_file.name}: {spec.trials} trials", spec.trials, False)
     with bar, reported(f"calibrating into {target}; run it again to resume"):
         found = run(
             spec, target, scheduler=scheduler, workers=workers,
