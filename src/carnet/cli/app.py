@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from carnet.cli import audit as audit_commands
+from carnet.cli import validation as validation_commands
 from carnet.cli.common import (
     EXIT_INPUT,
     console,
@@ -794,6 +795,7 @@ def lab(
 app.command()(audit_commands.audit)
 app.command()(audit_commands.compare)
 app.command()(audit_commands.sweep)
+app.command()(validation_commands.validation)
 
 
 def main() -> None:
