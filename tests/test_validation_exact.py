@@ -63,8 +63,9 @@ def test_the_chain_equals_brute_force_enumeration_on_a_tiny_chain() -> None:
     days = 4
     path = exact_path(TINY, days)
     for d, law in enumerate(_brute_force(TINY, days)):
-        shares = [sum(p for x, p in law.items() if x >= lo and (i == 0 or x < TINY.grades[i - 1][1]))
-                  for i, (_, lo) in enumerate(TINY.grades)]  # fmt: skip
+        tops = [math.inf] + [lo for _, lo in TINY.grades[:-1]]
+        shares = [sum(p for x, p in law.items() if lo <= x < top)
+                  for (_, lo), top in zip(TINY.grades, tops, strict=True)]  # fmt: skip
         assert np.allclose(path.shares[d], shares, rtol=0, atol=1e-12), (d, path.shares[d], shares)
         mean = sum(x * p for x, p in law.items())
         assert path.mean[d] == pytest.approx(mean, abs=1e-10)
@@ -95,7 +96,9 @@ def test_the_chain_agrees_with_a_plain_numpy_simulation() -> None:
 def test_a_chain_without_deterrence_is_detected_as_different() -> None:
     """The simulation's shares are far from a chain that forgets deterrence: the test has power."""
     forgetful = Chain(**{**TINY.__dict__, "deterrence": ()})
-    assert np.abs(exact_path(forgetful, 20).shares[-1] - exact_path(TINY, 20).shares[-1]).max() > 0.05
+    assert (
+        np.abs(exact_path(forgetful, 20).shares[-1] - exact_path(TINY, 20).shares[-1]).max() > 0.05
+    )
 
 
 def test_the_poisson_cut_leaves_out_less_than_asked() -> None:
@@ -126,7 +129,7 @@ def test_the_minimal_preset_is_bench_minimal_md_s_chain() -> None:
 
 def test_a_scenario_beyond_the_chain_is_refused_by_name() -> None:
     """rongcheng has lists, gates and groups: chain_of says what the chain lacks."""
-    with pytest.raises(ValueError, match="not a chain of the minimal model's form.*no lists"):
+    with pytest.raises(ValueError, match=r"not a chain of the minimal model's form.*no lists"):
         chain_of(load_scenario("rongcheng"))
 
 

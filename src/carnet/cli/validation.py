@@ -1,4 +1,4 @@
-"""``carnet validation``: run the validation suite, show its table, write it as Parquet and Markdown."""
+"""``carnet validation``: run the validation suite, show its table, write it (Parquet, Markdown)."""
 
 from __future__ import annotations
 
@@ -34,12 +34,13 @@ def validation(
     from rich.table import Table
     from rich.text import Text
 
-    from carnet.analysis.validation.checks import MODULES
+    from carnet.analysis.validation import checks as registry
     from carnet.analysis.validation.suite import number, run_suite, write_suite
 
-    unknown = [n for n in check or () if n not in MODULES]
+    known = registry.MODULES
+    unknown = [n for n in check or () if n not in known]
     if unknown:
-        raise fail(f"unknown check {', '.join(map(repr, unknown))}; checks: {', '.join(MODULES)}")
+        raise fail(f"unknown check {', '.join(map(repr, unknown))}; checks: {', '.join(known)}")
     words = ["carnet validation", *(["--quick"] if quick else []), "--out", str(out)]
     words += [f"--check {n}" for n in check or ()]
     err = console(stderr=True)
@@ -58,8 +59,9 @@ def validation(
     table.add_column("agrees", no_wrap=True)
     for r in suite.rows:
         verdict = Text("yes", style="green") if r.agrees else Text("NO", style="bold red")
-        table.add_row(Text(r.check), Text(r.quantity), number(r.reference, 4), r.relation,
-                      number(r.value, 4), number(r.se, 2), number(r.tolerance, 2), verdict)  # fmt: skip
+        figures = (number(r.reference, 4), r.relation, number(r.value, 4), number(r.se, 2),
+                   number(r.tolerance, 2))  # fmt: skip
+        table.add_row(Text(r.check), Text(r.quantity), *figures, verdict)
     shown = console()
     shown.print(table)
     for t in suite.times:

@@ -138,9 +138,15 @@ def chain_of(s: Scenario) -> Chain:
     behaviours = []
     for b in s.behaviours:
         rule = s.rules.points[b.name]
-        if b.by_group or b.by_region or b.by_income or (b.by_area.urban, b.by_area.rural) != (
-            1.0,
-            1.0,
+        if (
+            b.by_group
+            or b.by_region
+            or b.by_income
+            or (b.by_area.urban, b.by_area.rural)
+            != (
+                1.0,
+                1.0,
+            )
         ):
             problems.append(f"{b.name}: one rate for everyone")
         if b.kind == "lawful":
@@ -152,7 +158,9 @@ def chain_of(s: Scenario) -> Chain:
         if source.misattribution or source.attention is not None or source.by_group:
             problems.append(f"{b.name}: no misattribution or attention")
         detect = b.observed_by[0].detect
-        behaviours.append(Behaviour(b.name, b.rate_per_year, detect, rule.points, b.kind == "negative"))
+        behaviours.append(
+            Behaviour(b.name, b.rate_per_year, detect, rule.points, b.kind == "negative")
+        )
     expire = [s.rules.lifetime_days, *(s.rules.points[b.name].lifetime_days for b in s.behaviours)]
     if any(d is not None for d in expire) or s.rules.lifetime_by_group:
         problems.append("records that never expire")
@@ -224,7 +232,7 @@ def _spread(mass: F64, low: int, pmf: F64, n: int) -> F64:
     """``mass`` (states 0..n-1) moved by a change of law (low, pmf), clamped to the states."""
     moved = np.convolve(mass, pmf)  # moved[i] is state i + low
     where = np.clip(np.arange(len(moved)) + low, 0, n - 1)
-    return np.bincount(where, weights=moved, minlength=n)
+    return np.bincount(where, weights=moved, minlength=n).astype(np.float64)
 
 
 def _beyond(mass: F64, low: int, pmf: F64, n: int) -> float:
@@ -300,7 +308,9 @@ def minimal_rows(quick: bool) -> list[Row]:
     s = _no_panel(load_scenario("minimal", population=CITIZENS))
     chain = chain_of(s)
     if chain != MINIMAL:
-        raise ValueError(f"the preset minimal is not bench-minimal.md's model: {chain} != {MINIMAL}")
+        raise ValueError(
+            f"the preset minimal is not bench-minimal.md's model: {chain} != {MINIMAL}"
+        )
     path = exact_path(chain, s.run.days)
     a = [name for name, _ in chain.grades].index("A")
     seeds = 1 if quick else seeds_to_detect(float(path.shares[-1, a]))
@@ -361,8 +371,8 @@ def queue_figures(s: Scenario, seed: int) -> QueueFigures:
     stock = m["blacklisted"].to_numpy()
     entries = m["blacklist_entries"].to_numpy()[first:]
     ledger = result.ledger
-    ledger = ledger.filter(pc.is_in(pc.cast(ledger["kind"], "string"),
-                                    value_set=pc.cast(["listing", "delisting"], "string")))  # fmt: skip
+    kinds = pc.cast(["listing", "delisting"], "string")
+    ledger = ledger.filter(pc.is_in(pc.cast(ledger["kind"], "string"), value_set=kinds))
     day = ledger["day"].to_numpy().astype(np.int64)
     citizen = ledger["citizen"].to_numpy()
     ends = pc.cast(ledger["kind"], "string").to_numpy(zero_copy_only=False) == "delisting"

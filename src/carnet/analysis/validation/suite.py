@@ -25,14 +25,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carnet._version import __version__
-from carnet.analysis.validation.checks import MODULES, Row
+from carnet.analysis.validation import checks as registry
+from carnet.analysis.validation.checks import Row
 from carnet.errors import InputError
 
 PARQUET, MARKDOWN = "validation.parquet", "validation.md"
 #: The first line of every validation.md carnet writes: what proves that it wrote it.
 MARK = "<!-- written by `carnet validation`; it may replace this file -->"
 #: The Parquet schema's metadata key that proves carnet wrote a validation.parquet.
-META = b"carnet.validation"
+META = b"carnet_validation"
 
 COLUMNS = pa.schema(
     [
@@ -121,7 +122,7 @@ class Suite:
             "|---|---|--:|---|",
         ]
         for t in self.times:
-            state = f"raised: {_cell(t.error)}" if t.error else "ran"
+            state = _cell(t.error) if t.error else "ran"
             lines.append(f"| {t.name} | {_cell(t.title)} | {t.seconds:.1f} | {state} |")
         lines += [
             "",
@@ -170,7 +171,7 @@ def run_suite(
     quick: bool,
     *,
     names: Sequence[str] | None = None,
-    modules: Sequence[str] = MODULES,
+    modules: Sequence[str] | None = None,
     command: str = "",
     progress: Callable[[str], None] | None = None,
 ) -> Suite:
@@ -179,13 +180,14 @@ def run_suite(
     Args:
         quick: CI's size; else the full suite.
         names: module names among ``modules`` to run (default: all of them).
-        modules: the check modules of this package (default: every one listed in ``MODULES``).
+        modules: the check modules of this package (default: ``checks.MODULES``, all of them).
         command: the command line, for the header.
         progress: called with a check's name as it starts.
 
     Raises:
         InputError: ``names`` has one that is not among ``modules``, naming the known ones.
     """
+    modules = registry.MODULES if modules is None else modules
     unknown = [n for n in names or () if n not in modules]
     if unknown:
         raise InputError(
