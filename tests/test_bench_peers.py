@@ -172,3 +172,38 @@ def test_peer_runs_and_counts_everyone(name: str) -> None:
     assert run.implementation == name
     assert sum(run.grades.values()) == 500
     assert run.days == 30 and run.seconds > 0
+
+
+def test_the_peers_poisson_draw_has_the_poisson_law() -> None:
+    """Mesa's acts a day (model.poisson, by inversion): the Poisson pmf within 4 SE, 2+ included."""
+    import random as stdlib_random
+
+    sys.path.insert(0, str(BENCH / "peers"))
+    from model import poisson  # type: ignore[import-not-found]
+
+    rng = stdlib_random.Random(5)
+    n, mean = 200_000, 0.8  # large, so that two or more acts a day are frequent
+    draws = np.bincount([poisson(rng.random, math.exp(-mean), mean) for _ in range(n)])
+    for k in range(6):
+        p = math.exp(-mean) * mean**k / math.factorial(k)
+        assert abs(draws[k] / n - p) <= 4 * math.sqrt(p * (1 - p) / n), (k, draws[k] / n, p)
+
+
+@pytest.mark.skipif(compare.peers_missing() is not None, reason="no peers' environment")
+@pytest.mark.parametrize(("name", "population"), [("mesa", 20_000), ("starsim", 100_000)])
+def test_peer_grades_are_the_exact_chain_s(name: str, population: int) -> None:
+    """A peer's grade shares after a year: the minimal model's exact law within 4 binomial SE.
+
+    The exact law is carnet's dynamic programming over the points (the validation check
+    ``exact``), so the peer, carnet and the chain are one model. At these sizes a share's SE is
+    0.08-0.18 points: the test catches a wrong deterrence, rate or clamping, not the 0.04 points
+    between Bernoulli and Poisson acts (test_the_peers_poisson_draw_has_the_poisson_law does).
+    """
+    from carnet.analysis.validation.exact import MINIMAL, exact_path
+
+    run = compare.peer_run(name, population, 365, 1, timeout=600)
+    shares = exact_path(MINIMAL, 365).shares[-1]
+    for (grade, _), p in zip(MINIMAL.grades, shares, strict=True):
+        se = math.sqrt(p * (1 - p) / population)
+        got = run.grades.get(grade, 0) / population
+        assert abs(got - p) <= 4 * se + 1e-12, (grade, got, p, se)

@@ -2,9 +2,11 @@
 
 Idiomatic Mesa, as the Mesa tutorials write a model: a ``Citizen(mesa.Agent)`` holding its points
 and grade, ``model.agents.do("step")`` once a day (the citizens do not interact, so the order of
-activation does not matter and the cheaper unshuffled ``do`` is used), each citizen drawing each
-behaviour with the model's seeded ``random`` and a ``mesa.DataCollector`` recording the number of
-citizens in each grade at the end of every day. No vectorisation bypasses Mesa's agent loop.
+activation does not matter and the cheaper unshuffled ``do`` is used), each citizen drawing, for
+each behaviour, a Poisson number of acts (by inversion, from the model's seeded ``random``: one
+uniform a behaviour-day, as bench-minimal.md's Poisson process needs), then whether each act is
+observed; a ``mesa.DataCollector`` records the number of citizens in each grade at the end of
+every day. No vectorisation bypasses Mesa's agent loop.
 
 Runs in the peers' environment (bench/peers/setup.sh), not carnet's:
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -34,12 +37,21 @@ from model import (  # the shared table, beside this file
     FLOOR,
     GRADES,
     START_POINTS,
-    daily_probability,
+    daily_rate,
     grade_of,
+    poisson,
 )
 
-# (daily probability, detection probability, points, negative) for each behaviour
-DRAWS = tuple((daily_probability(b), b.detect, b.delta, b.negative) for b in BEHAVIOURS)
+# For each grade, for each behaviour: (e^-mean, mean, detection probability, points), the mean
+# being the daily rate of acts, deterred by the grade for negative behaviours.
+DRAWS = tuple(
+    tuple(
+        (math.exp(-m), m, b.detect, b.delta)
+        for b in BEHAVIOURS
+        for m in [daily_rate(b) * (factor if b.negative else 1.0)]
+    )
+    for factor in DETERRENCE
+)
 
 
 class Citizen(mesa.Agent):
@@ -51,14 +63,13 @@ class Citizen(mesa.Agent):
         self.grade = grade_of(START_POINTS)
 
     def step(self) -> None:
-        """One day: each behaviour happens with its probability (deterred by grade if negative)."""
-        deterrence = DETERRENCE[self.grade]
+        """One day: a Poisson number of acts of each behaviour, each act observed or not."""
+        random = self.random.random
         change = 0
-        for p, detect, delta, negative in DRAWS:
-            if negative:
-                p *= deterrence
-            if self.random.random() < p and self.random.random() < detect:
-                change += delta
+        for p0, mean, detect, delta in DRAWS[self.grade]:
+            for _ in range(poisson(random, p0, mean)):
+                if random() < detect:
+                    change += delta
         if change:
             self.points = min(max(self.points + change, FLOOR), CEILING)
             self.grade = grade_of(self.points)

@@ -7,6 +7,7 @@ that the three implementations run the same model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 
@@ -57,6 +58,21 @@ def grade_of(points: int) -> int:
     return grade
 
 
-def daily_probability(behaviour: Behaviour) -> float:
-    """The probability that one citizen does ``behaviour`` on one day, before deterrence."""
+def daily_rate(behaviour: Behaviour) -> float:
+    """The mean number of acts of ``behaviour`` by one citizen on one day, before deterrence.
+
+    A citizen's acts of each behaviour form a Poisson process (bench-minimal.md since 0.3): the
+    number on a day is Poisson with this mean (times the grade's deterrence if negative).
+    """
     return behaviour.rate_per_year / DAYS_PER_YEAR
+
+
+def poisson(random: Callable[[], float], p0: float, mean: float) -> int:
+    """A Poisson number of mean ``mean`` (``p0`` = e^-mean) by inversion of one uniform."""
+    u, n, p = random(), 0, p0
+    cumulative = p
+    while u > cumulative and p > 0.0:
+        n += 1
+        p *= mean / n
+        cumulative += p
+    return n

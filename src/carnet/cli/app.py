@@ -18,6 +18,7 @@ import typer
 from carnet.cli import audit as audit_commands
 from carnet.cli import calibrate as calibrate_commands
 from carnet.cli import sensitivity as sensitivity_commands
+from carnet.cli import validation as validation_commands
 from carnet.cli.common import (
     EXIT_INPUT,
     console,
@@ -798,6 +799,7 @@ app.command()(audit_commands.compare)
 app.command()(audit_commands.sweep)
 app.command()(sensitivity_commands.sensitivity)
 app.command()(calibrate_commands.calibrate)
+app.command()(validation_commands.validation)
 
 
 def main() -> None:
