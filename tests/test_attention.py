@@ -19,6 +19,8 @@ import pytest
 from helpers import base_scenario
 
 import carnet
+from carnet.analysis.validation.ensign2018 import poisson_law as poisson
+from carnet.analysis.validation.ensign2018 import urn_variance as urn_v
 from carnet.errors import ScenarioError
 from carnet.sim.phases.attention import PPM
 from carnet.sim.simulation import Simulation, started
@@ -51,39 +53,6 @@ def run_to(s: carnet.Scenario, day: int) -> Simulation:
         while sim.day < day:
             sim.advance(day - sim.day)
         return sim
-
-
-def poisson(lam: float) -> npt.NDArray[np.float64]:
-    """The Poisson(lam) law on 0..top, top far in the tail (mass lost below 1e-12)."""
-    top = int(lam + 15 * math.sqrt(lam) + 30)
-    n = np.arange(top + 1)
-    return np.exp(n * math.log(lam) - lam - np.array([math.lgamma(k + 1) for k in n]))
-
-
-def urn_v(pn: npt.NDArray[np.float64], prior: float, periods: int, explore: float) -> float:
-    """v_T = E[(X_T - u)^2] / (u (1 - u)) for the batched urn with ``pn`` findings a period.
-
-    Exact dynamic programme over S, the findings so far (the urn weighs W = prior + S): f is the
-    law of S, g[s] = E[v ; S = s]. Given n findings of which each lands in group 1 with
-    probability q = u + (1 - e)(X - u), v' = v c + n / W'^2 with W' = W + n and
-    c = ((W + n (1 - e))^2 - n (1 - e)^2) / W'^2 (docs/attention.md).
-    """
-    top = len(pn) - 1
-    f = np.ones(1)
-    g = np.zeros(1)
-    k = 1.0 - explore
-    for _ in range(periods):
-        f2 = np.zeros(len(f) + top)
-        g2 = np.zeros(len(f) + top)
-        w = prior + np.arange(len(f))
-        for m in np.flatnonzero(pn):
-            w2 = w + m
-            c = ((w + m * k) ** 2 - m * k * k) / w2**2
-            f2[m : m + len(f)] += pn[m] * f
-            g2[m : m + len(f)] += pn[m] * (c * g + m / w2**2 * f)
-        f, g = f2, g2
-    assert abs(f.sum() - 1.0) < 1e-9
-    return float(g.sum())
 
 
 def test_the_programme_gives_the_urns_known_laws() -> None:
