@@ -122,3 +122,18 @@ def test_a_cell_s_figures_are_those_of_its_scenario_run_alone(tmp_path: Path) ->
     assert list(got[1]) == [found["wrongful_per_100k[all]"], found["gini"],
                             daily["daily.grade_A"][59]]  # fmt: skip
     assert daily["daily.grade_A"][59] == figures.trajectory(alone, "grade_A")[59]
+
+
+def test_a_missing_extra_is_named_with_its_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from carnet.analysis.experiment import require
+    from carnet.errors import CarnetError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "SALib" else real(name, *a))  # fmt: skip
+    with pytest.raises(CarnetError, match=r"sensitivity analysis needs SALib: pip install "
+                       r"'carnet\[evidence\]'"):  # fmt: skip
+        require("SALib", "sensitivity analysis")
+    require("numpy", "anything")

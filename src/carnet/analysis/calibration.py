@@ -64,7 +64,13 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from carnet.analysis import ensemble, figures
-from carnet.analysis.experiment import Parameter, Problems, base_scenario, parse_parameters
+from carnet.analysis.experiment import (
+    Parameter,
+    Problems,
+    base_scenario,
+    parse_parameters,
+    require,
+)
 from carnet.analysis.experiment import unknown_keys as _unknown_keys
 from carnet.errors import ScenarioError
 from carnet.scenario.loading import parse_yaml
@@ -365,7 +371,10 @@ def load_spec(path: Path) -> Spec:
     Raises:
         ScenarioError: naming each problem's path in the spec (``targets.3.figure``,
             ``parameters.PATH``, ``trials``), all at once.
+        CarnetError: when the ``evidence`` extra (Optuna, Dask) is not installed.
     """
+    require("optuna", "calibration")
+    require("distributed", "calibration")
     where = str(path)
     doc = parse_yaml(path.read_text(encoding="utf-8"), where)
     problems = _unknown_keys(doc, KEYS, "a calibration spec")

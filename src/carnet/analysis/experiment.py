@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from carnet.errors import ScenarioError
+from carnet.errors import CarnetError, ScenarioError
 from carnet.scenario.loading import load_scenario
 from carnet.scenario.paths import get
 from carnet.scenario.paths import set as set_values
@@ -56,6 +56,18 @@ class Parameter:
         """``x`` as the field holds it: rounded for a field of whole numbers, in the range."""
         x = min(max(x, self.low), self.high)
         return round(x) if self.integer else float(x)
+
+
+def require(module: str, what: str) -> None:
+    """Refuse, with the install that fixes it, when the ``evidence`` extra's ``module`` is missing.
+
+    Raises:
+        CarnetError: ``WHAT needs MODULE: pip install 'carnet[evidence]'``.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise CarnetError(f"{what} needs {module}: pip install 'carnet[evidence]'")
 
 
 def base_scenario(doc: dict[str, Any], spec: Path) -> Scenario:

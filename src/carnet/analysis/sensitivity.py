@@ -49,6 +49,7 @@ from carnet.analysis.experiment import (
     Problems,
     base_scenario,
     parse_parameters,
+    require,
     unknown_keys,
 )
 from carnet.errors import ScenarioError
@@ -129,6 +130,8 @@ class SensitivitySpec:
                 a path that leads nowhere, a range outside the field's bounds, too few samples
                 for the method, an unknown figure), or the scenario's own problems.
         """
+        require("SALib", "sensitivity analysis")
+        require("distributed", "sensitivity analysis")
         where = str(path)
         doc = parse_yaml(path.read_text(encoding="utf-8"), where)
         problems = unknown_keys(doc, KEYS, "a sensitivity spec")
