@@ -4,6 +4,7 @@ back, the check-fit page drawn in a browser."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -264,3 +265,51 @@ def test_a_folder_of_another_spec_is_refused(tmp_path: Path) -> None:
     spec.write_text(yaml.safe_dump(other), encoding="utf-8")
     shown = run_script("calibrate", str(spec), "--out", str(tmp_path / "out"))
     assert shown.code == 2 and "holds a calibration of another spec" in shown.stderr, shown.text
+
+
+# --- a value of the timeline as a parameter; the shipped example -------------------------------
+
+CHANGED = 'timeline.0.set."lists.blacklist.lawsuits_per_year"'
+
+
+def test_a_timeline_value_is_a_parameter(tmp_path: Path) -> None:
+    # A rate that changes on a day: the value after the change is a path into the timeline.
+    doc = city(1000, 30, 7)
+    doc["timeline"] = [{"day": 15, "set": {"lists.blacklist.lawsuits_per_year": 1.0}}]
+    write_yaml(doc, tmp_path / "city.yaml")
+    spec = {
+        "scenario": "city.yaml",
+        "parameters": {CHANGED: [0.2, 3.0]},
+        "targets": [{"figure": "total.blacklist_entries", "day": 29, "observed": 3,
+                     "likelihood": "poisson"}],
+        "trials": 10,
+    }  # fmt: skip
+    target = tmp_path / "spec.yaml"
+    target.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    found = calibration.load_spec(target)
+    assert [p.path for p in found.parameters] == [CHANGED]
+    (cell,) = found.cells({CHANGED: 2.5})
+    trial = carnet.set(found.base, cell.values)
+    assert get(trial, CHANGED) == 2.5
+    assert get(trial, "lists.blacklist.lawsuits_per_year") == 1.0  # before the change: held
+    spec["parameters"] = {CHANGED: [-1.0, 3.0]}
+    target.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        calibration.load_spec(target)
+    assert any(p == f"parameters.{CHANGED}" and "out of bounds" in m
+               for p, m in caught.value.problems), caught.value.render()  # fmt: skip
+
+
+def test_the_shipped_example_is_a_valid_spec() -> None:
+    # examples/calibrate-blacklist.yaml: 4 rates, before and from 1 January 2024 (day 3,744 of
+    # a run past ten years: a timeline day beyond 3,649 is allowed), 9 targets within the run.
+    example = Path(__file__).parents[1] / "examples" / "calibrate-blacklist.yaml"
+    found = calibration.load_spec(example)
+    assert len(found.parameters) == 4 and len(found.targets) == 9
+    assert found.start is not None
+    (change,) = found.base.timeline
+    assert change.day == (datetime.date(2024, 1, 1) - found.start).days == 3744
+    assert found.base.run.days == 4110 and found.base.lists.blacklist is not None
+    assert found.base.lists.blacklist.term_days == 36500
+    assert all(0 <= t.day < found.base.run.days for t in found.targets)
+    assert found.trials >= 5 * len(found.parameters)

@@ -570,7 +570,7 @@ class Change(Section):
     adds or removes a section. Changes of one day apply in the order they are listed.
     """
 
-    day: int = Field(ge=0, le=3649, description="day at whose start the values change (0: first)")
+    day: int = Field(ge=0, le=36499, description="day at whose start the values change (0: first)")
     set: dict[str, Any] = Field(
         min_length=1,
         max_length=256,
