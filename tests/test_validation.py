@@ -34,7 +34,7 @@ from carnet.analysis.validation.suite import (
 from carnet.cli.app import app
 from carnet.errors import InputError
 
-TESTED = ("exact",)  # TODO(integration): registry.MODULES, once every check is merged
+TESTED = ("exact", "lum2014")  # TODO(integration): registry.MODULES, once every check is merged
 DOC = Path(__file__).resolve().parents[1] / "docs" / "validation.md"
 
 
