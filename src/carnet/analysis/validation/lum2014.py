@@ -1,5 +1,4 @@
-"""Lum, Swarup, Eubank & Hawdon (2014): contagious sanctions turn a small gap in sentences into a
-large, persistent gap in prevalence.
+"""Lum, Swarup, Eubank & Hawdon (2014): contagious sanctions widen and prolong a sentence gap.
 
 Lum et al. ("The contagious nature of imprisonment", *J. R. Soc. Interface* 11: 20140409) model
 incarceration as an SIS contagion on a social network and find that two groups whose sentences
@@ -31,9 +30,10 @@ a stay of exactly ``L`` days, no early ends), and the ratio is exactly ``L_b / L
 **Rows.** Over days 4500 .. 4999 (the transient is then below 0.04% of the prevalence), the
 17-month society's prevalence equals its exact expectation, the prevalence ratio (a) exceeds
 517/426 and (a') equals the exact ratio; without contagion (b) it equals 517/426 (over days
-517 .. 1016 of shorter runs: the stock is stationary from day ``L - 1`` on). In a third run, on day 3649 (a timeline's last day) a timeline gives the 17-month society
-sentences of 426 days too; over days 4166 .. 4348, when every 517-day sanction has ended, (c) the prevalence gap is still
-above 0 (without contagion it is exactly 0 then) and (c') equals its exact expectation. Every
+517 .. 1016 of shorter runs: the stock is stationary from day ``L - 1`` on). In a third run,
+on day 3649 (a timeline's last day) a timeline gives the 17-month society sentences of 426 days
+too; over days 4166 .. 4348, when every 517-day sanction has ended, (c) the prevalence gap is
+still above 0 (without contagion it is exactly 0 then) and (c') equals its exact expectation. Every
 figure is a mean over seeds with its standard error over seeds; tolerance 4 SE.
 """
 
@@ -89,7 +89,7 @@ def expected_prevalence(rate: float, neighbours: float, lifetimes: npt.ArrayLike
 
 
 def stationary_prevalence(rate: float, neighbours: float, lifetime: int) -> float:
-    """The fixed point ``r L / (1 - s r L)`` of :func:`expected_prevalence` (needs ``s r L < 1``)."""
+    """The fixed point ``r L / (1 - s r L)`` of :func:`expected_prevalence` (``s r L < 1``)."""
     branching = neighbours * rate * lifetime
     if branching >= 1.0:
         raise ValueError(f"branching ratio {branching} >= 1: no stationary prevalence")
