@@ -18,7 +18,7 @@ def test_every_quick_row_agrees() -> None:
 def test_the_expectation_reaches_the_stationary_law() -> None:
     """The day-by-day expectation converges to r L / (1 - s r L); without contagion it is r L."""
     r = 0.6 / 517
-    e = lum2014.expected_prevalence(r, 1.0, np.full(8000, 517))
+    e = lum2014.expected_prevalence(r, 1.0, np.full(16000, 517))
     assert e[-1] == pytest.approx(lum2014.stationary_prevalence(r, 1.0, 517), rel=1e-9)
     off = lum2014.expected_prevalence(r, 0.0, np.full(2000, 426))
     assert off[425:] == pytest.approx(r * 426, rel=1e-12) and off[424] < r * 426
