@@ -34,12 +34,16 @@ from carnet.cli.app import app
 from carnet.errors import InputError
 
 TESTED = ("exact", "liu2018", "lum2014", "ensign2018")
+#: Checks the issue asks for whose module is not written yet: docs/validation.md shows each as a
+#: failing row (so the full suite exits 1). Empty this as they are written.
+NOT_WRITTEN = ("fairness_gym",)
 DOC = Path(__file__).resolve().parents[1] / "docs" / "validation.md"
 
 
 def test_tested_checks_are_registered() -> None:
     """The checks tested here are in the registry, in its order."""
     assert [m for m in registry.MODULES if m in TESTED] == list(TESTED)
+    assert set(registry.MODULES) == set(TESTED) | set(NOT_WRITTEN)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +90,10 @@ def test_docs_validation_md_is_current(quick: Suite) -> None:
     assert "(full suite)" in text and "--quick" not in text.split("\n")[4]
     expected = [(r.check, _cell(r.quantity), number(r.reference), _cell(r.source))
                 for r in quick.rows]  # fmt: skip
-    assert _doc_rows() == expected
-    assert "**no**" not in text, "docs/validation.md records a row that does not agree"
+    assert [r for r in _doc_rows() if r[0] not in NOT_WRITTEN] == expected
+    # Every row agrees but the failing row of each check not written yet.
+    refused = [ln for ln in text.splitlines() if ln.startswith("|") and "**no**" in ln]
+    assert [ln.split(" | ")[0].strip("| ") for ln in refused] == list(NOT_WRITTEN)
 
 
 # --- the frame, on fake checks ------------------------------------------------------------------
