@@ -338,7 +338,7 @@ def test_every_leaf_of_every_preset_sets_to_itself(name: str) -> None:
     assert load_scenario(yaml.safe_load(to_yaml(s))) == s  # the preset round-trips
     assert load_scenario(s) == s == carnet.set(s, {})
     found = LEAVES[name]
-    assert len(found) > 100
+    assert len(found) > (40 if name.startswith("validation-") else 100)
     for path, value in found.items():
         named = format_path(by_name(s, path))  # as named as it can be; the same value
         assert resolve(s, named) == path == parse_path(format_path(path))
@@ -369,7 +369,7 @@ def test_every_leaf_error_prints_the_leaf_s_path(name: str) -> None:
         ((spelled, message),) = problems({named: "many"}, name)
         assert spelled == named and message == loaded.value.problems[0][1]
         checked += 1
-    assert checked > 50
+    assert checked > (20 if name.startswith("validation-") else 50)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -36,8 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-import carnet
 from carnet.analysis.validation.checks import Check, Relation, Row
+from carnet.result import simulate as simulate_run
+from carnet.scenario.loading import load_scenario
+from carnet.scenario.paths import set as set_values
 from carnet.scenario.schema import Scenario
 
 F64 = npt.NDArray[np.float64]
@@ -209,9 +211,7 @@ class Simulated:
 
 def simulate_policy(kind: str, population: int, seeds: list[int]) -> Simulated:
     """Run the preset under one policy at each seed and pool the groups' figures."""
-    s = carnet.set(
-        carnet.load_scenario(PRESET, population=population), {"gates.0.policy.kind": kind}
-    )
+    s = set_values(load_scenario(PRESET, population=population), {"gates.0.policy.kind": kind})
     groups = [g.name for g in s.population.groups]
     G = len(groups)
     out = Simulated(
@@ -219,7 +219,7 @@ def simulate_policy(kind: str, population: int, seeds: list[int]) -> Simulated:
     )
     last = s.run.days - 1
     for seed in seeds:
-        r = carnet.simulate(s, seed=seed, threads=1)
+        r = simulate_run(s, seed=seed, threads=1)
         m = r.metrics.to_pydict()
         assert r.gates is not None
         decided = r.gates.to_pydict()
@@ -240,7 +240,7 @@ def simulate_policy(kind: str, population: int, seeds: list[int]) -> Simulated:
 def run(quick: bool) -> list[Row]:
     """The check's rows: rates and mean changes by policy and group; the paper's finding."""
     population, seeds = (200_000, [1, 2]) if quick else (2_000_000, [1, 2, 3, 4, 5])
-    s = carnet.load_scenario(PRESET)
+    s = load_scenario(PRESET)
     m = model_of(s)
     groups = [g.name for g in s.population.groups]
     disadvantaged = int(np.argmin(m.law @ m.points))
