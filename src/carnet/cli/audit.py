@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import pyarrow as pa
 import typer
 
-from carnet.cli.common import EXIT_INPUT, console, fail, progress_bar, reported
+from carnet.cli.common import (
+    EXIT_INPUT,
+    Scheduler,
+    Workers,
+    console,
+    fail,
+    progress_bar,
+    reported,
+)
 from carnet.scenario.schema import Scenario
 
 #: What each audit table shows on the terminal: its rows (a filter on key columns, or none)
@@ -195,13 +203,8 @@ def sweep(
         Path | None,
         typer.Option(help="Sweep folder (default: sweeps/<sweep file name>); run again to resume."),
     ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(metavar="ADDRESS", help="Run the cells on the Dask cluster at this address."),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Local worker processes (default: all cores).")
-    ] = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
 ) -> None:
     """Run a grid of scenario overrides x seeds on Dask; one Parquet table of every cell's figures.
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from carnet.cli.common import console, reported
+from carnet.cli.common import Scheduler, Workers, console, reported
 
 
 def calibrate(
@@ -22,13 +22,8 @@ def calibrate(
             help="Calibration folder (default: calibrations/<spec name>); run again to resume."
         ),
     ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(metavar="ADDRESS", help="Run the cells on the Dask cluster at this address."),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Local worker processes (default: all cores).")
-    ] = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
 ) -> None:
     """Calibrate a scenario's parameters to targets with Optuna; resumable (a journal file).
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+#: The options of every command that runs cells on Dask (sweep, sensitivity, calibrate).
+Scheduler = Annotated[
+    str | None,
+    typer.Option(metavar="ADDRESS", help="Run the cells on the Dask cluster at this address."),
+]
+Workers = Annotated[
+    int | None, typer.Option(min=1, help="Local worker processes (default: all cores).")
+]
 
 #: Exit status for input that cannot be used (the same as ScenarioError's and typer's usage errors).
 EXIT_INPUT = 2

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from carnet.cli.common import console, progress_bar, reported
+from carnet.cli.common import Scheduler, Workers, console, progress_bar, reported
 
 
 def sensitivity(
@@ -20,13 +20,8 @@ def sensitivity(
         Path | None,
         typer.Option(help="Output folder (default: sensitivity/<spec name>); run again to resume."),
     ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(metavar="ADDRESS", help="Run the cells on the Dask cluster at this address."),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Local worker processes (default: all cores).")
-    ] = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
 ) -> None:
     """Which parameters drive which figures: Sobol' or Morris indices over a spec's ranges.
 
